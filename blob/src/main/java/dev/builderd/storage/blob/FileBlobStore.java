@@ -1,0 +1,402 @@
+package dev.builderd.storage.blob;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Deque;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A {@link BlobStore} on a local (or network-mounted) POSIX filesystem: the key
+ * {@code a/b/c} is the file {@code root/a/b/c}.
+ *
+ * <p>A put writes a temporary file beside the target, fsyncs it, renames it into place (or, for
+ * {@link WriteMode#CREATE_NEW}, hard-links it, which fails atomically when the target exists) and
+ * fsyncs the directory. Temporary files carry this store instance's ID; {@link
+ * #sweepAbandonedUploads()} removes those of earlier instances, which a crash left behind.
+ *
+ * <p>The store never follows a symbolic link: a key whose path crosses a link (planted, say, by a
+ * build process that can write in the tree) is refused, and links are not listed. Directories it
+ * creates are {@code 0700}, files {@code 0600}.
+ */
+public final class FileBlobStore implements BlobStore, FileAdoption {
+
+    private static final Logger LOG = LoggerFactory.getLogger(FileBlobStore.class);
+    private static final String TEMP_PREFIX = ".~builderd-";
+    private static final String TEMP_SUFFIX = ".partial";
+    private static final int COPY_BUFFER = 1 << 20;
+    private static final FileAttribute<Set<PosixFilePermission>> DIRECTORY_MODE =
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------"));
+    private static final FileAttribute<Set<PosixFilePermission>> FILE_MODE =
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
+
+    private final Path root;
+    private final Path realRoot;
+    private final String instanceId = UUID.randomUUID().toString().substring(0, 8);
+    private final AtomicLong tempCounter = new AtomicLong();
+
+    /** Opens (creating if needed) the store rooted at {@code root}. */
+    public FileBlobStore(Path root) throws IOException {
+        Files.createDirectories(root);
+        this.root = root.toAbsolutePath().normalize();
+        this.realRoot = this.root.toRealPath();
+    }
+
+    /** The directory this store keeps its blobs under. */
+    public Path root() {
+        return root;
+    }
+
+    @Override
+    public String backendName() {
+        return "filesystem";
+    }
+
+    @Override
+    public BlobInfo put(BlobKey key, InputStream data, long length, WriteMode mode) throws IOException {
+        Path target = pathOf(key);
+        if (target.getFileName().toString().startsWith(TEMP_PREFIX)) {
+            throw new IOException("blob key " + key + " uses the prefix '" + TEMP_PREFIX
+                    + "' that the filesystem store reserves for uploads in progress");
+        }
+        Path directory = createDirectories(target.getParent());
+        Path temp = directory.resolve(TEMP_PREFIX + instanceId + "-" + tempCounter.incrementAndGet() + TEMP_SUFFIX);
+        boolean published = false;
+        try {
+            long written = writeDurably(key, data, length, temp);
+            publish(key, temp, target, mode);
+            published = true;
+            fsyncDirectory(directory);
+            return new BlobInfo(key, written, Files.getLastModifiedTime(target, LinkOption.NOFOLLOW_LINKS).toInstant());
+        } finally {
+            if (!published || mode == WriteMode.CREATE_NEW) {
+                Files.deleteIfExists(temp);
+            }
+        }
+    }
+
+    private static long writeDurably(BlobKey key, InputStream data, long length, Path temp) throws IOException {
+        try (FileChannel out = FileChannel.open(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+                LinkOption.NOFOLLOW_LINKS), FILE_MODE)) {
+            byte[] buffer = new byte[COPY_BUFFER];
+            ByteBuffer wrapped = ByteBuffer.wrap(buffer);
+            long total = 0;
+            int n;
+            while ((n = data.readNBytes(buffer, 0, buffer.length)) > 0) {
+                total += n;
+                if (length >= 0 && total > length) {
+                    throw new UploadLengthMismatchException(key, length, length + 1);
+                }
+                wrapped.clear().limit(n);
+                while (wrapped.hasRemaining()) {
+                    out.write(wrapped);
+                }
+            }
+            if (length >= 0 && total != length) {
+                throw new UploadLengthMismatchException(key, length, total);
+            }
+            out.force(true);
+            return total;
+        }
+    }
+
+    private static void publish(BlobKey key, Path temp, Path target, WriteMode mode) throws IOException {
+        if (mode == WriteMode.CREATE_NEW) {
+            try {
+                Files.createLink(target, temp);
+            } catch (FileAlreadyExistsException e) {
+                throw new BlobAlreadyExistsException(key);
+            }
+        } else {
+            try {
+                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                throw new IOException("cannot publish " + key + " atomically: " + e.getMessage(), e);
+            }
+        }
+    }
+
+    @Override
+    public InputStream open(BlobKey key, ByteRange range) throws IOException {
+        Path path = existingPathOf(key);
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(path, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+        } catch (NoSuchFileException e) {
+            throw new BlobNotFoundException(key);
+        } catch (IOException e) {
+            if (Files.isSymbolicLink(path) || Files.isDirectory(path, LinkOption.NOFOLLOW_LINKS)) {
+                throw new BlobNotFoundException(key);
+            }
+            throw e;
+        }
+        try {
+            if (!Files.isRegularFile(path, LinkOption.NOFOLLOW_LINKS)) {
+                throw new BlobNotFoundException(key);
+            }
+            channel.position(range.offset());
+            InputStream in = Channels.newInputStream(channel);
+            return range.length() == ByteRange.TO_END ? in : new LimitedInputStream(in, range.length());
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public Optional<BlobInfo> stat(BlobKey key) throws IOException {
+        Path path = existingPathOf(key);
+        try {
+            BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            if (!attributes.isRegularFile()) {
+                return Optional.empty();
+            }
+            return Optional.of(new BlobInfo(key, attributes.size(), attributes.lastModifiedTime().toInstant()));
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        }
+    }
+
+    @Override
+    public boolean delete(BlobKey key) throws IOException {
+        Path path = existingPathOf(key);
+        try {
+            BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            if (attributes.isDirectory()) {
+                return false;
+            }
+        } catch (NoSuchFileException e) {
+            return false;
+        }
+        boolean deleted = Files.deleteIfExists(path);
+        if (deleted) {
+            fsyncDirectory(path.getParent());
+        }
+        return deleted;
+    }
+
+    @Override
+    public Iterator<BlobInfo> list(String prefix, BlobKey startAfter) throws IOException {
+        return new SortedWalk(prefix, startAfter == null ? null : startAfter.value());
+    }
+
+    @Override
+    public BlobInfo adopt(BlobKey key, Path file) throws IOException {
+        Path target = pathOf(key);
+        Path directory = createDirectories(target.getParent());
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
+            channel.force(true);
+        }
+        Files.move(file, target, StandardCopyOption.ATOMIC_MOVE);
+        fsyncDirectory(directory);
+        fsyncDirectory(file.getParent());
+        BasicFileAttributes attributes = Files.readAttributes(target, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        return new BlobInfo(key, attributes.size(), attributes.lastModifiedTime().toInstant());
+    }
+
+    /**
+     * Removes the temporary files of uploads that an earlier instance of this store left behind
+     * when its process died. Safe to run while this instance serves: its own uploads are kept.
+     *
+     * @return how many files were removed
+     */
+    public long sweepAbandonedUploads() throws IOException {
+        String ours = TEMP_PREFIX + instanceId + "-";
+        long removed = 0;
+        try (Stream<Path> files = Files.walk(root)) {
+            for (Path file : (Iterable<Path>) files::iterator) {
+                String name = file.getFileName().toString();
+                if (name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX) && !name.startsWith(ours)
+                        && Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS) && Files.deleteIfExists(file)) {
+                    removed++;
+                }
+            }
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
+        }
+        if (removed > 0) {
+            LOG.info("removed {} temporary files of interrupted uploads under {}", removed, root);
+        }
+        return removed;
+    }
+
+    private Path pathOf(BlobKey key) {
+        return root.resolve(key.value());
+    }
+
+    /** The key's path, after checking that no directory on the way is a symbolic link. */
+    private Path existingPathOf(BlobKey key) throws IOException {
+        Path path = pathOf(key);
+        Path parent = path.getParent();
+        Path realParent;
+        try {
+            realParent = parent.toRealPath();
+        } catch (NoSuchFileException e) {
+            return path;
+        }
+        if (!realParent.equals(realRoot.resolve(root.relativize(parent)))) {
+            throw new SymbolicLinkRefusedException(key);
+        }
+        return path;
+    }
+
+    /** Creates the missing directories below the root, refusing to pass through a symbolic link. */
+    private Path createDirectories(Path directory) throws IOException {
+        Path current = root;
+        for (Path segment : root.relativize(directory)) {
+            Path next = current.resolve(segment);
+            try {
+                BasicFileAttributes attributes = Files.readAttributes(next, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+                if (!attributes.isDirectory()) {
+                    throw new IOException("cannot store below " + root.relativize(next) + ": it is "
+                            + (attributes.isSymbolicLink() ? "a symbolic link, which the store never follows" : "not a directory"));
+                }
+            } catch (NoSuchFileException e) {
+                try {
+                    Files.createDirectory(next, DIRECTORY_MODE);
+                    fsyncDirectory(current);
+                } catch (FileAlreadyExistsException raced) {
+                    if (!Files.isDirectory(next, LinkOption.NOFOLLOW_LINKS)) {
+                        throw raced;
+                    }
+                }
+            }
+            current = next;
+        }
+        return current;
+    }
+
+    private static void fsyncDirectory(Path directory) throws IOException {
+        try (FileChannel channel = FileChannel.open(directory, StandardOpenOption.READ)) {
+            channel.force(true);
+        }
+    }
+
+    /** Walks the tree depth-first in key order, pruning directories outside the requested range. */
+    private final class SortedWalk implements Iterator<BlobInfo> {
+        private record Entry(String key, Path path, boolean directory) {
+        }
+
+        private static final Comparator<Entry> KEY_ORDER =
+                (a, b) -> BlobKey.compareKeys(a.directory ? a.key + "/" : a.key, b.directory ? b.key + "/" : b.key);
+
+        private final String prefix;
+        private final String startAfter;
+        private final Deque<Iterator<Entry>> stack = new ArrayDeque<>();
+        private BlobInfo next;
+
+        SortedWalk(String prefix, String startAfter) throws IOException {
+            this.prefix = prefix == null ? "" : prefix;
+            this.startAfter = startAfter;
+            stack.push(children(root, "").iterator());
+        }
+
+        @Override
+        public boolean hasNext() {
+            if (next == null) {
+                try {
+                    next = advance();
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }
+            return next != null;
+        }
+
+        @Override
+        public BlobInfo next() {
+            if (!hasNext()) {
+                throw new NoSuchElementException();
+            }
+            BlobInfo result = next;
+            next = null;
+            return result;
+        }
+
+        private BlobInfo advance() throws IOException {
+            while (!stack.isEmpty()) {
+                Iterator<Entry> level = stack.peek();
+                if (!level.hasNext()) {
+                    stack.pop();
+                    continue;
+                }
+                Entry entry = level.next();
+                if (entry.directory) {
+                    if (mayContainWanted(entry.key + "/")) {
+                        stack.push(children(entry.path, entry.key + "/").iterator());
+                    }
+                } else if (entry.key.startsWith(prefix) && (startAfter == null || BlobKey.compareKeys(entry.key, startAfter) > 0)) {
+                    BasicFileAttributes attributes;
+                    try {
+                        attributes = Files.readAttributes(entry.path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+                    } catch (NoSuchFileException deletedMeanwhile) {
+                        continue;
+                    }
+                    return new BlobInfo(new BlobKey(entry.key), attributes.size(), attributes.lastModifiedTime().toInstant());
+                }
+            }
+            return null;
+        }
+
+        /** Whether keys starting with {@code directoryKey} can match the prefix and follow startAfter. */
+        private boolean mayContainWanted(String directoryKey) {
+            boolean prefixCompatible = directoryKey.startsWith(prefix) || prefix.startsWith(directoryKey);
+            boolean afterStart = startAfter == null || startAfter.startsWith(directoryKey)
+                    || BlobKey.compareKeys(directoryKey, startAfter) > 0;
+            return prefixCompatible && afterStart;
+        }
+
+        private List<Entry> children(Path directory, String keyPrefix) throws IOException {
+            List<Entry> entries = new ArrayList<>();
+            try (DirectoryStream<Path> stream = Files.newDirectoryStream(directory)) {
+                for (Path child : stream) {
+                    String name = child.getFileName().toString();
+                    if (name.startsWith(TEMP_PREFIX)) {
+                        continue;
+                    }
+                    BasicFileAttributes attributes;
+                    try {
+                        attributes = Files.readAttributes(child, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+                    } catch (NoSuchFileException deletedMeanwhile) {
+                        continue;
+                    }
+                    if ((attributes.isDirectory() || attributes.isRegularFile()) && BlobKey.isValid(keyPrefix + name)) {
+                        entries.add(new Entry(keyPrefix + name, child, attributes.isDirectory()));
+                    }
+                }
+            } catch (NoSuchFileException e) {
+                return List.of();
+            }
+            entries.sort(KEY_ORDER);
+            return entries;
+        }
+    }
+}

@@ -19,6 +19,7 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -28,7 +29,6 @@ import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Optional;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -40,8 +40,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A put writes a temporary file beside the target, fsyncs it, renames it into place (or, for
  * {@link WriteMode#CREATE_NEW}, hard-links it, which fails atomically when the target exists) and
- * fsyncs the directory. Temporary files carry this store instance's ID; {@link
- * #sweepAbandonedUploads()} removes those of earlier instances, which a crash left behind.
+ * fsyncs the directory. Temporary files carry the ID of the process that writes them; {@link
+ * #sweepAbandonedUploads()} removes those of other processes, which a crash left behind (so one
+ * root must not be shared by two live processes).
  *
  * <p>The store never follows a symbolic link: a key whose path crosses a link (planted, say, by a
  * build process that can write in the tree) is refused, and links are not listed. Directories it
@@ -53,6 +54,9 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
     private static final String TEMP_PREFIX = ".~builderd-";
     private static final String TEMP_SUFFIX = ".partial";
     private static final int COPY_BUFFER = 1 << 20;
+    /** Names this process's temporary files, so that a sweep can tell a dead process's apart. */
+    private static final String PROCESS_TAG = ProcessHandle.current().pid() + "."
+            + Long.toString(ProcessHandle.current().info().startInstant().map(Instant::toEpochMilli).orElse(0L), 36);
     private static final FileAttribute<Set<PosixFilePermission>> DIRECTORY_MODE =
             PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------"));
     private static final FileAttribute<Set<PosixFilePermission>> FILE_MODE =
@@ -60,7 +64,6 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
 
     private final Path root;
     private final Path realRoot;
-    private final String instanceId = UUID.randomUUID().toString().substring(0, 8);
     private final AtomicLong tempCounter = new AtomicLong();
 
     /** Opens (creating if needed) the store rooted at {@code root}. */
@@ -88,7 +91,7 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
                     + "' that the filesystem store reserves for uploads in progress");
         }
         Path directory = createDirectories(target.getParent());
-        Path temp = directory.resolve(TEMP_PREFIX + instanceId + "-" + tempCounter.incrementAndGet() + TEMP_SUFFIX);
+        Path temp = directory.resolve(TEMP_PREFIX + PROCESS_TAG + "-" + tempCounter.incrementAndGet() + TEMP_SUFFIX);
         boolean published = false;
         try {
             long written = writeDurably(key, data, length, temp);
@@ -223,13 +226,13 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
     }
 
     /**
-     * Removes the temporary files of uploads that an earlier instance of this store left behind
-     * when its process died. Safe to run while this instance serves: its own uploads are kept.
+     * Removes the temporary files of uploads that an earlier process left behind when it died.
+     * Safe to run while this process serves: its own uploads are kept.
      *
      * @return how many files were removed
      */
     public long sweepAbandonedUploads() throws IOException {
-        String ours = TEMP_PREFIX + instanceId + "-";
+        String ours = TEMP_PREFIX + PROCESS_TAG + "-";
         long removed = 0;
         try (Stream<Path> files = Files.walk(root)) {
             for (Path file : (Iterable<Path>) files::iterator) {

@@ -1,0 +1,38 @@
+package dev.builderd.storage.core;
+
+import dev.builderd.storage.blob.BlobKey;
+import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.core.model.ArtifactInfo;
+import java.io.IOException;
+import java.io.InputStream;
+
+/**
+ * An artifact the caller was allowed to see, ready to be read. Only {@link ArtifactService}
+ * makes these, after checking access, so reading needs no second look-up.
+ */
+public final class ArtifactHandle {
+
+    private final ArtifactInfo info;
+    private final BlobStore store;
+    private final BlobKey key;
+
+    ArtifactHandle(ArtifactInfo info, BlobStore store, BlobKey key) {
+        this.info = info;
+        this.store = store;
+        this.key = key;
+    }
+
+    public ArtifactInfo info() {
+        return info;
+    }
+
+    /** Opens {@code range} of the content; the caller closes the stream. */
+    public InputStream open(ByteRange range) {
+        try {
+            return store.open(key, range);
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "reading artifact " + info.name());
+        }
+    }
+}

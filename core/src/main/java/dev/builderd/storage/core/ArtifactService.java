@@ -1,0 +1,298 @@
+package dev.builderd.storage.core;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.builderd.storage.blob.BlobInfo;
+import dev.builderd.storage.blob.BlobKey;
+import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.FileAdoption;
+import dev.builderd.storage.blob.WriteMode;
+import dev.builderd.storage.core.error.ConflictException;
+import dev.builderd.storage.core.error.InvalidInputException;
+import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.metadata.ArtifactRows;
+import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.model.ArtifactInfo;
+import dev.builderd.storage.core.model.BuildInfo;
+import dev.builderd.storage.core.model.BuildRef;
+import dev.builderd.storage.core.model.FileName;
+import dev.builderd.storage.core.model.Principal;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A build's artifacts: published atomically with their SHA-256, listed in {@code manifest.json}
+ * and {@code checksums.sha256} beside them (so {@code sha256sum -c checksums.sha256} passes in
+ * {@code rootfs/}), read back whole or by range. Only an active build accepts changes.
+ *
+ * <p>Uploads of the same artifact name are serialized (the later waits for the earlier, so the
+ * last to finish is what stays); uploads of different names run in parallel.
+ */
+public final class ArtifactService {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ArtifactService.class);
+    static final String MANIFEST = "manifest.json";
+    static final String CHECKSUMS = "checksums.sha256";
+    private static final Set<String> RESERVED = Set.of(MANIFEST, CHECKSUMS);
+    private static final Pattern SHA256_HEX = Pattern.compile("[0-9a-f]{64}");
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private record ArtifactRef(BuildRef build, FileName name) {
+    }
+
+    /** Stores the content of an artifact under a key; returns what was stored and its digest. */
+    private interface Storing {
+        Stored store(BlobKey key) throws IOException;
+    }
+
+    private record Stored(long size, String sha256) {
+    }
+
+    private final MetadataStore metadata;
+    private final Layout layout;
+    private final BlobStore store;
+    private final BuildActivity activity;
+    private final BuildService builds;
+    private final CoreConfig config;
+    private final Clock clock;
+    private final KeyedLocks<ArtifactRef> sameNameUploads = new KeyedLocks<>();
+
+    ArtifactService(MetadataStore metadata, Stores stores, BuildActivity activity, BuildService builds,
+            CoreConfig config, Clock clock) {
+        this.metadata = metadata;
+        this.layout = config.layout();
+        this.store = stores.artifacts();
+        this.activity = activity;
+        this.builds = builds;
+        this.config = config;
+        this.clock = clock;
+    }
+
+    /**
+     * Streams an upload into the artifact {@code name}, hashing it on the way.
+     *
+     * @param length the body's length, or -1 if unknown
+     * @param expectedSha256 the digest the client declared (any case), or null; on a mismatch
+     *     nothing is kept and {@link InvalidInputException} is thrown
+     */
+    public ArtifactInfo upload(Principal caller, BuildRef ref, FileName name, InputStream body, long length,
+            String expectedSha256) {
+        String expected = expectedSha256 == null ? null : expectedSha256.strip().toLowerCase(java.util.Locale.ROOT);
+        if (expected != null && !SHA256_HEX.matcher(expected).matches()) {
+            throw new InvalidInputException("X-Checksum-Sha256 must be 64 hex digits, was '"
+                    + expectedSha256.substring(0, Math.min(80, expectedSha256.length())).replaceAll("\\p{Cntrl}", "?") + "'");
+        }
+        return publish(caller, ref, name, key -> {
+            HashingInputStream hashing = new HashingInputStream(body, expected);
+            BlobInfo info = store.put(key, hashing, length, WriteMode.OVERWRITE);
+            return new Stored(info.size(), hashing.sha256());
+        });
+    }
+
+    /**
+     * Publishes a file that the build wrote in its own {@code workspace/} or {@code temp/}:
+     * moved into place when it is on the same filesystem, copied otherwise, and hashed. Refuses
+     * symbolic links, hard links (which could expose a file from outside the build) and any path
+     * outside those two directories.
+     *
+     * @param from a path relative to the build, starting with {@code workspace/} or {@code temp/}
+     */
+    public ArtifactInfo importFile(Principal caller, BuildRef ref, FileName name, String from) {
+        caller.requireAccessTo(ref.tenant());
+        Path source = resolveBuildFile(ref, from);
+        return publish(caller, ref, name, key -> {
+            if (store instanceof FileAdoption adoption) {
+                try {
+                    adoption.adopt(key, source);
+                    try (InputStream adopted = store.open(key, ByteRange.ALL)) {
+                        HashingInputStream hashing = new HashingInputStream(adopted, null);
+                        long size = hashing.transferTo(OutputStreams.DISCARD);
+                        return new Stored(size, hashing.sha256());
+                    }
+                } catch (AtomicMoveNotSupportedException otherFilesystem) {
+                    LOG.debug("{} is on another filesystem than the artifact store; copying", from);
+                }
+            }
+            try (InputStream in = Files.newInputStream(source, LinkOption.NOFOLLOW_LINKS)) {
+                HashingInputStream hashing = new HashingInputStream(in, null);
+                BlobInfo info = store.put(key, hashing, Files.size(source), WriteMode.OVERWRITE);
+                return new Stored(info.size(), hashing.sha256());
+            }
+        });
+    }
+
+    /** Publishes {@code name}.gz, the gzip-compressed variant of the artifact {@code name}. */
+    public ArtifactInfo gzip(Principal caller, BuildRef ref, FileName name) {
+        ArtifactHandle source = describe(caller, ref, name);
+        FileName target = FileName.of(name.value() + ".gz");
+        return publish(caller, ref, target, key -> {
+            try (InputStream compressed = GzipPipe.compress(source.open(ByteRange.ALL))) {
+                HashingInputStream hashing = new HashingInputStream(compressed, null);
+                BlobInfo info = store.put(key, hashing, -1, WriteMode.OVERWRITE);
+                return new Stored(info.size(), hashing.sha256());
+            }
+        });
+    }
+
+    /** The artifact's recorded size and digest, and a way to read it. */
+    public ArtifactHandle describe(Principal caller, BuildRef ref, FileName name) {
+        caller.requireAccessTo(ref.tenant());
+        ArtifactInfo info = metadata.read(h -> ArtifactRows.find(h, ref, name)).orElseThrow(() -> {
+            builds.require(ref);
+            return new NotFoundException("build " + ref + " has no artifact '" + name + "'");
+        });
+        return new ArtifactHandle(info, store, layout.artifactKey(ref, name));
+    }
+
+    /** The build's artifacts, by name. */
+    public List<ArtifactInfo> list(Principal caller, BuildRef ref) {
+        caller.requireAccessTo(ref.tenant());
+        builds.require(ref);
+        return metadata.read(h -> ArtifactRows.ofBuild(h, ref));
+    }
+
+    /** Removes an artifact of an active build. */
+    public void delete(Principal caller, BuildRef ref, FileName name) {
+        caller.requireAccessTo(ref.tenant());
+        try (BuildActivity.Upload change = activity.beginUpload(ref, () -> requireActive(ref))) {
+            activity.underLock(ref, () -> {
+                if (!metadata.inTransaction(h -> ArtifactRows.delete(h, ref, name))) {
+                    throw new NotFoundException("build " + ref + " has no artifact '" + name + "'");
+                }
+                try {
+                    store.delete(layout.artifactKey(ref, name));
+                    writeManifest(ref);
+                } catch (IOException e) {
+                    throw IoErrors.translate(e, "deleting artifact " + name + " of build " + ref);
+                }
+                return null;
+            });
+        }
+    }
+
+    private ArtifactInfo publish(Principal caller, BuildRef ref, FileName name, Storing storing) {
+        caller.requireAccessTo(ref.tenant());
+        if (RESERVED.contains(name.value())) {
+            throw new InvalidInputException("'" + name + "' is written by the service and cannot be uploaded");
+        }
+        ArtifactRef artifact = new ArtifactRef(ref, name);
+        try (BuildActivity.Upload upload = activity.beginUpload(ref, () -> requireActive(ref));
+                KeyedLocks.Held sameName = sameNameUploads.lock(artifact, config.sameNameUploadWait(),
+                        "another upload of artifact '" + name + "' to build " + ref + " is still in progress")) {
+            Stored stored = storing.store(layout.artifactKey(ref, name));
+            ArtifactInfo info = new ArtifactInfo(name, stored.size(), stored.sha256(), clock.instant());
+            activity.underLock(ref, () -> {
+                metadata.inTransaction(h -> {
+                    ArtifactRows.upsert(h, ref, info);
+                    return null;
+                });
+                try {
+                    writeManifest(ref);
+                } catch (IOException e) {
+                    throw IoErrors.translate(e, "writing the manifest of build " + ref);
+                }
+                return null;
+            });
+            LOG.info("artifact {} of build {} published: {} bytes, sha256 {}", name, ref, info.size(), info.sha256());
+            return info;
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "storing artifact " + name + " of build " + ref);
+        } catch (UncheckedIOException e) {
+            throw IoErrors.translate(e.getCause(), "storing artifact " + name + " of build " + ref);
+        }
+    }
+
+    private void requireActive(BuildRef ref) {
+        BuildInfo build = builds.require(ref);
+        if (!build.isActive()) {
+            throw new ConflictException("build " + ref + " is " + build.status().wireName()
+                    + BuildService.describeReason(build) + "; a completed build is immutable");
+        }
+    }
+
+    /** Rewrites manifest.json and checksums.sha256 from the metadata; call under the build's lock. */
+    private void writeManifest(BuildRef ref) throws IOException {
+        List<ArtifactInfo> artifacts = metadata.read(h -> ArtifactRows.ofBuild(h, ref));
+        StringBuilder checksums = new StringBuilder();
+        for (ArtifactInfo artifact : artifacts) {
+            checksums.append(artifact.sha256()).append("  ").append(artifact.name()).append('\n');
+        }
+        putSmall(layout.rootfsKey(ref, MANIFEST), JSON.writeValueAsBytes(manifest(ref, artifacts)));
+        putSmall(layout.rootfsKey(ref, CHECKSUMS), checksums.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** The manifest document: the same shape in {@code manifest.json} and in the API. */
+    public static Map<String, Object> manifest(BuildRef ref, List<ArtifactInfo> artifacts) {
+        Map<String, Object> manifest = new LinkedHashMap<>();
+        manifest.put("tenant_id", ref.tenant().value());
+        manifest.put("build_id", ref.build().value());
+        manifest.put("artifacts", artifacts.stream().map(ArtifactService::describeJson).toList());
+        return manifest;
+    }
+
+    /** One artifact as JSON: name, size, sha256, created. */
+    public static Map<String, Object> describeJson(ArtifactInfo artifact) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("name", artifact.name().value());
+        json.put("size", artifact.size());
+        json.put("sha256", artifact.sha256());
+        json.put("created", artifact.created().toString());
+        return json;
+    }
+
+    private void putSmall(BlobKey key, byte[] content) throws IOException {
+        store.put(key, new ByteArrayInputStream(content), content.length, WriteMode.OVERWRITE);
+    }
+
+    /** Resolves {@code from} inside the build's workspace or temp directory, refusing anything that could leave it. */
+    private Path resolveBuildFile(BuildRef ref, String from) {
+        String[] parts = from == null ? new String[0] : from.split("/", 2);
+        Layout.RootedPath base = layout.scratchDirectories(ref).stream()
+                .filter(directory -> parts.length == 2 && directory.path().getFileName().toString().equals(parts[0]))
+                .findFirst()
+                .orElseThrow(() -> new InvalidInputException("\"from\" must be a path inside the build's workspace/ or temp/, "
+                        + "such as \"temp/filesystem.ext4\""));
+        if (!BlobKey.isValid(parts[1])) {
+            throw new InvalidInputException("\"from\" is not a safe relative path: no '..', '.', empty segments, "
+                    + "backslashes or control characters");
+        }
+        Path file = base.path().resolve(parts[1]);
+        try {
+            Path expectedParent = base.root().toRealPath().resolve(base.root().relativize(file.getParent()));
+            if (!file.getParent().toRealPath().equals(expectedParent)) {
+                throw new InvalidInputException("\"from\" passes through a symbolic link; links are never followed");
+            }
+            var attributes = Files.readAttributes(file, "unix:mode,nlink,isRegularFile,isSymbolicLink", LinkOption.NOFOLLOW_LINKS);
+            if (Boolean.TRUE.equals(attributes.get("isSymbolicLink"))) {
+                throw new InvalidInputException("\"from\" is a symbolic link; only regular files are imported");
+            }
+            if (!Boolean.TRUE.equals(attributes.get("isRegularFile"))) {
+                throw new InvalidInputException("\"from\" is not a regular file");
+            }
+            if (((Number) attributes.get("nlink")).intValue() != 1) {
+                throw new InvalidInputException("\"from\" has other hard links; only a file with a single link is imported");
+            }
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new NotFoundException("build " + ref + " has no file " + from);
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "inspecting " + from + " of build " + ref);
+        }
+        return file;
+    }
+}

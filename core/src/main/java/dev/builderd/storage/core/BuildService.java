@@ -1,0 +1,227 @@
+package dev.builderd.storage.core;
+
+import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.core.error.AlreadyExistsException;
+import dev.builderd.storage.core.error.ConflictException;
+import dev.builderd.storage.core.error.InvalidInputException;
+import dev.builderd.storage.core.error.LimitExceededException;
+import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.metadata.BuildRows;
+import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.metadata.TenantRows;
+import dev.builderd.storage.core.model.BuildId;
+import dev.builderd.storage.core.model.BuildInfo;
+import dev.builderd.storage.core.model.BuildRef;
+import dev.builderd.storage.core.model.BuildStatus;
+import dev.builderd.storage.core.model.Principal;
+import dev.builderd.storage.core.model.TenantId;
+import dev.builderd.storage.core.model.TenantInfo;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import org.jdbi.v3.core.Handle;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The life of a build: created with private directories (within the tier's concurrent-build
+ * limit), kept alive by its worker's lease, completed (scratch and workspace cleaned, artifacts
+ * and logs kept) or deleted. A build whose lease runs out is failed and cleaned like a build
+ * completed as failed; this is checked whenever builds are read or created, and in the
+ * background.
+ */
+public final class BuildService {
+
+    private static final Logger LOG = LoggerFactory.getLogger(BuildService.class);
+    static final String LEASE_EXPIRED = "lease expired: the worker stopped renewing it";
+
+    /** A build and where its directories are. */
+    public record BuildView(BuildInfo build, Layout.BuildPaths paths) {
+    }
+
+    private final MetadataStore metadata;
+    private final Layout layout;
+    private final Stores stores;
+    private final BuildActivity activity;
+    private final CoreConfig config;
+    private final Clock clock;
+
+    BuildService(MetadataStore metadata, Stores stores, BuildActivity activity, CoreConfig config, Clock clock) {
+        this.metadata = metadata;
+        this.layout = config.layout();
+        this.stores = stores;
+        this.activity = activity;
+        this.config = config;
+        this.clock = clock;
+    }
+
+    /**
+     * Creates a build with a fresh or given ID and its directories.
+     *
+     * @param lease how long the build stays active without a heartbeat; null for the default
+     * @throws LimitExceededException when the tenant already runs its tier's number of builds
+     */
+    public BuildView create(Principal caller, TenantId tenant, Optional<BuildId> requested, Duration lease) {
+        caller.requireAccessTo(tenant);
+        Duration effectiveLease = checkLease(lease);
+        BuildRef ref = new BuildRef(tenant, requested.orElseGet(BuildId::random));
+        List<BuildInfo> expired = metadata.inTransaction(h -> {
+            if (!metadata.lockTenant(h, tenant)) {
+                throw new NotFoundException("tenant '" + tenant + "' does not exist");
+            }
+            TenantInfo info = TenantRows.find(h, tenant).orElseThrow();
+            List<BuildInfo> reaped = expireLeases(h, tenant);
+            if (BuildRows.find(h, ref).isPresent()) {
+                throw new AlreadyExistsException("build '" + ref.build() + "' of tenant '" + tenant + "' exists already");
+            }
+            int active = BuildRows.countActive(h, tenant);
+            int limit = info.tier().concurrentBuilds();
+            if (active >= limit) {
+                throw new LimitExceededException("tenant '" + tenant + "' already runs " + active + " build(s), the limit of tier "
+                        + info.tier().wireName() + "; complete or delete one first");
+            }
+            Instant now = clock.instant();
+            BuildRows.insert(h, ref, now, now.plus(effectiveLease));
+            return reaped;
+        });
+        expired.forEach(this::cleanScratch);
+        try {
+            layout.createBuildDirectories(ref);
+        } catch (IOException e) {
+            metadata.inTransaction(h -> BuildRows.delete(h, ref));
+            throw IoErrors.translate(e, "creating the directories of build " + ref);
+        }
+        LOG.info("build {} created", ref);
+        return view(require(ref));
+    }
+
+    public BuildView get(Principal caller, BuildRef ref) {
+        caller.requireAccessTo(ref.tenant());
+        reapExpired(ref.tenant());
+        return view(require(ref));
+    }
+
+    public List<BuildView> list(Principal caller, TenantId tenant) {
+        caller.requireAccessTo(tenant);
+        reapExpired(tenant);
+        return metadata.read(h -> BuildRows.ofTenant(h, tenant)).stream().map(this::view).toList();
+    }
+
+    /** Extends the lease of an active build by {@code lease} (null for the default) from now. */
+    public BuildView renewLease(Principal caller, BuildRef ref, Duration lease) {
+        caller.requireAccessTo(ref.tenant());
+        Duration effectiveLease = checkLease(lease);
+        reapExpired(ref.tenant());
+        boolean renewed = metadata.inTransaction(h -> BuildRows.renewLease(h, ref, clock.instant().plus(effectiveLease)));
+        if (!renewed) {
+            BuildInfo build = require(ref);
+            throw new ConflictException("build " + ref + " is " + build.status().wireName() + describeReason(build)
+                    + "; only an active build has a lease");
+        }
+        return view(require(ref));
+    }
+
+    /**
+     * Completes an active build: its {@code temp/} and {@code workspace/} are deleted at once;
+     * artifacts and logs stay. A completed build accepts no more uploads.
+     */
+    public BuildView complete(Principal caller, BuildRef ref, BuildStatus status) {
+        caller.requireAccessTo(ref.tenant());
+        if (status == BuildStatus.ACTIVE) {
+            throw new InvalidInputException("a build is completed as succeeded or failed, not active");
+        }
+        activity.closeBuild(ref, "complete", () -> {
+            if (!metadata.inTransaction(h -> BuildRows.finish(h, ref, status, null, clock.instant()))) {
+                BuildInfo build = require(ref);
+                throw new ConflictException("build " + ref + " is already " + build.status().wireName() + describeReason(build));
+            }
+            return null;
+        });
+        cleanScratch(require(ref));
+        LOG.info("build {} completed as {}", ref, status.wireName());
+        return view(require(ref));
+    }
+
+    /** Deletes the build, its artifacts, logs and directories. */
+    public void delete(Principal caller, BuildRef ref) {
+        caller.requireAccessTo(ref.tenant());
+        activity.closeBuild(ref, "delete", () -> {
+            if (!metadata.inTransaction(h -> BuildRows.delete(h, ref))) {
+                throw new NotFoundException("build '" + ref.build() + "' of tenant '" + ref.tenant() + "' does not exist");
+            }
+            return null;
+        });
+        try {
+            for (BlobStore store : stores.distinct()) {
+                TenantService.deleteAll(store, layout.buildKeyPrefix(ref));
+            }
+            for (Path root : layout.tenantRoots()) {
+                SafeTree.delete(root, layout.buildDirectory(root, ref));
+            }
+        } catch (IOException | UncheckedIOException e) {
+            IOException io = e instanceof UncheckedIOException u ? u.getCause() : (IOException) e;
+            throw IoErrors.translate(io, "deleting the files of build " + ref + " (its metadata is already gone)");
+        }
+        LOG.info("build {} deleted", ref);
+    }
+
+    /** Fails and cleans every build, of every tenant, whose lease has run out. Returns how many. */
+    public int reapExpiredLeases() {
+        return reapExpired(null);
+    }
+
+    private int reapExpired(TenantId tenantOrNull) {
+        List<BuildInfo> reaped = metadata.inTransaction(h -> expireLeases(h, tenantOrNull));
+        reaped.forEach(this::cleanScratch);
+        return reaped.size();
+    }
+
+    /** Fails the expired builds without uploads in flight (an upload in progress proves the worker lives). */
+    private List<BuildInfo> expireLeases(Handle h, TenantId tenantOrNull) {
+        Instant now = clock.instant();
+        return BuildRows.expired(h, tenantOrNull, now).stream()
+                .filter(build -> !activity.hasUploads(build.ref()))
+                .filter(build -> BuildRows.finish(h, build.ref(), BuildStatus.FAILED, LEASE_EXPIRED, now))
+                .peek(build -> LOG.warn("build {} failed: {}", build.ref(), LEASE_EXPIRED))
+                .toList();
+    }
+
+    private void cleanScratch(BuildInfo build) {
+        for (Layout.RootedPath directory : layout.scratchDirectories(build.ref())) {
+            try {
+                SafeTree.delete(directory.root(), directory.path());
+            } catch (IOException e) {
+                LOG.error("could not clean {} of build {}: {}", directory.path(), build.ref(), e.getMessage());
+            }
+        }
+    }
+
+    private Duration checkLease(Duration lease) {
+        if (lease == null) {
+            return config.defaultLease();
+        }
+        if (lease.isNegative() || lease.isZero() || lease.compareTo(config.maxLease()) > 0) {
+            throw new InvalidInputException("lease of " + lease.toSeconds() + " s is invalid: use 1 to "
+                    + config.maxLease().toSeconds() + " seconds");
+        }
+        return lease;
+    }
+
+    BuildInfo require(BuildRef ref) {
+        return metadata.read(h -> BuildRows.find(h, ref))
+                .orElseThrow(() -> new NotFoundException("build '" + ref.build() + "' of tenant '" + ref.tenant() + "' does not exist"));
+    }
+
+    static String describeReason(BuildInfo build) {
+        return build.failureReason().map(reason -> " (" + reason + ")").orElse("");
+    }
+
+    private BuildView view(BuildInfo build) {
+        return new BuildView(build, layout.buildPaths(build.ref()));
+    }
+}

@@ -1,0 +1,30 @@
+package dev.builderd.storage.core;
+
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * What the core needs to know, already validated.
+ *
+ * @param layout where each category's tree lives
+ * @param defaultLease how long a build stays active without a heartbeat, unless it asks otherwise
+ * @param maxLease the longest lease a build may ask for
+ * @param leaseCheckInterval how often expired leases are looked for in the background
+ * @param sameNameUploadWait how long an upload waits for another upload of the same artifact to finish
+ */
+public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease, Duration leaseCheckInterval,
+        Duration sameNameUploadWait) {
+
+    public CoreConfig {
+        Objects.requireNonNull(layout, "layout");
+        if (defaultLease.isNegative() || defaultLease.isZero() || maxLease.compareTo(defaultLease) < 0) {
+            throw new IllegalArgumentException("lease durations must be positive, the default at most the maximum");
+        }
+    }
+
+    /** Defaults for a data root: 15-minute leases (at most a day), checked every 30 seconds. */
+    public static CoreConfig defaults(Layout layout) {
+        return new CoreConfig(layout, Duration.ofMinutes(15), Duration.ofDays(1), Duration.ofSeconds(30),
+                Duration.ofMinutes(10));
+    }
+}

@@ -1,0 +1,53 @@
+package dev.builderd.storage.core;
+
+import dev.builderd.storage.core.error.InvalidInputException;
+import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.error.QuotaExceededException;
+import dev.builderd.storage.core.error.StorageException;
+import dev.builderd.storage.core.error.UnavailableException;
+import dev.builderd.storage.blob.BlobNotFoundException;
+import dev.builderd.storage.blob.UploadLengthMismatchException;
+import java.io.IOException;
+
+/** The one place where I/O failures of the blob layer become {@link StorageException}s. */
+final class IoErrors {
+
+    private IoErrors() {
+    }
+
+    /** Translates {@code e}, which happened while doing {@code what} (e.g. "storing artifact x of build t/b"). */
+    static StorageException translate(IOException e, String what) {
+        if (e instanceof BodyReadException body) {
+            return new InvalidInputException("the request body broke off while " + what + ": " + body.getMessage()
+                    + "; nothing was stored");
+        }
+        if (e instanceof ChecksumMismatchException mismatch) {
+            return new InvalidInputException(mismatch.getMessage() + "; nothing was stored");
+        }
+        if (e instanceof UploadLengthMismatchException mismatch) {
+            return new InvalidInputException(mismatch.getMessage() + "; nothing was stored");
+        }
+        if (e instanceof BlobNotFoundException missing) {
+            return new NotFoundException("stored data is missing while " + what + ": " + missing.getMessage());
+        }
+        String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        if (message.contains("No space left on device")) {
+            return new QuotaExceededException("the storage device is full while " + what + "; nothing was stored");
+        }
+        return new UnavailableException("storage failed while " + what + ": " + message, e);
+    }
+
+    /** A read of the client's request body failed: the client broke off, or sent too little. */
+    static final class BodyReadException extends IOException {
+        BodyReadException(IOException cause) {
+            super(cause.getMessage() == null ? "connection closed" : cause.getMessage(), cause);
+        }
+    }
+
+    /** The body did not have the SHA-256 the client declared. */
+    static final class ChecksumMismatchException extends IOException {
+        ChecksumMismatchException(String expected, String actual) {
+            super("the body's SHA-256 is " + actual + " but X-Checksum-Sha256 declared " + expected);
+        }
+    }
+}

@@ -1,0 +1,49 @@
+package dev.builderd.storage.core.metadata;
+
+import dev.builderd.storage.core.model.ArtifactInfo;
+import dev.builderd.storage.core.model.BuildRef;
+import dev.builderd.storage.core.model.FileName;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.mapper.RowMapper;
+
+/** The {@code artifacts} table: what a build has published. */
+public final class ArtifactRows {
+
+    private static final RowMapper<ArtifactInfo> MAPPER = (rs, ctx) -> new ArtifactInfo(
+            FileName.of(rs.getString("name")), rs.getLong("size"), rs.getString("sha256"),
+            Instant.ofEpochMilli(rs.getLong("created_at")));
+
+    private ArtifactRows() {
+    }
+
+    public static Optional<ArtifactInfo> find(Handle h, BuildRef ref, FileName name) {
+        return h.createQuery("SELECT * FROM artifacts WHERE tenant_id = :t AND build_id = :b AND name = :n")
+                .bind("t", ref.tenant().value()).bind("b", ref.build().value()).bind("n", name.value())
+                .map(MAPPER).findOne();
+    }
+
+    public static List<ArtifactInfo> ofBuild(Handle h, BuildRef ref) {
+        return h.createQuery("SELECT * FROM artifacts WHERE tenant_id = :t AND build_id = :b ORDER BY name")
+                .bind("t", ref.tenant().value()).bind("b", ref.build().value()).map(MAPPER).list();
+    }
+
+    public static void upsert(Handle h, BuildRef ref, ArtifactInfo artifact) {
+        h.createUpdate("DELETE FROM artifacts WHERE tenant_id = :t AND build_id = :b AND name = :n")
+                .bind("t", ref.tenant().value()).bind("b", ref.build().value()).bind("n", artifact.name().value())
+                .execute();
+        h.createUpdate("INSERT INTO artifacts (tenant_id, build_id, name, size, sha256, created_at) "
+                        + "VALUES (:t, :b, :n, :size, :sha, :created)")
+                .bind("t", ref.tenant().value()).bind("b", ref.build().value()).bind("n", artifact.name().value())
+                .bind("size", artifact.size()).bind("sha", artifact.sha256())
+                .bind("created", artifact.created().toEpochMilli()).execute();
+    }
+
+    public static boolean delete(Handle h, BuildRef ref, FileName name) {
+        return h.createUpdate("DELETE FROM artifacts WHERE tenant_id = :t AND build_id = :b AND name = :n")
+                .bind("t", ref.tenant().value()).bind("b", ref.build().value()).bind("n", name.value())
+                .execute() > 0;
+    }
+}

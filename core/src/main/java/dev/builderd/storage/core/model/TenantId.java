@@ -1,0 +1,18 @@
+package dev.builderd.storage.core.model;
+
+/** A tenant's ID: {@code [a-z0-9][a-z0-9-]{0,62}}. Valid by construction. */
+public record TenantId(String value) {
+
+    public TenantId {
+        Names.require(Names.ID, value, "tenant id", "use 1 to 63 lowercase letters, digits or '-', not starting with '-'");
+    }
+
+    public static TenantId of(String value) {
+        return new TenantId(value);
+    }
+
+    @Override
+    public String toString() {
+        return value;
+    }
+}

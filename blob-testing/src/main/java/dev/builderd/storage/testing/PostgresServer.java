@@ -174,8 +174,9 @@ public final class PostgresServer {
                 }
             }
         } catch (RuntimeException e) {
-            deleteQuietly();
-            throw e;
+            // Keep the directory: its server log and the programs' output explain the failure.
+            throw new IllegalStateException("PostgreSQL did not start; its directory " + baseDir
+                    + " is kept for inspection. " + e.getMessage(), e);
         }
         Runtime.getRuntime().addShutdownHook(new Thread(this::stop, "postgres-server-stop"));
     }

@@ -1,0 +1,83 @@
+package dev.builderd.storage.core;
+
+import dev.builderd.storage.core.metadata.MetadataStore;
+import java.io.IOException;
+import java.time.Clock;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Builderd Storage as a library: the services of the domain over a metadata store and blob
+ * stores, plus their background jobs. A builder process may embed this directly; the daemon
+ * wraps it in HTTP. Close it to stop the background jobs (the metadata store and blob stores
+ * belong to the caller).
+ */
+public final class BuilderdStorage implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(BuilderdStorage.class);
+
+    private final Tokens tokens;
+    private final TenantService tenants;
+    private final BuildService builds;
+    private final ArtifactService artifacts;
+    private final LogService logs;
+    private final ScheduledExecutorService background;
+
+    /**
+     * Wires the services, creates the fixed directory tree and starts the background jobs.
+     *
+     * @param adminToken the operator's bearer token (at least 16 characters)
+     */
+    public BuilderdStorage(CoreConfig config, MetadataStore metadata, Stores stores, String adminToken, Clock clock)
+            throws IOException {
+        config.layout().createSkeleton();
+        BuildActivity activity = new BuildActivity();
+        this.tokens = new Tokens(metadata, adminToken, clock);
+        this.tenants = new TenantService(metadata, config.layout(), stores, tokens, clock);
+        this.builds = new BuildService(metadata, stores, activity, config, clock);
+        this.artifacts = new ArtifactService(metadata, stores, activity, builds, config, clock);
+        this.logs = new LogService(stores, activity, builds, config);
+        this.background = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("builderd-jobs").daemon().factory());
+        long interval = config.leaseCheckInterval().toMillis();
+        background.scheduleWithFixedDelay(this::reapLeases, interval, interval, TimeUnit.MILLISECONDS);
+    }
+
+    private void reapLeases() {
+        try {
+            int reaped = builds.reapExpiredLeases();
+            if (reaped > 0) {
+                LOG.info("failed {} build(s) whose lease expired", reaped);
+            }
+        } catch (RuntimeException e) {
+            LOG.error("checking build leases failed: {}", e.getMessage(), e);
+        }
+    }
+
+    public Tokens tokens() {
+        return tokens;
+    }
+
+    public TenantService tenants() {
+        return tenants;
+    }
+
+    public BuildService builds() {
+        return builds;
+    }
+
+    public ArtifactService artifacts() {
+        return artifacts;
+    }
+
+    public LogService logs() {
+        return logs;
+    }
+
+    @Override
+    public void close() {
+        background.shutdownNow();
+    }
+}

@@ -1,0 +1,92 @@
+package dev.builderd.storage.core;
+
+import dev.builderd.storage.blob.BlobInfo;
+import dev.builderd.storage.blob.BlobKey;
+import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.WriteMode;
+import dev.builderd.storage.core.error.ConflictException;
+import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.model.BuildInfo;
+import dev.builderd.storage.core.model.BuildRef;
+import dev.builderd.storage.core.model.FileName;
+import dev.builderd.storage.core.model.Principal;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+
+/** A build's logs under {@code logs/}: written while the build is active, readable for as long as the build is kept. */
+public final class LogService {
+
+    /** A log file: its name and size. */
+    public record LogInfo(FileName name, long size) {
+    }
+
+    private final Layout layout;
+    private final BlobStore store;
+    private final BuildActivity activity;
+    private final BuildService builds;
+
+    LogService(Stores stores, BuildActivity activity, BuildService builds, CoreConfig config) {
+        this.layout = config.layout();
+        this.store = stores.logs();
+        this.activity = activity;
+        this.builds = builds;
+    }
+
+    /** Stores (or replaces) the log {@code name}, streaming. */
+    public LogInfo put(Principal caller, BuildRef ref, FileName name, InputStream body, long length) {
+        caller.requireAccessTo(ref.tenant());
+        try (BuildActivity.Upload upload = activity.beginUpload(ref, () -> {
+            BuildInfo build = builds.require(ref);
+            if (!build.isActive()) {
+                throw new ConflictException("build " + ref + " is " + build.status().wireName() + "; a completed build is immutable");
+            }
+        })) {
+            BlobInfo info = store.put(layout.logKey(ref, name), new HashingInputStream(body, null), length, WriteMode.OVERWRITE);
+            return new LogInfo(name, info.size());
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "storing log " + name + " of build " + ref);
+        }
+    }
+
+    /** Opens the log for reading; the caller closes the stream. */
+    public InputStream open(Principal caller, BuildRef ref, FileName name) {
+        caller.requireAccessTo(ref.tenant());
+        builds.require(ref);
+        BlobKey key = layout.logKey(ref, name);
+        try {
+            return store.open(key, ByteRange.ALL);
+        } catch (dev.builderd.storage.blob.BlobNotFoundException e) {
+            throw new NotFoundException("build " + ref + " has no log '" + name + "'");
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "reading log " + name + " of build " + ref);
+        }
+    }
+
+    /** The build's logs, by name. */
+    public List<LogInfo> list(Principal caller, BuildRef ref) {
+        caller.requireAccessTo(ref.tenant());
+        builds.require(ref);
+        String prefix = layout.logKeyPrefix(ref);
+        List<LogInfo> logs = new ArrayList<>();
+        try {
+            Iterator<BlobInfo> blobs = store.list(prefix, null);
+            while (blobs.hasNext()) {
+                BlobInfo blob = blobs.next();
+                String name = blob.key().value().substring(prefix.length());
+                if (!name.contains("/")) {
+                    logs.add(new LogInfo(FileName.of(name), blob.size()));
+                }
+            }
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "listing the logs of build " + ref);
+        } catch (UncheckedIOException e) {
+            throw IoErrors.translate(e.getCause(), "listing the logs of build " + ref);
+        }
+        return logs;
+    }
+}

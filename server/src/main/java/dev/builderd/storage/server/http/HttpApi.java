@@ -1,0 +1,330 @@
+package dev.builderd.storage.server.http;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.core.ArtifactHandle;
+import dev.builderd.storage.core.ArtifactService;
+import dev.builderd.storage.core.BuildService;
+import dev.builderd.storage.core.BuilderdStorage;
+import dev.builderd.storage.core.LogService;
+import dev.builderd.storage.core.TenantService;
+import dev.builderd.storage.core.Tokens;
+import dev.builderd.storage.core.error.InvalidInputException;
+import dev.builderd.storage.core.error.StorageException;
+import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.model.ArtifactInfo;
+import dev.builderd.storage.core.model.BuildId;
+import dev.builderd.storage.core.model.BuildRef;
+import dev.builderd.storage.core.model.BuildStatus;
+import dev.builderd.storage.core.model.FileName;
+import dev.builderd.storage.core.model.Principal;
+import dev.builderd.storage.core.model.TenantId;
+import dev.builderd.storage.core.model.TenantInfo;
+import dev.builderd.storage.core.model.Tier;
+import io.javalin.config.JavalinConfig;
+import io.javalin.http.Context;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HTTP API v1: routes, authentication and the translation between HTTP and the core's
+ * services. Every route authenticates first; authorization is the core's.
+ */
+public final class HttpApi {
+
+    private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
+    private static final String BUILD = "/v1/tenants/{tenant}/builds/{build}";
+    private static final int COPY_BUFFER = 256 * 1024;
+    private static final int MAX_JSON_BODY = 64 * 1024;
+
+    private record TenantBody(String tier, Boolean encryption) {
+    }
+
+    private record BuildBody(@JsonProperty("build_id") String buildId, @JsonProperty("lease_seconds") Long leaseSeconds) {
+    }
+
+    private record LeaseBody(@JsonProperty("lease_seconds") Long leaseSeconds) {
+    }
+
+    private record CompleteBody(String status) {
+    }
+
+    private record ImportBody(String from) {
+    }
+
+    private final Tokens tokens;
+    private final TenantService tenants;
+    private final BuildService builds;
+    private final ArtifactService artifacts;
+    private final LogService logs;
+    private final MetadataStore metadata;
+
+    public HttpApi(BuilderdStorage storage, MetadataStore metadata) {
+        this.tokens = storage.tokens();
+        this.tenants = storage.tenants();
+        this.builds = storage.builds();
+        this.artifacts = storage.artifacts();
+        this.logs = storage.logs();
+        this.metadata = metadata;
+    }
+
+    /** Registers every route and the error mapping on a Javalin configuration. */
+    public void register(JavalinConfig config) {
+        var routes = config.routes;
+        routes.exception(StorageException.class, (e, ctx) -> Problems.respond(ctx, e));
+        routes.exception(Unauthenticated.class, (e, ctx) -> Problems.respond(ctx, Problems.UNAUTHENTICATED, e.getMessage()));
+        routes.exception(Exception.class, (e, ctx) -> Problems.unexpected(ctx, e));
+        routes.error(404, ctx -> {
+            if (!ctx.res().isCommitted() && ctx.result() == null) {
+                Problems.respond(ctx, Problems.NOT_FOUND, "no route for " + ctx.method() + " " + ctx.path());
+            }
+        });
+
+        routes.get("/health/live", ctx -> ctx.json(Map.of("status", "ok")));
+        routes.get("/health/ready", this::ready);
+
+        routes.put("/v1/tenants/{tenant}", this::putTenant);
+        routes.get("/v1/tenants/{tenant}", ctx -> ctx.json(tenantJson(tenants.get(principal(ctx), tenant(ctx)))));
+        routes.delete("/v1/tenants/{tenant}", ctx -> {
+            tenants.purge(principal(ctx), tenant(ctx));
+            ctx.status(204);
+        });
+        routes.get("/v1/tenants", ctx -> ctx.json(Map.of("tenants",
+                tenants.list(principal(ctx)).stream().map(HttpApi::tenantJson).toList())));
+        routes.post("/v1/tenants/{tenant}/tokens", ctx -> {
+            Tokens.IssuedToken issued = tenants.issueToken(principal(ctx), tenant(ctx));
+            ctx.status(201).json(Map.of("token_id", issued.tokenId(), "tenant_id", issued.tenant().value(),
+                    "token", issued.token()));
+        });
+        routes.delete("/v1/tenants/{tenant}/tokens/{token}", ctx -> {
+            tenants.revokeToken(principal(ctx), tenant(ctx), ctx.pathParam("token"));
+            ctx.status(204);
+        });
+
+        routes.post("/v1/tenants/{tenant}/builds", this::createBuild);
+        routes.get("/v1/tenants/{tenant}/builds", ctx -> ctx.json(Map.of("builds",
+                builds.list(principal(ctx), tenant(ctx)).stream().map(HttpApi::buildJson).toList())));
+        routes.get(BUILD, ctx -> ctx.json(buildJson(builds.get(principal(ctx), build(ctx)))));
+        routes.delete(BUILD, ctx -> {
+            builds.delete(principal(ctx), build(ctx));
+            ctx.status(204);
+        });
+        routes.post(BUILD + "/heartbeat", ctx -> {
+            LeaseBody body = readJson(ctx, LeaseBody.class, new LeaseBody(null));
+            ctx.json(buildJson(builds.renewLease(principal(ctx), build(ctx), lease(body.leaseSeconds()))));
+        });
+        routes.post(BUILD + "/complete", ctx -> {
+            CompleteBody body = readJson(ctx, CompleteBody.class, null);
+            ctx.json(buildJson(builds.complete(principal(ctx), build(ctx), BuildStatus.parseFinal(body.status()))));
+        });
+
+        routes.get(BUILD + "/artifacts", ctx -> ctx.json(
+                ArtifactService.manifest(build(ctx), artifacts.list(principal(ctx), build(ctx)))));
+        routes.put(BUILD + "/artifacts/{name}", this::uploadArtifact);
+        routes.get(BUILD + "/artifacts/{name}", ctx -> sendArtifact(ctx, true));
+        routes.head(BUILD + "/artifacts/{name}", ctx -> sendArtifact(ctx, false));
+        routes.delete(BUILD + "/artifacts/{name}", ctx -> {
+            artifacts.delete(principal(ctx), build(ctx), name(ctx));
+            ctx.status(204);
+        });
+        routes.post(BUILD + "/artifacts/{name}/gzip", ctx -> ctx.status(201).json(
+                ArtifactService.describeJson(artifacts.gzip(principal(ctx), build(ctx), name(ctx)))));
+        routes.post(BUILD + "/artifacts/{name}/import", ctx -> {
+            ImportBody body = readJson(ctx, ImportBody.class, null);
+            ctx.status(201).json(ArtifactService.describeJson(
+                    artifacts.importFile(principal(ctx), build(ctx), name(ctx), body.from())));
+        });
+
+        routes.get(BUILD + "/logs", ctx -> ctx.json(Map.of("logs", logs.list(principal(ctx), build(ctx)).stream()
+                .map(log -> Map.of("name", log.name().value(), "size", log.size())).toList())));
+        routes.put(BUILD + "/logs/{name}", ctx -> {
+            Principal caller = principal(ctx);
+            LogService.LogInfo log = logs.put(caller, build(ctx), name(ctx), ctx.req().getInputStream(),
+                    ctx.req().getContentLengthLong());
+            ctx.status(201).json(Map.of("name", log.name().value(), "size", log.size()));
+        });
+        routes.get(BUILD + "/logs/{name}", ctx -> {
+            try (InputStream in = logs.open(principal(ctx), build(ctx), name(ctx))) {
+                ctx.contentType("text/plain; charset=utf-8");
+                copy(in, ctx.res().getOutputStream());
+            }
+        });
+    }
+
+    private void ready(Context ctx) {
+        boolean up = metadata.isReachable();
+        ctx.status(up ? 200 : 503).json(Map.of("status", up ? "ready" : "not ready",
+                "metadata", up ? "reachable" : "unreachable"));
+    }
+
+    private void putTenant(Context ctx) {
+        Principal caller = principal(ctx);
+        TenantBody body = readJson(ctx, TenantBody.class, null);
+        if (body.tier() == null) {
+            throw new InvalidInputException("the body needs \"tier\": one of free, pro, enterprise, dedicated");
+        }
+        TenantService.Upserted result = tenants.put(caller, tenant(ctx), Tier.parse(body.tier()), body.encryption());
+        ctx.status(result.created() ? 201 : 200).json(tenantJson(result.tenant()));
+    }
+
+    private void createBuild(Context ctx) {
+        Principal caller = principal(ctx);
+        BuildBody body = readJson(ctx, BuildBody.class, new BuildBody(null, null));
+        Optional<BuildId> requested = Optional.ofNullable(body.buildId()).map(BuildId::of);
+        BuildService.BuildView view = builds.create(caller, tenant(ctx), requested, lease(body.leaseSeconds()));
+        ctx.status(201).json(buildJson(view));
+    }
+
+    private void uploadArtifact(Context ctx) throws IOException {
+        Principal caller = principal(ctx);
+        BuildRef ref = build(ctx);
+        FileName name = name(ctx);
+        ArtifactInfo info = artifacts.upload(caller, ref, name, ctx.req().getInputStream(),
+                ctx.req().getContentLengthLong(), ctx.header("X-Checksum-Sha256"));
+        ctx.header("ETag", etag(info));
+        ctx.status(201).json(ArtifactService.describeJson(info));
+    }
+
+    private void sendArtifact(Context ctx, boolean withBody) throws IOException {
+        ArtifactHandle artifact = artifacts.describe(principal(ctx), build(ctx), name(ctx));
+        ArtifactInfo info = artifact.info();
+        String etag = etag(info);
+        ctx.header("ETag", etag);
+        ctx.header("Accept-Ranges", "bytes");
+        ctx.header("X-Checksum-Sha256", info.sha256());
+        String ifNoneMatch = ctx.header("If-None-Match");
+        if (ifNoneMatch != null && (ifNoneMatch.strip().equals("*") || ifNoneMatch.contains(etag))) {
+            ctx.status(304);
+            return;
+        }
+        ByteRange range;
+        try {
+            range = RangeRequest.parse(ctx.header("Range"), info.size()).orElse(ByteRange.ALL);
+        } catch (RangeRequest.Unsatisfiable e) {
+            ctx.header("Content-Range", "bytes */" + info.size());
+            Problems.respond(ctx, Problems.RANGE_NOT_SATISFIABLE, "the artifact has " + info.size()
+                    + " bytes; the requested range starts past its end");
+            return;
+        }
+        long length = range.lengthWithin(info.size());
+        if (!range.isAll()) {
+            ctx.status(206);
+            ctx.header("Content-Range", "bytes " + range.offset() + "-" + (range.offset() + length - 1) + "/" + info.size());
+        }
+        ctx.contentType("application/octet-stream");
+        ctx.res().setContentLengthLong(length);
+        if (withBody) {
+            try (InputStream in = artifact.open(range)) {
+                copy(in, ctx.res().getOutputStream());
+            }
+        }
+    }
+
+    private static void copy(InputStream in, OutputStream out) throws IOException {
+        byte[] buffer = new byte[COPY_BUFFER];
+        int n;
+        while ((n = in.read(buffer)) >= 0) {
+            out.write(buffer, 0, n);
+        }
+        out.flush();
+    }
+
+    private Principal principal(Context ctx) {
+        String header = ctx.header("Authorization");
+        if (header == null || header.isBlank()) {
+            throw new Unauthenticated("this request needs an 'Authorization: Bearer <token>' header");
+        }
+        if (!header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            throw new Unauthenticated("the Authorization header must use the Bearer scheme");
+        }
+        return tokens.authenticate(header.substring(7).strip())
+                .orElseThrow(() -> new Unauthenticated("the bearer token is not valid: unknown, revoked or malformed"));
+    }
+
+    private <T> T readJson(Context ctx, Class<T> type, T empty) {
+        long declared = ctx.req().getContentLengthLong();
+        if (declared > MAX_JSON_BODY) {
+            throw new InvalidInputException("the JSON body is larger than " + MAX_JSON_BODY + " bytes");
+        }
+        try {
+            byte[] body = ctx.req().getInputStream().readNBytes(MAX_JSON_BODY + 1);
+            if (body.length > MAX_JSON_BODY) {
+                throw new InvalidInputException("the JSON body is larger than " + MAX_JSON_BODY + " bytes");
+            }
+            return Json.read(body, type, empty);
+        } catch (IOException e) {
+            throw new InvalidInputException("the request body could not be read: " + e.getMessage());
+        }
+    }
+
+    private static Duration lease(Long seconds) {
+        return seconds == null ? null : Duration.ofSeconds(seconds);
+    }
+
+    private static TenantId tenant(Context ctx) {
+        return TenantId.of(ctx.pathParam("tenant"));
+    }
+
+    private static BuildRef build(Context ctx) {
+        return new BuildRef(tenant(ctx), BuildId.of(ctx.pathParam("build")));
+    }
+
+    private static FileName name(Context ctx) {
+        return FileName.of(ctx.pathParam("name"));
+    }
+
+    private static String etag(ArtifactInfo info) {
+        return "\"" + info.sha256() + "\"";
+    }
+
+    private static Map<String, Object> tenantJson(TenantInfo tenant) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("tenant_id", tenant.id().value());
+        json.put("tier", tenant.tier().wireName());
+        json.put("encryption", tenant.encryption());
+        json.put("limits", Map.of(
+                "total_bytes", tenant.tier().totalBytes(),
+                "artifact_bytes", tenant.tier().artifactBytes(),
+                "cache_bytes", tenant.tier().cacheBytes(),
+                "concurrent_builds", tenant.tier().concurrentBuilds(),
+                "retention_days", tenant.tier().retention().toDays()));
+        json.put("created", tenant.created().toString());
+        json.put("updated", tenant.updated().toString());
+        return json;
+    }
+
+    private static Map<String, Object> buildJson(BuildService.BuildView view) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("tenant_id", view.build().ref().tenant().value());
+        json.put("build_id", view.build().ref().build().value());
+        json.put("status", view.build().status().wireName());
+        view.build().failureReason().ifPresent(reason -> json.put("failure_reason", reason));
+        json.put("created", view.build().created().toString());
+        view.build().completed().ifPresent(completed -> json.put("completed", completed.toString()));
+        if (view.build().isActive()) {
+            json.put("lease_expires", view.build().leaseExpires().toString());
+        }
+        Map<String, String> paths = new LinkedHashMap<>();
+        paths.put("workspace", view.paths().workspace().toString());
+        paths.put("rootfs", view.paths().rootfs().toString());
+        paths.put("temp", view.paths().temp().toString());
+        paths.put("logs", view.paths().logs().toString());
+        paths.put("metadata", view.paths().metadata().toString());
+        json.put("paths", paths);
+        return json;
+    }
+
+    /** No valid credentials: answered with 401. */
+    static final class Unauthenticated extends RuntimeException {
+        Unauthenticated(String message) {
+            super(message, null, false, false);
+        }
+    }
+}

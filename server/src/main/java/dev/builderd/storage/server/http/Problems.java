@@ -1,0 +1,85 @@
+package dev.builderd.storage.server.http;
+
+import dev.builderd.storage.core.error.AlreadyExistsException;
+import dev.builderd.storage.core.error.ConflictException;
+import dev.builderd.storage.core.error.ForbiddenException;
+import dev.builderd.storage.core.error.IntegrityException;
+import dev.builderd.storage.core.error.InvalidInputException;
+import dev.builderd.storage.core.error.LimitExceededException;
+import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.error.QuotaExceededException;
+import dev.builderd.storage.core.error.StorageException;
+import dev.builderd.storage.core.error.UnavailableException;
+import io.javalin.http.Context;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one place where errors become HTTP responses: {@code application/problem+json} bodies
+ * (RFC 9457) whose {@code detail} says what was wrong in words a person can act on.
+ */
+final class Problems {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Problems.class);
+    private static final String TYPE_BASE = "https://builderd.dev/problems/";
+
+    /** A problem kind: HTTP status, type slug and title. */
+    record Kind(int status, String slug, String title) {
+    }
+
+    static final Kind UNAUTHENTICATED = new Kind(401, "unauthenticated", "Unauthenticated");
+    static final Kind RANGE_NOT_SATISFIABLE = new Kind(416, "range-not-satisfiable", "Range Not Satisfiable");
+    static final Kind INVALID_INPUT = new Kind(400, "invalid-input", "Invalid Input");
+    static final Kind NOT_FOUND = new Kind(404, "not-found", "Not Found");
+    static final Kind INTERNAL = new Kind(500, "internal", "Internal Server Error");
+
+    private Problems() {
+    }
+
+    static Kind kindOf(StorageException e) {
+        return switch (e) {
+            case NotFoundException ignored -> NOT_FOUND;
+            case AlreadyExistsException ignored -> new Kind(409, "already-exists", "Already Exists");
+            case ConflictException ignored -> new Kind(409, "conflict", "Conflict");
+            case InvalidInputException ignored -> INVALID_INPUT;
+            case ForbiddenException ignored -> new Kind(403, "forbidden", "Forbidden");
+            case LimitExceededException ignored -> new Kind(429, "limit-exceeded", "Limit Exceeded");
+            case QuotaExceededException ignored -> new Kind(507, "quota-exceeded", "Insufficient Storage");
+            case IntegrityException ignored -> new Kind(500, "integrity-violation", "Integrity Violation");
+            case UnavailableException ignored -> new Kind(503, "unavailable", "Service Unavailable");
+        };
+    }
+
+    static void respond(Context ctx, StorageException e) {
+        Kind kind = kindOf(e);
+        if (kind.status() >= 500) {
+            LOG.error("{} {}: {}", ctx.method(), ctx.path(), e.getMessage(), e);
+        }
+        if (e instanceof LimitExceededException) {
+            ctx.header("Retry-After", "30");
+        }
+        respond(ctx, kind, e.getMessage());
+    }
+
+    static void respond(Context ctx, Kind kind, String detail) {
+        if (kind == UNAUTHENTICATED) {
+            ctx.header("WWW-Authenticate", "Bearer realm=\"builderd\"");
+        }
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("type", TYPE_BASE + kind.slug());
+        body.put("title", kind.title());
+        body.put("status", kind.status());
+        body.put("detail", detail);
+        body.put("instance", ctx.path());
+        ctx.status(kind.status());
+        ctx.contentType("application/problem+json");
+        ctx.result(Json.write(body));
+    }
+
+    static void unexpected(Context ctx, Exception e) {
+        LOG.error("{} {} failed unexpectedly", ctx.method(), ctx.path(), e);
+        respond(ctx, INTERNAL, "an unexpected error occurred; the daemon's log has the details");
+    }
+}

@@ -59,15 +59,13 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
             PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
 
     private final Path root;
-    private final Path realRoot;
     private final String instanceId = UUID.randomUUID().toString().substring(0, 8);
     private final AtomicLong tempCounter = new AtomicLong();
 
     /** Opens (creating if needed) the store rooted at {@code root}. */
     public FileBlobStore(Path root) throws IOException {
-        Files.createDirectories(root);
+        Files.createDirectories(root, DIRECTORY_MODE);
         this.root = root.toAbsolutePath().normalize();
-        this.realRoot = this.root.toRealPath();
     }
 
     /** The directory this store keeps its blobs under. */
@@ -82,11 +80,7 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
 
     @Override
     public BlobInfo put(BlobKey key, InputStream data, long length, WriteMode mode) throws IOException {
-        Path target = pathOf(key);
-        if (target.getFileName().toString().startsWith(TEMP_PREFIX)) {
-            throw new IOException("blob key " + key + " uses the prefix '" + TEMP_PREFIX
-                    + "' that the filesystem store reserves for uploads in progress");
-        }
+        Path target = writablePathOf(key);
         Path directory = createDirectories(target.getParent());
         Path temp = directory.resolve(TEMP_PREFIX + instanceId + "-" + tempCounter.incrementAndGet() + TEMP_SUFFIX);
         boolean published = false;
@@ -147,6 +141,9 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
     @Override
     public InputStream open(BlobKey key, ByteRange range) throws IOException {
         Path path = existingPathOf(key);
+        if (path == null) {
+            throw new BlobNotFoundException(key);
+        }
         FileChannel channel;
         try {
             channel = FileChannel.open(path, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
@@ -174,6 +171,9 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
     @Override
     public Optional<BlobInfo> stat(BlobKey key) throws IOException {
         Path path = existingPathOf(key);
+        if (path == null) {
+            return Optional.empty();
+        }
         try {
             BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
             if (!attributes.isRegularFile()) {
@@ -188,9 +188,12 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
     @Override
     public boolean delete(BlobKey key) throws IOException {
         Path path = existingPathOf(key);
+        if (path == null) {
+            return false;
+        }
         try {
             BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-            if (attributes.isDirectory()) {
+            if (!attributes.isRegularFile()) {
                 return false;
             }
         } catch (NoSuchFileException e) {
@@ -210,7 +213,7 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
 
     @Override
     public BlobInfo adopt(BlobKey key, Path file) throws IOException {
-        Path target = pathOf(key);
+        Path target = writablePathOf(key);
         Path directory = createDirectories(target.getParent());
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
             channel.force(true);
@@ -248,24 +251,47 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
         return removed;
     }
 
-    private Path pathOf(BlobKey key) {
+    /** Whether a segment of the key is a name this store reserves for its temporary files. */
+    private static boolean isReserved(BlobKey key) {
+        return key.segments().stream().anyMatch(segment -> segment.startsWith(TEMP_PREFIX));
+    }
+
+    /** The key's path, for writing; refuses a key with a name reserved for temporary files. */
+    private Path writablePathOf(BlobKey key) throws IOException {
+        if (isReserved(key)) {
+            throw new IOException("blob key " + key + " uses the prefix '" + TEMP_PREFIX
+                    + "' that the filesystem store reserves for uploads in progress");
+        }
         return root.resolve(key.value());
     }
 
-    /** The key's path, after checking that no directory on the way is a symbolic link. */
+    /**
+     * The key's path, after checking that no directory on the way is a symbolic link; null when no
+     * blob can be there: a directory on the way is missing or is a file (the key lies below
+     * another blob), or the key names a temporary file.
+     */
     private Path existingPathOf(BlobKey key) throws IOException {
-        Path path = pathOf(key);
-        Path parent = path.getParent();
-        Path realParent;
-        try {
-            realParent = parent.toRealPath();
-        } catch (NoSuchFileException e) {
-            return path;
+        if (isReserved(key)) {
+            return null;
         }
-        if (!realParent.equals(realRoot.resolve(root.relativize(parent)))) {
-            throw new SymbolicLinkRefusedException(key);
+        List<String> segments = key.segments();
+        Path current = root;
+        for (String segment : segments.subList(0, segments.size() - 1)) {
+            current = current.resolve(segment);
+            BasicFileAttributes attributes;
+            try {
+                attributes = Files.readAttributes(current, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            } catch (NoSuchFileException e) {
+                return null;
+            }
+            if (attributes.isSymbolicLink()) {
+                throw new SymbolicLinkRefusedException(key);
+            }
+            if (!attributes.isDirectory()) {
+                return null;
+            }
         }
-        return path;
+        return current.resolve(segments.get(segments.size() - 1));
     }
 
     /** Creates the missing directories below the root, refusing to pass through a symbolic link. */

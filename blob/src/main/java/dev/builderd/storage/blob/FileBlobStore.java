@@ -17,6 +17,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayDeque;
@@ -45,7 +46,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The store never follows a symbolic link: a key whose path crosses a link (planted, say, by a
  * build process that can write in the tree) is refused, and links are not listed. Directories it
- * creates are {@code 0700}, files {@code 0600}.
+ * creates are {@code 0700}, files it stores or adopts {@code 0600}.
+ *
+ * <p>Because keys become paths, a key cannot be stored while another blob's key is one of its
+ * directories ({@code a} and {@code a/b}); such a put fails with an {@link IOException}. Names of
+ * segments starting with {@code .~builderd-} are reserved for temporary files.
  */
 public final class FileBlobStore implements BlobStore, FileAdoption {
 
@@ -219,6 +224,8 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
             channel.force(true);
         }
         Files.move(file, target, StandardCopyOption.ATOMIC_MOVE);
+        Files.getFileAttributeView(target, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
+                .setPermissions(FILE_MODE.value());
         fsyncDirectory(directory);
         fsyncDirectory(file.getParent());
         BasicFileAttributes attributes = Files.readAttributes(target, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);

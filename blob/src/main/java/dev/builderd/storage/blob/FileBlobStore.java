@@ -17,6 +17,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
@@ -46,7 +47,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The store never follows a symbolic link: a key whose path crosses a link (planted, say, by a
  * build process that can write in the tree) is refused, and links are not listed. Directories it
- * creates are {@code 0700}, files {@code 0600}.
+ * creates are {@code 0700}, files it stores or adopts {@code 0600}.
+ *
+ * <p>Because keys become paths, a key cannot be stored while another blob's key is one of its
+ * directories ({@code a} and {@code a/b}); such a put fails with an {@link IOException}. Names of
+ * segments starting with {@code .~builderd-} are reserved for temporary files.
  */
 public final class FileBlobStore implements BlobStore, FileAdoption {
 
@@ -63,14 +68,12 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
             PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"));
 
     private final Path root;
-    private final Path realRoot;
     private final AtomicLong tempCounter = new AtomicLong();
 
     /** Opens (creating if needed) the store rooted at {@code root}. */
     public FileBlobStore(Path root) throws IOException {
-        Files.createDirectories(root);
+        Files.createDirectories(root, DIRECTORY_MODE);
         this.root = root.toAbsolutePath().normalize();
-        this.realRoot = this.root.toRealPath();
     }
 
     /** The directory this store keeps its blobs under. */
@@ -85,11 +88,7 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
 
     @Override
     public BlobInfo put(BlobKey key, InputStream data, long length, WriteMode mode) throws IOException {
-        Path target = pathOf(key);
-        if (target.getFileName().toString().startsWith(TEMP_PREFIX)) {
-            throw new IOException("blob key " + key + " uses the prefix '" + TEMP_PREFIX
-                    + "' that the filesystem store reserves for uploads in progress");
-        }
+        Path target = writablePathOf(key);
         Path directory = createDirectories(target.getParent());
         Path temp = directory.resolve(TEMP_PREFIX + PROCESS_TAG + "-" + tempCounter.incrementAndGet() + TEMP_SUFFIX);
         boolean published = false;
@@ -150,6 +149,9 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
     @Override
     public InputStream open(BlobKey key, ByteRange range) throws IOException {
         Path path = existingPathOf(key);
+        if (path == null) {
+            throw new BlobNotFoundException(key);
+        }
         FileChannel channel;
         try {
             channel = FileChannel.open(path, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
@@ -177,6 +179,9 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
     @Override
     public Optional<BlobInfo> stat(BlobKey key) throws IOException {
         Path path = existingPathOf(key);
+        if (path == null) {
+            return Optional.empty();
+        }
         try {
             BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
             if (!attributes.isRegularFile()) {
@@ -191,9 +196,12 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
     @Override
     public boolean delete(BlobKey key) throws IOException {
         Path path = existingPathOf(key);
+        if (path == null) {
+            return false;
+        }
         try {
             BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-            if (attributes.isDirectory()) {
+            if (!attributes.isRegularFile()) {
                 return false;
             }
         } catch (NoSuchFileException e) {
@@ -213,12 +221,14 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
 
     @Override
     public BlobInfo adopt(BlobKey key, Path file) throws IOException {
-        Path target = pathOf(key);
+        Path target = writablePathOf(key);
         Path directory = createDirectories(target.getParent());
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
             channel.force(true);
         }
         Files.move(file, target, StandardCopyOption.ATOMIC_MOVE);
+        Files.getFileAttributeView(target, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
+                .setPermissions(FILE_MODE.value());
         fsyncDirectory(directory);
         fsyncDirectory(file.getParent());
         BasicFileAttributes attributes = Files.readAttributes(target, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
@@ -251,24 +261,47 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
         return removed;
     }
 
-    private Path pathOf(BlobKey key) {
+    /** Whether a segment of the key is a name this store reserves for its temporary files. */
+    private static boolean isReserved(BlobKey key) {
+        return key.segments().stream().anyMatch(segment -> segment.startsWith(TEMP_PREFIX));
+    }
+
+    /** The key's path, for writing; refuses a key with a name reserved for temporary files. */
+    private Path writablePathOf(BlobKey key) throws IOException {
+        if (isReserved(key)) {
+            throw new IOException("blob key " + key + " uses the prefix '" + TEMP_PREFIX
+                    + "' that the filesystem store reserves for uploads in progress");
+        }
         return root.resolve(key.value());
     }
 
-    /** The key's path, after checking that no directory on the way is a symbolic link. */
+    /**
+     * The key's path, after checking that no directory on the way is a symbolic link; null when no
+     * blob can be there: a directory on the way is missing or is a file (the key lies below
+     * another blob), or the key names a temporary file.
+     */
     private Path existingPathOf(BlobKey key) throws IOException {
-        Path path = pathOf(key);
-        Path parent = path.getParent();
-        Path realParent;
-        try {
-            realParent = parent.toRealPath();
-        } catch (NoSuchFileException e) {
-            return path;
+        if (isReserved(key)) {
+            return null;
         }
-        if (!realParent.equals(realRoot.resolve(root.relativize(parent)))) {
-            throw new SymbolicLinkRefusedException(key);
+        List<String> segments = key.segments();
+        Path current = root;
+        for (String segment : segments.subList(0, segments.size() - 1)) {
+            current = current.resolve(segment);
+            BasicFileAttributes attributes;
+            try {
+                attributes = Files.readAttributes(current, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            } catch (NoSuchFileException e) {
+                return null;
+            }
+            if (attributes.isSymbolicLink()) {
+                throw new SymbolicLinkRefusedException(key);
+            }
+            if (!attributes.isDirectory()) {
+                return null;
+            }
         }
-        return path;
+        return current.resolve(segments.get(segments.size() - 1));
     }
 
     /** Creates the missing directories below the root, refusing to pass through a symbolic link. */

@@ -1,0 +1,44 @@
+package dev.builderd.storage.server;
+
+import dev.builderd.storage.server.config.ConfigException;
+import dev.builderd.storage.server.config.ConfigParser;
+import dev.builderd.storage.server.config.DaemonConfig;
+import dev.builderd.storage.server.config.Variable;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code builderd} command: runs the daemon, configured from the environment. */
+@Command(name = "builderd", mixinStandardHelpOptions = true, version = "Builderd Storage 0.1.0",
+        description = "Runs the Builderd Storage daemon: multi-tenant build storage behind an HTTP API.")
+public final class Main implements Callable<Integer> {
+
+    @Override
+    public Integer call() throws Exception {
+        DaemonConfig config;
+        try {
+            config = ConfigParser.parse(System.getenv());
+        } catch (ConfigException e) {
+            System.err.println("builderd: " + e.getMessage());
+            System.err.println("Run 'builderd --help' for every variable and its default.");
+            return 2;
+        }
+        Daemon daemon = Daemon.start(config);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            daemon.close();
+            stopped.countDown();
+        }, "builderd-shutdown"));
+        stopped.await();
+        return 0;
+    }
+
+    public static void main(String[] args) {
+        CommandLine commandLine = new CommandLine(new Main());
+        commandLine.getCommandSpec().usageMessage()
+                .footerHeading("%nEnvironment variables:%n")
+                .footer(Variable.helpTable().replace("%", "%%"));
+        System.exit(commandLine.execute(args));
+    }
+}

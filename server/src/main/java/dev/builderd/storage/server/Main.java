@@ -35,7 +35,7 @@ public final class Main implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        CommandLine commandLine = new CommandLine(new Main());
+        CommandLine commandLine = new CommandLine(new Main()).setUsageHelpWidth(120);
         commandLine.getCommandSpec().usageMessage()
                 .footerHeading("%nEnvironment variables:%n")
                 .footer(Variable.helpTable().replace("%", "%%"));

@@ -55,8 +55,8 @@ public enum Variable {
     public static String helpTable() {
         StringBuilder table = new StringBuilder();
         for (Variable variable : values()) {
-            table.append(String.format("  %-40s default: %s%n  %-40s %s%n", variable.envName(), variable.defaultValue,
-                    "", variable.description));
+            table.append(String.format("  %s (default: %s)%n      %s%n", variable.envName(), variable.defaultValue,
+                    variable.description));
         }
         return table.toString();
     }

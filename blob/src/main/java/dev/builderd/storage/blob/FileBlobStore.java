@@ -27,7 +27,6 @@ import java.util.Comparator;
 import java.util.Deque;
 import java.util.Iterator;
 import java.util.List;
-import java.util.NoSuchElementException;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
@@ -337,7 +336,7 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
     }
 
     /** Walks the tree depth-first in key order, pruning directories outside the requested range. */
-    private final class SortedWalk implements Iterator<BlobInfo> {
+    private final class SortedWalk extends LazyIterator<BlobInfo> {
         private record Entry(String key, Path path, boolean directory) {
         }
 
@@ -347,7 +346,6 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
         private final String prefix;
         private final String startAfter;
         private final Deque<Iterator<Entry>> stack = new ArrayDeque<>();
-        private BlobInfo next;
 
         SortedWalk(String prefix, String startAfter) throws IOException {
             this.prefix = prefix == null ? "" : prefix;
@@ -356,28 +354,7 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
         }
 
         @Override
-        public boolean hasNext() {
-            if (next == null) {
-                try {
-                    next = advance();
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            }
-            return next != null;
-        }
-
-        @Override
-        public BlobInfo next() {
-            if (!hasNext()) {
-                throw new NoSuchElementException();
-            }
-            BlobInfo result = next;
-            next = null;
-            return result;
-        }
-
-        private BlobInfo advance() throws IOException {
+        protected BlobInfo computeNext() throws IOException {
             while (!stack.isEmpty()) {
                 Iterator<Entry> level = stack.peek();
                 if (!level.hasNext()) {

@@ -8,7 +8,6 @@ import java.time.Instant;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.NavigableMap;
-import java.util.NoSuchElementException;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentSkipListMap;
@@ -118,31 +117,19 @@ public final class MemoryBlobStore implements BlobStore {
         // key without it; unless the prefix ends inside a surrogate pair, which only a filter handles.
         boolean contiguous = wanted.isEmpty() || !Character.isHighSurrogate(wanted.charAt(wanted.length() - 1));
         Iterator<Map.Entry<String, Blob>> entries = tail.entrySet().iterator();
-        return new Iterator<>() {
-            private BlobInfo next;
+        return new LazyIterator<>() {
             private boolean done;
 
             @Override
-            public boolean hasNext() {
-                while (next == null && !done && entries.hasNext()) {
+            protected BlobInfo computeNext() {
+                while (!done && entries.hasNext()) {
                     Map.Entry<String, Blob> entry = entries.next();
                     if (entry.getKey().startsWith(wanted)) {
-                        next = entry.getValue().info();
-                    } else if (contiguous) {
-                        done = true;
+                        return entry.getValue().info();
                     }
+                    done = contiguous;
                 }
-                return next != null;
-            }
-
-            @Override
-            public BlobInfo next() {
-                if (!hasNext()) {
-                    throw new NoSuchElementException();
-                }
-                BlobInfo result = next;
-                next = null;
-                return result;
+                return null;
             }
         };
     }

@@ -1,6 +1,5 @@
 package dev.builderd.storage.core;
 
-import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.core.error.AlreadyExistsException;
 import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.InvalidInputException;
@@ -17,8 +16,6 @@ import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.TenantInfo;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -46,7 +43,7 @@ public final class BuildService {
 
     private final MetadataStore metadata;
     private final Layout layout;
-    private final Stores stores;
+    private final Erasure erasure;
     private final BuildActivity activity;
     private final CoreConfig config;
     private final Clock clock;
@@ -54,7 +51,7 @@ public final class BuildService {
     BuildService(MetadataStore metadata, Stores stores, BuildActivity activity, CoreConfig config, Clock clock) {
         this.metadata = metadata;
         this.layout = config.layout();
-        this.stores = stores;
+        this.erasure = new Erasure(config.layout(), stores);
         this.activity = activity;
         this.config = config;
         this.clock = clock;
@@ -156,17 +153,7 @@ public final class BuildService {
             }
             return null;
         });
-        try {
-            for (BlobStore store : stores.distinct()) {
-                TenantService.deleteAll(store, layout.buildKeyPrefix(ref));
-            }
-            for (Path root : layout.tenantRoots()) {
-                SafeTree.delete(root, layout.buildDirectory(root, ref));
-            }
-        } catch (IOException | UncheckedIOException e) {
-            IOException io = e instanceof UncheckedIOException u ? u.getCause() : (IOException) e;
-            throw IoErrors.translate(io, "deleting the files of build " + ref + " (its metadata is already gone)");
-        }
+        erasure.eraseBuild(ref);
         LOG.info("build {} deleted", ref);
     }
 

@@ -1,7 +1,5 @@
 package dev.builderd.storage.core;
 
-import dev.builderd.storage.blob.BlobInfo;
-import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.TenantRows;
@@ -10,10 +8,7 @@ import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.TenantInfo;
 import dev.builderd.storage.core.model.Tier;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Path;
 import java.time.Clock;
-import java.util.Iterator;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -29,14 +24,14 @@ public final class TenantService {
 
     private final MetadataStore metadata;
     private final Layout layout;
-    private final Stores stores;
+    private final Erasure erasure;
     private final Tokens tokens;
     private final Clock clock;
 
     TenantService(MetadataStore metadata, Layout layout, Stores stores, Tokens tokens, Clock clock) {
         this.metadata = metadata;
         this.layout = layout;
-        this.stores = stores;
+        this.erasure = new Erasure(layout, stores);
         this.tokens = tokens;
         this.clock = clock;
     }
@@ -84,26 +79,8 @@ public final class TenantService {
         if (!metadata.inTransaction(h -> TenantRows.delete(h, id))) {
             throw new NotFoundException("tenant '" + id + "' does not exist");
         }
-        try {
-            for (BlobStore store : stores.distinct()) {
-                deleteAll(store, layout.tenantKeyPrefix(id));
-            }
-            for (Path root : layout.tenantRoots()) {
-                SafeTree.delete(root, layout.tenantDirectory(root, id));
-            }
-        } catch (IOException | UncheckedIOException e) {
-            IOException io = e instanceof UncheckedIOException u ? u.getCause() : (IOException) e;
-            throw IoErrors.translate(io, "purging the data of tenant " + id + " (its metadata is already gone)");
-        }
+        erasure.eraseTenant(id);
         LOG.info("tenant {} purged", id);
-    }
-
-    /** Deletes every blob whose key starts with {@code prefix}. */
-    static void deleteAll(BlobStore store, String prefix) throws IOException {
-        Iterator<BlobInfo> blobs = store.list(prefix, null);
-        while (blobs.hasNext()) {
-            store.delete(blobs.next().key());
-        }
     }
 
     public Tokens.IssuedToken issueToken(Principal caller, TenantId id) {

@@ -52,7 +52,7 @@ import org.slf4j.LoggerFactory;
  * directories ({@code a} and {@code a/b}); such a put fails with an {@link IOException}. Names of
  * segments starting with {@code .~builderd-} are reserved for temporary files.
  */
-public final class FileBlobStore implements BlobStore, FileAdoption {
+public final class FileBlobStore implements BlobStore, FileAdoption, FileChannelReads {
 
     private static final Logger LOG = LoggerFactory.getLogger(FileBlobStore.class);
     private static final String TEMP_PREFIX = ".~builderd-";
@@ -147,6 +147,19 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
 
     @Override
     public InputStream open(BlobKey key, ByteRange range) throws IOException {
+        FileChannel channel = openChannel(key);
+        try {
+            channel.position(range.offset());
+            InputStream in = Channels.newInputStream(channel);
+            return range.length() == ByteRange.TO_END ? in : new LimitedInputStream(in, range.length());
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public FileChannel openChannel(BlobKey key) throws IOException {
         Path path = existingPathOf(key);
         if (path == null) {
             throw new BlobNotFoundException(key);
@@ -162,17 +175,11 @@ public final class FileBlobStore implements BlobStore, FileAdoption {
             }
             throw e;
         }
-        try {
-            if (!Files.isRegularFile(path, LinkOption.NOFOLLOW_LINKS)) {
-                throw new BlobNotFoundException(key);
-            }
-            channel.position(range.offset());
-            InputStream in = Channels.newInputStream(channel);
-            return range.length() == ByteRange.TO_END ? in : new LimitedInputStream(in, range.length());
-        } catch (IOException | RuntimeException e) {
+        if (!Files.isRegularFile(path, LinkOption.NOFOLLOW_LINKS)) {
             channel.close();
-            throw e;
+            throw new BlobNotFoundException(key);
         }
+        return channel;
     }
 
     @Override

@@ -3,9 +3,12 @@ package dev.builderd.storage.core;
 import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.FileChannelReads;
 import dev.builderd.storage.core.model.ArtifactInfo;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.channels.FileChannel;
+import java.util.Optional;
 
 /**
  * An artifact the caller was allowed to see, ready to be read. Only {@link ArtifactService}
@@ -25,6 +28,21 @@ public final class ArtifactHandle {
 
     public ArtifactInfo info() {
         return info;
+    }
+
+    /**
+     * The content as a local file channel, when the store keeps it as a plain local file (so that
+     * it can be sent without copying through the heap); empty otherwise. The caller closes it.
+     */
+    public Optional<FileChannel> openFileChannel() {
+        if (!(store instanceof FileChannelReads files)) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(files.openChannel(key));
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "reading artifact " + info.name());
+        }
     }
 
     /** Opens {@code range} of the content; the caller closes the stream. */

@@ -14,27 +14,52 @@ import org.jdbi.v3.core.Jdbi;
 import org.jdbi.v3.core.JdbiException;
 
 /**
- * The metadata database: a connection pool, the schema (migrated by Flyway at open), and
- * transactions. SQLite gets one connection, so its transactions are serial; PostgreSQL gets a
- * pool, and {@link #lockTenant} takes a row lock so that checks such as the concurrent-build
- * limit hold across connections and nodes.
+ * The metadata database: connection pools, the schema (migrated by Flyway at open), and
+ * transactions. SQLite has a single writer, so its transactions run on one connection, one after
+ * the other, while reads use a pool of read-only connections (WAL mode lets them run alongside
+ * the writer). PostgreSQL uses one pool for both, and {@link #lockTenant} takes a row lock so that
+ * checks such as the concurrent-build limit hold across connections and nodes.
  */
 public final class MetadataStore implements AutoCloseable {
 
-    private final MetadataLocation location;
-    private final HikariDataSource dataSource;
-    private final Jdbi jdbi;
+    private static final int SQLITE_READERS = 4;
 
-    private MetadataStore(MetadataLocation location, HikariDataSource dataSource) {
+    private final MetadataLocation location;
+    private final HikariDataSource writer;
+    private final HikariDataSource reader;
+    private final Jdbi writes;
+    private final Jdbi reads;
+
+    private MetadataStore(MetadataLocation location, HikariDataSource writer, HikariDataSource reader) {
         this.location = location;
-        this.dataSource = dataSource;
-        this.jdbi = Jdbi.create(dataSource);
+        this.writer = writer;
+        this.reader = reader;
+        this.writes = Jdbi.create(writer);
+        this.reads = reader == writer ? writes : Jdbi.create(reader);
     }
 
     /** Connects, migrates the schema to the current version, and returns the store. */
     public static MetadataStore open(MetadataLocation location) {
+        boolean sqlite = location.dialect() == MetadataLocation.Dialect.SQLITE;
+        if (sqlite) {
+            createParentDirectory(location);
+        }
+        HikariDataSource writer = connect(location, sqlite ? Role.SQLITE_WRITER : Role.SHARED);
+        try {
+            Flyway.configure().dataSource(writer).locations("classpath:db/migration").load().migrate();
+        } catch (RuntimeException e) {
+            writer.close();
+            throw new UnavailableException("cannot migrate the metadata store (" + location + "): " + rootMessage(e), e);
+        }
+        HikariDataSource reader = sqlite ? connect(location, Role.SQLITE_READER) : writer;
+        return new MetadataStore(location, writer, reader);
+    }
+
+    private enum Role { SHARED, SQLITE_WRITER, SQLITE_READER }
+
+    private static HikariDataSource connect(MetadataLocation location, Role role) {
         HikariConfig config = new HikariConfig();
-        config.setPoolName("builderd-metadata");
+        config.setPoolName("builderd-metadata-" + role.name().toLowerCase(java.util.Locale.ROOT));
         config.setJdbcUrl(location.jdbcUrl());
         if (location.user() != null) {
             config.setUsername(location.user());
@@ -44,30 +69,28 @@ public final class MetadataStore implements AutoCloseable {
         }
         config.setConnectionTimeout(10_000);
         config.setInitializationFailTimeout(10_000);
-        if (location.dialect() == MetadataLocation.Dialect.SQLITE) {
-            createParentDirectory(location);
-            // One connection: SQLite has a single writer, and serial transactions need no retry logic.
-            config.setMaximumPoolSize(1);
-            config.addDataSourceProperty("journal_mode", "WAL");
-            config.addDataSourceProperty("synchronous", "FULL");
-            config.addDataSourceProperty("foreign_keys", "true");
-            config.addDataSourceProperty("busy_timeout", "10000");
-        } else {
-            config.setMaximumPoolSize(16);
+        switch (role) {
+            case SHARED -> config.setMaximumPoolSize(16);
+            case SQLITE_WRITER -> {
+                // One connection: SQLite has a single writer, and serial transactions need no retry logic.
+                config.setMaximumPoolSize(1);
+                config.addDataSourceProperty("journal_mode", "WAL");
+                config.addDataSourceProperty("synchronous", "FULL");
+                config.addDataSourceProperty("foreign_keys", "true");
+                config.addDataSourceProperty("busy_timeout", "10000");
+            }
+            case SQLITE_READER -> {
+                config.setMaximumPoolSize(SQLITE_READERS);
+                config.setReadOnly(true);
+                config.addDataSourceProperty("open_mode", "1");
+                config.addDataSourceProperty("busy_timeout", "10000");
+            }
         }
-        HikariDataSource dataSource;
         try {
-            dataSource = new HikariDataSource(config);
+            return new HikariDataSource(config);
         } catch (RuntimeException e) {
             throw new UnavailableException("cannot connect to the metadata store (" + location + "): " + rootMessage(e), e);
         }
-        try {
-            Flyway.configure().dataSource(dataSource).locations("classpath:db/migration").load().migrate();
-        } catch (RuntimeException e) {
-            dataSource.close();
-            throw new UnavailableException("cannot migrate the metadata store (" + location + "): " + rootMessage(e), e);
-        }
-        return new MetadataStore(location, dataSource);
     }
 
     private static void createParentDirectory(MetadataLocation location) {
@@ -82,16 +105,16 @@ public final class MetadataStore implements AutoCloseable {
     /** Runs {@code callback} in one transaction; a database failure becomes {@link UnavailableException}. */
     public <T> T inTransaction(HandleCallback<T, RuntimeException> callback) {
         try {
-            return jdbi.inTransaction(callback);
+            return writes.inTransaction(callback);
         } catch (JdbiException e) {
             throw new UnavailableException("metadata store failed: " + rootMessage(e), e);
         }
     }
 
-    /** Runs a read without an explicit transaction. */
+    /** Runs a read-only callback without an explicit transaction; it sees every committed transaction. */
     public <T> T read(HandleCallback<T, RuntimeException> callback) {
         try {
-            return jdbi.withHandle(callback);
+            return reads.withHandle(callback);
         } catch (JdbiException e) {
             throw new UnavailableException("metadata store failed: " + rootMessage(e), e);
         }
@@ -110,7 +133,7 @@ public final class MetadataStore implements AutoCloseable {
 
     /** Whether the database answers a trivial query. */
     public boolean isReachable() {
-        try (var connection = dataSource.getConnection()) {
+        try (var connection = writer.getConnection()) {
             return connection.isValid(2);
         } catch (SQLException e) {
             return false;
@@ -131,6 +154,9 @@ public final class MetadataStore implements AutoCloseable {
 
     @Override
     public void close() {
-        dataSource.close();
+        if (reader != writer) {
+            reader.close();
+        }
+        writer.close();
     }
 }

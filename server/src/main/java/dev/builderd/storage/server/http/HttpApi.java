@@ -23,9 +23,11 @@ import dev.builderd.storage.core.model.TenantInfo;
 import dev.builderd.storage.core.model.Tier;
 import io.javalin.config.JavalinConfig;
 import io.javalin.http.Context;
+import org.eclipse.jetty.ee10.servlet.HttpOutput;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.channels.FileChannel;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -43,6 +45,8 @@ public final class HttpApi {
     private static final String BUILD = "/v1/tenants/{tenant}/builds/{build}";
     private static final int COPY_BUFFER = 256 * 1024;
     private static final int MAX_JSON_BODY = 64 * 1024;
+    /** From this size on, a response is worth sending with direct buffers. */
+    private static final long LARGE_RESPONSE = 256 * 1024;
 
     private record TenantBody(String tier, Boolean encryption) {
     }
@@ -65,6 +69,7 @@ public final class HttpApi {
     private final ArtifactService artifacts;
     private final LogService logs;
     private final MetadataStore metadata;
+    private final FileSender fileSender = new FileSender();
 
     public HttpApi(BuilderdStorage storage, MetadataStore metadata) {
         this.tokens = storage.tokens();
@@ -221,9 +226,23 @@ public final class HttpApi {
         ctx.contentType("application/octet-stream");
         ctx.res().setContentLengthLong(length);
         if (withBody) {
-            try (InputStream in = artifact.open(range)) {
-                copy(in, ctx.res().getOutputStream());
+            sendContent(artifact, range.offset(), length, ctx.res().getOutputStream());
+        }
+    }
+
+    /** Large local files go through {@link FileSender}; everything else is copied as a stream. */
+    private void sendContent(ArtifactHandle artifact, long offset, long length, OutputStream out) throws IOException {
+        if (length >= LARGE_RESPONSE && out instanceof HttpOutput jetty) {
+            Optional<FileChannel> channel = artifact.openFileChannel();
+            if (channel.isPresent()) {
+                try (FileChannel file = channel.get()) {
+                    fileSender.send(file, offset, length, jetty);
+                }
+                return;
             }
+        }
+        try (InputStream in = artifact.open(new ByteRange(offset, length))) {
+            copy(in, out);
         }
     }
 

@@ -17,7 +17,9 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -167,6 +169,46 @@ final class DaemonFixture implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * One request on its own connection ({@code Connection: close}), parsed by hand: for requests
+     * Jetty itself refuses, after which it closes the connection (a pooled client connection
+     * could be reused after that and fail).
+     */
+    Response sendOnce(String method, String rawPath, String token, String body) {
+        byte[] content = body == null ? new byte[0] : body.getBytes(StandardCharsets.UTF_8);
+        String head = method + " " + rawPath + " HTTP/1.1\r\nContent-Length: " + content.length
+                + (token == null ? "" : "\r\nAuthorization: Bearer " + token);
+        String answer = raw(head, content, false);
+        int end = answer.indexOf("\r\n\r\n");
+        if (end < 0) {
+            throw new AssertionError(method + " " + rawPath + ": no complete response: " + answer);
+        }
+        String[] lines = answer.substring(0, end).split("\r\n");
+        Map<String, List<String>> headers = new HashMap<>();
+        for (int i = 1; i < lines.length; i++) {
+            int colon = lines[i].indexOf(':');
+            headers.computeIfAbsent(lines[i].substring(0, colon).strip(), k -> new ArrayList<>())
+                    .add(lines[i].substring(colon + 1).strip());
+        }
+        HttpHeaders parsed = HttpHeaders.of(headers, (name, value) -> true);
+        String rest = answer.substring(end + 4);
+        if (parsed.firstValue("Transfer-Encoding").filter("chunked"::equalsIgnoreCase).isPresent()) {
+            StringBuilder decoded = new StringBuilder();
+            int at = 0;
+            while (true) {
+                int lineEnd = rest.indexOf("\r\n", at);
+                int size = Integer.parseInt(rest.substring(at, lineEnd).strip(), 16);
+                if (size == 0) {
+                    break;
+                }
+                decoded.append(rest, lineEnd + 2, lineEnd + 2 + size);
+                at = lineEnd + 2 + size + 2;
+            }
+            rest = decoded.toString();
+        }
+        return new Response(Integer.parseInt(lines[0].split(" ")[1]), parsed, rest.getBytes(StandardCharsets.ISO_8859_1));
     }
 
     static String json(Object value) {

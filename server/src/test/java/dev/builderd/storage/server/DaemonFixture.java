@@ -152,10 +152,8 @@ final class DaemonFixture implements AutoCloseable {
      * answered) or drops the connection at once (and returns null).
      */
     String raw(String head, byte[] body, boolean dropWithoutReading) {
-        try (Socket socket = new Socket("127.0.0.1", port())) {
-            socket.setSoTimeout(60_000);
+        try (Socket socket = connect(head)) {
             OutputStream out = socket.getOutputStream();
-            out.write((head + "\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
             out.write(body);
             out.flush();
             if (dropWithoutReading) {
@@ -169,6 +167,15 @@ final class DaemonFixture implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** Opens a connection and writes {@code head} (request line and headers, without the blank line) and the blank line. */
+    Socket connect(String head) throws IOException {
+        Socket socket = new Socket("127.0.0.1", port());
+        socket.setSoTimeout(60_000);
+        socket.getOutputStream().write((head + "\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .getBytes(StandardCharsets.ISO_8859_1));
+        return socket;
     }
 
     /**

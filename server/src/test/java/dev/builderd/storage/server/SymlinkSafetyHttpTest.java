@@ -146,4 +146,53 @@ class SymlinkSafetyHttpTest extends HttpApiTestBase {
         assertProblem(post(artifactPath("acme", "b1", "none") + "/import", token, "{\"from\":\"temp/missing\"}"), 404,
                 "missing");
     }
+
+    @Test
+    void artifactReplacedByALinkIsNotFollowedOnRead() throws IOException {
+        token = tenant("acme", "pro");
+        build = build("acme", token, "b1");
+        write(outside.resolve("secret.txt"), "secret of someone else");
+        assertThat(upload("acme", token, "b1", "a.bin", utf8("mine")).status()).isEqualTo(201);
+        Path artifact = path(build, "rootfs").resolve("a.bin");
+        Files.delete(artifact);
+        Files.createSymbolicLink(artifact, outside.resolve("secret.txt"));
+
+        Response read = get(artifactPath("acme", "b1", "a.bin"), token);
+        assertThat(read.text()).doesNotContain("secret");
+        assertThat(read.status()).isNotEqualTo(200);
+        Response gz = post(artifactPath("acme", "b1", "a.bin") + "/gzip", token, null);
+        assertThat(gz.status()).isNotEqualTo(201);
+        assertThat(path(build, "rootfs").resolve("a.bin.gz")).doesNotExist();
+    }
+
+    @Test
+    void rootfsReplacedByALinkToAnotherTenantsBuildReadsAndWritesNothingThere() throws IOException {
+        String victimToken = tenant("victim", "pro");
+        JsonNode victimBuild = build("victim", victimToken, "v1");
+        assertThat(upload("victim", victimToken, "v1", "secret.bin", utf8("victim's secret")).status()).isEqualTo(201);
+        Path victimRootfs = path(victimBuild, "rootfs");
+
+        token = tenant("evil", "pro");
+        build = build("evil", token, "e1");
+        assertThat(upload("evil", token, "e1", "secret.bin", utf8("decoy")).status()).isEqualTo(201);
+        Path rootfs = path(build, "rootfs");
+        for (String name : new String[] {"secret.bin", "manifest.json", "checksums.sha256"}) {
+            Files.delete(rootfs.resolve(name));
+        }
+        Files.delete(rootfs);
+        Files.createSymbolicLink(rootfs, victimRootfs);
+
+        Response read = get(artifactPath("evil", "e1", "secret.bin"), token);
+        assertThat(read.text()).as("%s", read).doesNotContain("victim");
+        Response overwrite = upload("evil", token, "e1", "secret.bin", utf8("overwritten by evil"));
+        assertThat(overwrite.status()).as("%s", overwrite).isNotEqualTo(201);
+        Response delete = delete(artifactPath("evil", "e1", "secret.bin"), token);
+
+        assertThat(victimRootfs.resolve("secret.bin")).hasContent("victim's secret");
+        assertThat(get(artifactPath("victim", "v1", "secret.bin"), victimToken).text()).isEqualTo("victim's secret");
+        assertThat(Files.readString(victimRootfs.resolve("manifest.json"))).doesNotContain("evil");
+        assertThat(delete.status()).isBetween(200, 599);
+        assertThat(delete(buildPath("evil", "e1"), token).status()).isEqualTo(204);
+        assertThat(victimRootfs.resolve("secret.bin")).hasContent("victim's secret");
+    }
 }

@@ -214,14 +214,16 @@ public final class HttpApi {
             return;
         }
         long length = range.lengthWithin(info.size());
-        if (!range.isAll()) {
-            ctx.status(206);
-            ctx.header("Content-Range", "bytes " + range.offset() + "-" + (range.offset() + length - 1) + "/" + info.size());
-        }
-        ctx.contentType("application/octet-stream");
-        ctx.res().setContentLengthLong(length);
-        if (withBody) {
-            try (InputStream in = artifact.open(range)) {
+        // Open before the status and Content-Length are set: if opening fails, the problem
+        // response must not go out under the artifact's 206/Content-Length.
+        try (InputStream in = withBody ? artifact.open(range) : null) {
+            if (!range.isAll()) {
+                ctx.status(206);
+                ctx.header("Content-Range", "bytes " + range.offset() + "-" + (range.offset() + length - 1) + "/" + info.size());
+            }
+            ctx.contentType("application/octet-stream");
+            ctx.res().setContentLengthLong(length);
+            if (in != null) {
                 copy(in, ctx.res().getOutputStream());
             }
         }

@@ -215,4 +215,18 @@ class ArtifactsHttpTest extends HttpApiTestBase {
         assertProblem(get(logs + "/missing.log", token), 404, "missing.log");
         assertThat(path(build("acme", token, "b2"), "logs")).isEmptyDirectory();
     }
+
+    @Test
+    void artifactFileGoneFromDiskIsAWholeProblemResponse() throws IOException {
+        assertThat(upload("acme", token, "b1", "a.bin", utf8("tiny")).status()).isEqualTo(201);
+        Files.delete(rootfs.resolve("a.bin"));
+        for (String[] headers : List.of(new String[0], new String[] {"Range", "bytes=0-1"})) {
+            Response response = get(artifactPath("acme", "b1", "a.bin"), token, headers);
+            assertThat(response.status()).as("%s", response).isIn(404, 500);
+            assertThat(response.header("Content-Type")).hasValueSatisfying(
+                    type -> assertThat(type).startsWith("application/problem+json"));
+            assertThat(response.header("Content-Range")).isEmpty();
+            assertThat(response.json().get("detail").asText()).contains("a.bin");
+        }
+    }
 }

@@ -229,4 +229,51 @@ class ArtifactsHttpTest extends HttpApiTestBase {
             assertThat(response.json().get("detail").asText()).contains("a.bin");
         }
     }
+
+    @Test
+    void rangeEdgesAndEmptyArtifacts() {
+        byte[] content = bytes(4, 1000);
+        assertThat(upload("acme", token, "b1", "a.bin", content).status()).isEqualTo(201);
+        String path = artifactPath("acme", "b1", "a.bin");
+
+        Response last = get(path, token, "Range", "bytes=999-999");
+        assertThat(last.status()).isEqualTo(206);
+        assertThat(last.body()).containsExactly(content[999]);
+        Response clamped = get(path, token, "Range", "bytes=990-5000");
+        assertThat(clamped.header("Content-Range")).contains("bytes 990-999/1000");
+        assertThat(clamped.body()).hasSize(10);
+        assertThat(get(path, token, "Range", "bytes=5-2").status()).as("invalid: ignored").isEqualTo(200);
+        assertThat(get(path, token, "Range", "bytes=0-1,5-6").status()).as("several: whole").isEqualTo(200);
+        assertThat(get(path, token, "Range", "bytes=-0").status()).isEqualTo(416);
+        assertThat(get(path, token, "If-None-Match", "*").status()).isEqualTo(304);
+
+        Response empty = upload("acme", token, "b1", "empty.bin", new byte[0]);
+        assertThat(empty.status()).as("%s", empty).isEqualTo(201);
+        assertThat(empty.json().get("size").asLong()).isZero();
+        assertThat(empty.json().get("sha256").asText()).isEqualTo(sha256(new byte[0]));
+        Response whole = get(artifactPath("acme", "b1", "empty.bin"), token);
+        assertThat(whole.status()).isEqualTo(200);
+        assertThat(whole.body()).isEmpty();
+        Response past = get(artifactPath("acme", "b1", "empty.bin"), token, "Range", "bytes=0-");
+        assertThat(past.status()).isEqualTo(416);
+        assertThat(past.header("Content-Range")).contains("bytes */0");
+    }
+
+    @Test
+    void parallelUploadsOfManyNamesAllReachTheManifest() throws Exception {
+        int count = 12;
+        List<java.util.concurrent.CompletableFuture<Response>> uploads = new java.util.ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            byte[] content = bytes(1000 + i, 100_000 + i);
+            String name = "part-" + i + ".bin";
+            uploads.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> upload("acme", token, "b1", name, content)));
+        }
+        for (var upload : uploads) {
+            assertThat(upload.get().status()).as("%s", upload.get()).isEqualTo(201);
+        }
+        assertThat(manifestNames("acme", token, "b1")).hasSize(count);
+        assertThat(Files.readAllLines(rootfs.resolve("checksums.sha256"))).hasSize(count);
+        assertThat(new ObjectMapper().readTree(rootfs.resolve("manifest.json").toFile()).get("artifacts")).hasSize(count);
+        assertSha256sumPasses(rootfs);
+    }
 }

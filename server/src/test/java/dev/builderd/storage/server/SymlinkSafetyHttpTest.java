@@ -59,6 +59,15 @@ class SymlinkSafetyHttpTest extends HttpApiTestBase {
     }
 
     @Test
+    void tenantPurgeDoesNotFollowALinkInTheWorkspace() throws IOException {
+        plantLinkInWorkspace();
+        Files.createSymbolicLink(dataRoot.resolve("tenants/acme/builds/link-to-outside"), outside.resolve("precious"));
+        assertThat(delete("/v1/tenants/acme", ADMIN).status()).isEqualTo(204);
+        assertOutsideIntactAndWorkspaceCleaned();
+        assertThat(dataRoot.resolve("tenants/acme")).doesNotExist();
+    }
+
+    @Test
     void leaseExpiryDoesNotFollowALinkInTheWorkspace() throws IOException {
         token = tenant("acme", "pro");
         build = post("/v1/tenants/acme/builds", token, "{\"build_id\":\"b1\",\"lease_seconds\":1}").json();

@@ -96,4 +96,32 @@ class UploadFailuresHttpTest extends HttpApiTestBase {
         assertThat(ArtifactsHttpTest.sha256sum(rootfs)).isZero();
         assertThat(uploadTempFiles(dataRoot)).isEmpty();
     }
+
+    @Test
+    void deletingABuildDuringAnUploadLeavesNothingBehind() throws Exception {
+        byte[] content = bytes(77, 2 << 20);
+        String answer;
+        CompletableFuture<Response> deletion;
+        try (Socket socket = daemon.connect(uploadHead("late.bin", content.length))) {
+            OutputStream out = socket.getOutputStream();
+            out.write(content, 0, content.length / 2);
+            out.flush();
+            await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(uploadTempFiles(rootfs)).isNotEmpty());
+            deletion = CompletableFuture.supplyAsync(() -> delete(buildPath("acme", "b1"), token));
+            out.write(content, content.length / 2, content.length - content.length / 2);
+            out.flush();
+            socket.shutdownOutput();
+            answer = new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
+        Response deleted = deletion.get();
+        assertThat(deleted.status()).as("%s; upload answered %s", deleted, answer).isIn(204, 409);
+        if (deleted.status() == 204) {
+            assertThat(get(buildPath("acme", "b1"), token).status()).isEqualTo(404);
+            assertThat(dataRoot.resolve("tenants/acme/builds/b1")).as("upload answered %s", answer).doesNotExist();
+        } else {
+            assertThat(answer).startsWith("HTTP/1.1 201");
+            assertThat(get(artifactPath("acme", "b1", "late.bin"), token).body()).isEqualTo(content);
+        }
+        assertThat(uploadTempFiles(dataRoot)).isEmpty();
+    }
 }

@@ -204,4 +204,33 @@ class SymlinkSafetyHttpTest extends HttpApiTestBase {
         assertThat(delete(buildPath("evil", "e1"), token).status()).isEqualTo(204);
         assertThat(victimRootfs.resolve("secret.bin")).hasContent("victim's secret");
     }
+
+    @Test
+    void logsReplacedByALinkToAnotherTenantsLogsExposeNothing() throws IOException {
+        String victimToken = tenant("victim", "pro");
+        JsonNode victimBuild = build("victim", victimToken, "v1");
+        assertThat(put(buildPath("victim", "v1") + "/logs/build.log", victimToken, "victim's log").status()).isEqualTo(201);
+
+        token = tenant("evil", "pro");
+        build = build("evil", token, "e1");
+        Path logs = path(build, "logs");
+        Files.delete(logs);
+        Files.createSymbolicLink(logs, path(victimBuild, "logs"));
+
+        Response read = get(buildPath("evil", "e1") + "/logs/build.log", token);
+        assertThat(read.text()).as("%s", read).doesNotContain("victim");
+        Response list = get(buildPath("evil", "e1") + "/logs", token);
+        assertThat(list.text()).as("%s", list).doesNotContain("build.log");
+        Response write = put(buildPath("evil", "e1") + "/logs/build.log", token, "evil");
+        assertThat(write.status()).as("%s", write).isNotEqualTo(201);
+        assertThat(path(victimBuild, "logs").resolve("build.log")).hasContent("victim's log");
+
+        Files.createSymbolicLink(path(victimBuild, "logs").resolve("planted.log"), outside.resolve("none"));
+        write(outside.resolve("secret.txt"), "secret");
+        Files.delete(logs);
+        Files.createDirectory(logs);
+        Files.createSymbolicLink(logs.resolve("leak.log"), outside.resolve("secret.txt"));
+        Response leak = get(buildPath("evil", "e1") + "/logs/leak.log", token);
+        assertThat(leak.text()).as("%s", leak).doesNotContain("secret");
+    }
 }

@@ -60,6 +60,11 @@ class TenantsHttpTest extends HttpApiTestBase {
         assertProblem(put("/v1/tenants/acme", token, "{\"tier\":\"dedicated\"}"), 403);
         assertProblem(put("/v1/tenants/other", token, "{\"tier\":\"free\"}"), 403);
         assertProblem(post("/v1/tenants/acme/tokens", token, null), 403);
+        assertProblem(get("/v1/tenants", token), 403);
+        assertProblem(delete("/v1/tenants/acme", token), 403);
+        String tokenId = issueToken("acme").get("token_id").asText();
+        assertProblem(delete("/v1/tenants/acme/tokens/" + tokenId, token), 403);
+        assertThat(dataRoot.resolve("tenants/acme")).isDirectory();
         assertThat(get("/v1/tenants/acme", ADMIN).json().get("tier").asText()).isEqualTo("free");
         assertThat(get("/v1/tenants/other", ADMIN).status()).isEqualTo(404);
         assertThat(get("/v1/tenants/acme", token).status()).isEqualTo(200);

@@ -219,31 +219,60 @@ public final class HttpApi {
             return;
         }
         long length = range.lengthWithin(info.size());
-        if (!range.isAll()) {
-            ctx.status(206);
-            ctx.header("Content-Range", "bytes " + range.offset() + "-" + (range.offset() + length - 1) + "/" + info.size());
-        }
-        ctx.contentType("application/octet-stream");
-        ctx.res().setContentLengthLong(length);
-        if (withBody) {
-            sendContent(artifact, range.offset(), length, ctx.res().getOutputStream());
+        // Open before the status and Content-Length are set: if opening fails, the problem
+        // response must not go out under the artifact's 206 and Content-Length.
+        try (Body body = withBody ? openBody(artifact, range.offset(), length, ctx.res().getOutputStream()) : null) {
+            if (!range.isAll()) {
+                ctx.status(206);
+                ctx.header("Content-Range", "bytes " + range.offset() + "-" + (range.offset() + length - 1) + "/" + info.size());
+            }
+            ctx.contentType("application/octet-stream");
+            ctx.res().setContentLengthLong(length);
+            if (body != null) {
+                body.send();
+            }
         }
     }
 
-    /** Large local files go through {@link FileSender}; everything else is copied as a stream. */
-    private void sendContent(ArtifactHandle artifact, long offset, long length, OutputStream out) throws IOException {
+    /** A response body, opened and ready to be sent. */
+    private interface Body extends AutoCloseable {
+        void send() throws IOException;
+
+        @Override
+        void close() throws IOException;
+    }
+
+    /** Large local files go out through {@link FileSender}; everything else is copied as a stream. */
+    private Body openBody(ArtifactHandle artifact, long offset, long length, OutputStream out) {
         if (length >= LARGE_RESPONSE && out instanceof HttpOutput jetty) {
             Optional<FileChannel> channel = artifact.openFileChannel();
             if (channel.isPresent()) {
-                try (FileChannel file = channel.get()) {
-                    fileSender.send(file, offset, length, jetty);
-                }
-                return;
+                FileChannel file = channel.get();
+                return new Body() {
+                    @Override
+                    public void send() throws IOException {
+                        fileSender.send(file, offset, length, jetty);
+                    }
+
+                    @Override
+                    public void close() throws IOException {
+                        file.close();
+                    }
+                };
             }
         }
-        try (InputStream in = artifact.open(new ByteRange(offset, length))) {
-            copy(in, out);
-        }
+        InputStream in = artifact.open(new ByteRange(offset, length));
+        return new Body() {
+            @Override
+            public void send() throws IOException {
+                copy(in, out);
+            }
+
+            @Override
+            public void close() throws IOException {
+                in.close();
+            }
+        };
     }
 
     private static void copy(InputStream in, OutputStream out) throws IOException {

@@ -88,7 +88,7 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
     @Override
     public BlobInfo put(BlobKey key, InputStream data, long length, WriteMode mode) throws IOException {
         Path target = writablePathOf(key);
-        Path directory = createDirectories(target.getParent());
+        Path directory = createParentDirectories(key);
         Path temp = directory.resolve(TEMP_PREFIX + PROCESS_TAG + "-" + tempCounter.incrementAndGet() + TEMP_SUFFIX);
         boolean published = false;
         try {
@@ -228,7 +228,7 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
     @Override
     public BlobInfo adopt(BlobKey key, Path file) throws IOException {
         Path target = writablePathOf(key);
-        Path directory = createDirectories(target.getParent());
+        Path directory = createParentDirectories(key);
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
             channel.force(true);
         }
@@ -310,16 +310,19 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
         return current.resolve(segments.get(segments.size() - 1));
     }
 
-    /** Creates the missing directories below the root, refusing to pass through a symbolic link. */
-    private Path createDirectories(Path directory) throws IOException {
+    /** Creates the directories of {@code key}'s parent below the root, refusing to pass through a symbolic link. */
+    private Path createParentDirectories(BlobKey key) throws IOException {
         Path current = root;
-        for (Path segment : root.relativize(directory)) {
+        List<String> segments = key.segments();
+        for (String segment : segments.subList(0, segments.size() - 1)) {
             Path next = current.resolve(segment);
             try {
                 BasicFileAttributes attributes = Files.readAttributes(next, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+                if (attributes.isSymbolicLink()) {
+                    throw new SymbolicLinkRefusedException(key);
+                }
                 if (!attributes.isDirectory()) {
-                    throw new IOException("cannot store below " + root.relativize(next) + ": it is "
-                            + (attributes.isSymbolicLink() ? "a symbolic link, which the store never follows" : "not a directory"));
+                    throw new IOException("cannot store " + key + ": " + root.relativize(next) + " is a blob, not a directory");
                 }
             } catch (NoSuchFileException e) {
                 try {

@@ -172,11 +172,13 @@ public final class ArtifactService {
         caller.requireAccessTo(ref.tenant());
         try (BuildActivity.Upload change = activity.beginUpload(ref, () -> requireActive(ref))) {
             activity.underLock(ref, () -> {
-                if (!metadata.inTransaction(h -> ArtifactRows.delete(h, ref, name))) {
+                if (metadata.read(h -> ArtifactRows.find(h, ref, name)).isEmpty()) {
                     throw new NotFoundException("build " + ref + " has no artifact '" + name + "'");
                 }
                 try {
+                    // The file first: if it cannot be deleted, the artifact stays listed and readable.
                     store.delete(layout.artifactKey(ref, name));
+                    metadata.inTransaction(h -> ArtifactRows.delete(h, ref, name));
                     writeManifest(ref);
                 } catch (IOException e) {
                     throw IoErrors.translate(e, "deleting artifact " + name + " of build " + ref);

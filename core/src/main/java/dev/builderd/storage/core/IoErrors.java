@@ -1,5 +1,7 @@
 package dev.builderd.storage.core;
 
+import dev.builderd.storage.blob.SymbolicLinkRefusedException;
+import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.error.QuotaExceededException;
@@ -26,6 +28,9 @@ final class IoErrors {
         }
         if (e instanceof UploadLengthMismatchException mismatch) {
             return new InvalidInputException(mismatch.getMessage() + "; nothing was stored");
+        }
+        if (e instanceof SymbolicLinkRefusedException refused) {
+            return new ConflictException(refused.getMessage() + " (planted in the build's tree; remove it)");
         }
         if (e instanceof BlobNotFoundException missing) {
             return new NotFoundException("stored data is missing while " + what + ": " + missing.getMessage());

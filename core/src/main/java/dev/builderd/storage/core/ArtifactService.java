@@ -122,7 +122,7 @@ public final class ArtifactService {
                     adoption.adopt(key, source);
                     try (InputStream adopted = store.open(key, ByteRange.ALL)) {
                         HashingInputStream hashing = new HashingInputStream(adopted, null);
-                        long size = hashing.transferTo(OutputStreams.DISCARD);
+                        long size = hashing.transferTo(java.io.OutputStream.nullOutputStream());
                         return new Stored(size, hashing.sha256());
                     }
                 } catch (AtomicMoveNotSupportedException otherFilesystem) {

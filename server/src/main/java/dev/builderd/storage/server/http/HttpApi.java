@@ -32,8 +32,6 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The HTTP API v1: routes, authentication and the translation between HTTP and the core's
@@ -41,7 +39,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class HttpApi {
 
-    private static final Logger LOG = LoggerFactory.getLogger(HttpApi.class);
     private static final String BUILD = "/v1/tenants/{tenant}/builds/{build}";
     private static final int COPY_BUFFER = 256 * 1024;
     private static final int MAX_JSON_BODY = 64 * 1024;

@@ -41,6 +41,7 @@ mkdir -p "$results"
 log_file="$results/run.log"
 
 say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$log_file" >&2; }
+daemon_pid=""
 die() { say "ERROR: $*"; exit 1; }
 now_ns() { date +%s%N; }
 
@@ -86,9 +87,15 @@ fstype=$(df -PT "$work_parent" | awk 'NR==2 {print $2}')
 [[ $fstype == tmpfs || $fstype == ramfs ]] && die "$work_parent is $fstype; set BENCH_WORK_DIR to a directory on a disk"
 work=$(mktemp -d "$work_parent/builderd-bench.XXXXXX")
 pids=()
+daemon_pid=""
 cleanup() {
   local status=$?
-  local pid
+  local pid daemon_status=0
+  # A daemon that died on its own is the likeliest cause of a failure: say how it ended.
+  if ((status != 0)) && [[ -n $daemon_pid ]] && ! kill -0 "$daemon_pid" 2>/dev/null; then
+    wait "$daemon_pid" 2>/dev/null || daemon_status=$?
+    say "the daemon (pid $daemon_pid) had ended on its own, exit status $daemon_status$( ((daemon_status > 128)) && echo " (SIG$(kill -l $((daemon_status - 128))))")"
+  fi
   for pid in "${pids[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
   done
@@ -186,7 +193,7 @@ start_daemon() { # $1 = log file, $2.. = extra JVM options; sets daemon_pid
   shift
   UNKEY_BUILDERD_PORT=$daemon_port UNKEY_BUILDERD_BIND_ADDRESS=127.0.0.1 \
     UNKEY_BUILDERD_DATA_DIR="$daemon_data" UNKEY_BUILDERD_ADMIN_TOKEN="$admin_token" \
-    BUILDERD_JAVA_OPTS="-Xmx256m $*" "$root/bin/builderd" >"$log" 2>&1 &
+    BUILDERD_JAVA_OPTS="-Xmx256m -XX:ErrorFile=$results/hs_err_%p.log $*" "$root/bin/builderd" >"$log" 2>&1 &
   daemon_pid=$!
   pids+=("$daemon_pid")
   local deadline=$((SECONDS + 60))
@@ -200,10 +207,11 @@ stop_daemon() {
   kill -TERM "$daemon_pid" 2>/dev/null || true
   wait "$daemon_pid" 2>/dev/null || true
   forget_pid "$daemon_pid"
+  daemon_pid=""
 }
 vm_hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
-start_daemon "$results/daemon.log"
+start_daemon "$results/daemon.log" "-Xlog:gc:file=$results/gc.log"
 for _ in $(seq 100); do
   [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$nginx_port/small.bin" || true) == 200 ]] && break
   sleep 0.05
@@ -253,9 +261,10 @@ say "GET ${big_mib} MiB: warm-up (both files into the page cache), then $runs ru
 get_mbps "$N/big.bin" >/dev/null
 get_mbps "$A/get/artifacts/big.bin" -H "$auth" >/dev/null
 get_n=() get_d=()
+get_nginx() { v=$(get_mbps "$N/big.bin"); get_n+=("$v"); raw "get_1g	nginx	$i	$v	MB/s"; }
+get_daemon() { v=$(get_mbps "$A/get/artifacts/big.bin" -H "$auth"); get_d+=("$v"); raw "get_1g	daemon	$i	$v	MB/s"; }
 for i in $(seq "$runs"); do
-  v=$(get_mbps "$N/big.bin"); get_n+=("$v"); raw "get_1g	nginx	$i	$v	MB/s"
-  v=$(get_mbps "$A/get/artifacts/big.bin" -H "$auth"); get_d+=("$v"); raw "get_1g	daemon	$i	$v	MB/s"
+  if ((i % 2)); then get_nginx; get_daemon; else get_daemon; get_nginx; fi
   say "  run $i: nginx ${get_n[-1]} MB/s, daemon ${get_d[-1]} MB/s"
 done
 
@@ -289,10 +298,15 @@ put_daemon() { # $1 = with-digest (0/1) -> "MB/s sync-after-ms"
 }
 say "durable PUT ${big_mib} MiB: $runs runs each of nginx PUT+sync, daemon PUT, daemon PUT with X-Checksum-Sha256"
 put_n=() put_d=() put_h=() sync_after=()
+put_n_run() { v=$(put_nginx); put_n+=("$v"); raw "put_1g	nginx+sync	$i	$v	MB/s"; }
+put_d_run() { out=$(put_daemon 0); read -r v s <<<"$out"; put_d+=("$v"); sync_after+=("$s"); raw "put_1g	daemon	$i	$v	MB/s"; raw "put_1g_sync_after	daemon	$i	$s	ms"; }
+put_h_run() { out=$(put_daemon 1); read -r v s <<<"$out"; put_h+=("$v"); sync_after+=("$s"); raw "put_1g	daemon+digest	$i	$v	MB/s"; raw "put_1g_sync_after	daemon+digest	$i	$s	ms"; }
 for i in $(seq "$runs"); do
-  v=$(put_nginx); put_n+=("$v"); raw "put_1g	nginx+sync	$i	$v	MB/s"
-  out=$(put_daemon 0); read -r v s <<<"$out"; put_d+=("$v"); sync_after+=("$s"); raw "put_1g	daemon	$i	$v	MB/s"; raw "put_1g_sync_after	daemon	$i	$s	ms"
-  out=$(put_daemon 1); read -r v s <<<"$out"; put_h+=("$v"); sync_after+=("$s"); raw "put_1g	daemon+digest	$i	$v	MB/s"; raw "put_1g_sync_after	daemon+digest	$i	$s	ms"
+  case $((i % 3)) in   # rotate the order, so neither server always goes first
+    1) put_n_run; put_d_run; put_h_run ;;
+    2) put_d_run; put_h_run; put_n_run ;;
+    0) put_h_run; put_n_run; put_d_run ;;
+  esac
   say "  run $i: nginx+sync ${put_n[-1]} MB/s, daemon ${put_d[-1]} MB/s, daemon+digest ${put_h[-1]} MB/s"
 done
 rm -f "$ng/www/put/up.bin"
@@ -312,11 +326,10 @@ say "4 KiB GETs: wrk -t2 -c32 -d${wrk_seconds}s, $runs runs each"
 wrk -t2 -c32 -d2s "$N/small.bin" >/dev/null                                 # warm-up
 wrk -t2 -c32 -d2s -H "$auth" "$A/small/artifacts/small.bin" >/dev/null     # warm-up (JIT)
 rps_n=() rps_d=()
+rps_nginx() { echo "== nginx run $i" >>"$results/wrk.txt"; v=$(wrk_rps "$N/small.bin"); rps_n+=("$v"); raw "get_4k	nginx	$i	$v	req/s"; }
+rps_daemon() { echo "== daemon run $i" >>"$results/wrk.txt"; v=$(wrk_rps "$A/small/artifacts/small.bin" -H "$auth"); rps_d+=("$v"); raw "get_4k	daemon	$i	$v	req/s"; }
 for i in $(seq "$runs"); do
-  echo "== nginx run $i" >>"$results/wrk.txt"
-  v=$(wrk_rps "$N/small.bin"); rps_n+=("$v"); raw "get_4k	nginx	$i	$v	req/s"
-  echo "== daemon run $i" >>"$results/wrk.txt"
-  v=$(wrk_rps "$A/small/artifacts/small.bin" -H "$auth"); rps_d+=("$v"); raw "get_4k	daemon	$i	$v	req/s"
+  if ((i % 2)); then rps_nginx; rps_daemon; else rps_daemon; rps_nginx; fi
   say "  run $i: nginx ${rps_n[-1]} req/s, daemon ${rps_d[-1]} req/s"
 done
 hwm_main_kib=$(vm_hwm_kib "$daemon_pid")

@@ -16,7 +16,8 @@
 # (git-ignored), and cleans up (processes by PID, big files) on exit.
 #
 # Knobs (environment), for quick trial runs; the defaults are the documented benchmark:
-#   BENCH_RUNS=3            repetitions of each measurement (median and best reported)
+#   BENCH_RUNS=3            repetitions of the 4 KiB wrk runs (median and best reported)
+#   BENCH_BIG_RUNS=5        repetitions of the big GET and PUT (the noisiest figures)
 #   BENCH_BIG_MIB=1024      size of the GET/PUT file
 #   BENCH_MEM_MIB=2048      size of each of the 4 files of the memory test (scaled down when the
 #                           disk has less than 20 GiB free)
@@ -28,6 +29,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${BENCH_RUNS:-3}
+big_runs=${BENCH_BIG_RUNS:-5}
 big_mib=${BENCH_BIG_MIB:-1024}
 mem_mib=${BENCH_MEM_MIB:-2048}
 wrk_seconds=${BENCH_WRK_SECONDS:-8}
@@ -40,7 +42,7 @@ results="$root/bench/results/$stamp"
 mkdir -p "$results"
 log_file="$results/run.log"
 
-say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$log_file" >&2; }
+say() { printf '[%s load %s] %s\n' "$(date +%H:%M:%S)" "$(cut -d' ' -f1 /proc/loadavg)" "$*" | tee -a "$log_file" >&2; }
 daemon_pid=""
 die() { say "ERROR: $*"; exit 1; }
 now_ns() { date +%s%N; }
@@ -114,6 +116,19 @@ forget_pid() {
   for pid in "${pids[@]}"; do [[ $pid == "$gone" ]] || kept+=("$pid"); done
   pids=("${kept[@]}")
 }
+
+# CPU busy before anything starts: other work on the machine makes every figure noisy.
+cpu_busy_pct() { # over $1 seconds, from /proc/stat
+  local a b
+  a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+  sleep "$1"
+  b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", (y[2] > x[2] ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0)}'
+}
+busy_before=$(cpu_busy_pct 3)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+say "CPU busy before the run (other work on the machine): ${busy_before}%"
+((busy_before > 15)) && say "WARNING: the machine is not idle (${busy_before}% busy); expect noisy figures"
 
 mib=$((1024 * 1024))
 avail_kib=$(df -Pk "$work" | awk 'NR==2 {print $4}')
@@ -257,13 +272,13 @@ get_mbps() { # url [curl args...] -> MB/s (10^6 bytes/s); checks status and size
   [[ $code == 200 && $size == "$big_bytes" ]] || die "GET $url: status $code, $size bytes"
   awk -v s="$speed" 'BEGIN {printf "%.1f", s / 1e6}'
 }
-say "GET ${big_mib} MiB: warm-up (both files into the page cache), then $runs runs each, alternating"
+say "GET ${big_mib} MiB: warm-up (both files into the page cache), then $big_runs runs each, alternating"
 get_mbps "$N/big.bin" >/dev/null
 get_mbps "$A/get/artifacts/big.bin" -H "$auth" >/dev/null
 get_n=() get_d=()
 get_nginx() { v=$(get_mbps "$N/big.bin"); get_n+=("$v"); raw "get_1g	nginx	$i	$v	MB/s"; }
 get_daemon() { v=$(get_mbps "$A/get/artifacts/big.bin" -H "$auth"); get_d+=("$v"); raw "get_1g	daemon	$i	$v	MB/s"; }
-for i in $(seq "$runs"); do
+for i in $(seq "$big_runs"); do
   if ((i % 2)); then get_nginx; get_daemon; else get_daemon; get_nginx; fi
   say "  run $i: nginx ${get_n[-1]} MB/s, daemon ${get_d[-1]} MB/s"
 done
@@ -296,12 +311,14 @@ put_daemon() { # $1 = with-digest (0/1) -> "MB/s sync-after-ms"
   [[ $body == *"$big_sha"* ]] || die "daemon PUT: digest differs from $big_sha: ${body%$'\n'*}"
   echo "$(mbps_of_ns $((t1 - t0))) $(((t2 - t1) / 1000000))"
 }
-say "durable PUT ${big_mib} MiB: $runs runs each of nginx PUT+sync, daemon PUT, daemon PUT with X-Checksum-Sha256"
+say "durable PUT ${big_mib} MiB: one warm-up each, then $big_runs runs each of nginx PUT+sync, daemon PUT, daemon PUT with X-Checksum-Sha256"
+put_nginx >/dev/null
+put_daemon 0 >/dev/null
 put_n=() put_d=() put_h=() sync_after=()
 put_n_run() { v=$(put_nginx); put_n+=("$v"); raw "put_1g	nginx+sync	$i	$v	MB/s"; }
 put_d_run() { out=$(put_daemon 0); read -r v s <<<"$out"; put_d+=("$v"); sync_after+=("$s"); raw "put_1g	daemon	$i	$v	MB/s"; raw "put_1g_sync_after	daemon	$i	$s	ms"; }
 put_h_run() { out=$(put_daemon 1); read -r v s <<<"$out"; put_h+=("$v"); sync_after+=("$s"); raw "put_1g	daemon+digest	$i	$v	MB/s"; raw "put_1g_sync_after	daemon+digest	$i	$s	ms"; }
-for i in $(seq "$runs"); do
+for i in $(seq "$big_runs"); do
   case $((i % 3)) in   # rotate the order, so neither server always goes first
     1) put_n_run; put_d_run; put_h_run ;;
     2) put_d_run; put_h_run; put_n_run ;;
@@ -323,8 +340,9 @@ wrk_rps() { # url [wrk args...] -> requests/s; fails on errors or non-2xx answer
 }
 say "4 KiB GETs: wrk -t2 -c32 -d${wrk_seconds}s, $runs runs each"
 [[ $(curl -sS -H "$auth" "$A/small/artifacts/small.bin" | openssl dgst -sha256 -r | cut -d' ' -f1) == "$small_sha" ]] || die "4 KiB artifact differs"
-wrk -t2 -c32 -d2s "$N/small.bin" >/dev/null                                 # warm-up
-wrk -t2 -c32 -d2s -H "$auth" "$A/small/artifacts/small.bin" >/dev/null     # warm-up (JIT)
+# Warm-up; the daemon's request path needs ~10 s of load before the JIT has compiled it.
+wrk -t2 -c32 -d2s "$N/small.bin" >/dev/null
+wrk -t2 -c32 -d10s -H "$auth" "$A/small/artifacts/small.bin" >/dev/null
 rps_n=() rps_d=()
 rps_nginx() { echo "== nginx run $i" >>"$results/wrk.txt"; v=$(wrk_rps "$N/small.bin"); rps_n+=("$v"); raw "get_4k	nginx	$i	$v	req/s"; }
 rps_daemon() { echo "== daemon run $i" >>"$results/wrk.txt"; v=$(wrk_rps "$A/small/artifacts/small.bin" -H "$auth"); rps_d+=("$v"); raw "get_4k	daemon	$i	$v	req/s"; }
@@ -456,12 +474,12 @@ big_label="$((big_mib / 1024)) GiB"
 ((big_mib % 1024)) && big_label="${big_mib} MiB"
 
 table=$(cat <<EOF
-| Measure | Daemon (median / best) | nginx baseline (median / best) | Ratio daemon/nginx (medians) | Target |
+| Measure | Daemon (median / best) | nginx baseline (median / best) | Ratio daemon/nginx (medians / bests) | Target (on medians) |
 |---|---|---|---|---|
-| GET of a $big_label artifact, MB/s | $(fmt "$gm_d") / $(fmt "$gb_d") | $(fmt "$gm_n") / $(fmt "$gb_n") (static file, sendfile) | $r_get | ≥ 0.8: $v_get |
-| Durable PUT of $big_label, SHA-256 on the server, MB/s | $(fmt "$pm_d") / $(fmt "$pb_d") | $(fmt "$pm_n") / $(fmt "$pb_n") (DAV PUT + \`sync\`) | $r_put | ≥ 0.9: $v_put |
-| Same, client sends \`X-Checksum-Sha256\`, MB/s | $(fmt "$pm_h") / $(fmt "$pb_h") | $(fmt "$pm_n") / $(fmt "$pb_n") | $r_puth | ≥ 0.9: $v_puth |
-| 4 KiB GETs per second (wrk -t2 -c32) | $rm_d / $rb_d | $rm_n / $rb_n (static file) | $r_rps | reported |
+| GET of a $big_label artifact, MB/s | $(fmt "$gm_d") / $(fmt "$gb_d") | $(fmt "$gm_n") / $(fmt "$gb_n") (static file, sendfile) | $r_get / $(ratio "$gb_d" "$gb_n") | ≥ 0.8: $v_get |
+| Durable PUT of $big_label, SHA-256 on the server, MB/s | $(fmt "$pm_d") / $(fmt "$pb_d") | $(fmt "$pm_n") / $(fmt "$pb_n") (DAV PUT + \`sync\`) | $r_put / $(ratio "$pb_d" "$pb_n") | ≥ 0.9: $v_put |
+| Same, client sends \`X-Checksum-Sha256\`, MB/s | $(fmt "$pm_h") / $(fmt "$pb_h") | $(fmt "$pm_n") / $(fmt "$pb_n") | $r_puth / $(ratio "$pb_h" "$pb_n") | ≥ 0.9: $v_puth |
+| 4 KiB GETs per second (wrk -t2 -c32) | $rm_d / $rb_d | $rm_n / $rb_n (static file) | $r_rps / $(ratio "$rb_d" "$rb_n") | reported |
 | Start-up to \`/health/ready\` = 200, empty data dir | $start_cold_med ms / $start_cold_min ms | — | — | reported |
 | Start-up to \`/health/ready\` = 200, existing data dir | $start_warm_med ms / $start_warm_min ms | — | — | reported |
 | -Xmx256m: $mem_label concurrent uploads, SHA-256 verified | $up_ok/4 verified, ${up_s} s, ${up_mbps} MB/s aggregate | — | — | 4/4: $mem_ok |
@@ -508,7 +526,9 @@ Raw output (curl, wrk, hyperfine JSON, daemon logs, GC log, RSS samples) goes to
 | disk | $disk_dev, $fstype (data of both servers in one temp dir under $work_parent) |
 | nginx | $nginx_version, \`worker_processes auto\` |
 | daemon | \`bin/builderd\`, \`-Xmx256m\`, default logging (one INFO line per request to stderr) |
-| repetitions | $runs per measurement, alternating nginx and daemon; median and best reported |
+| repetitions | $big_runs for the big GET and PUT, $runs for the 4 KiB runs, alternating the order of the servers; median and best reported |
+| CPU busy before the run | ${busy_before}% (other work on the machine; > 15% makes the figures noisy) |
+| load average | $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (the run itself adds about 2) |
 
 ## Results
 
@@ -519,7 +539,7 @@ each), speed as curl reports it (MB = 10^6 bytes). A PUT is timed from the start
 server answered; for nginx the following \`sync\` is inside the timing, and before every PUT of
 either server the previous upload is deleted and \`sync\` runs outside the timing. A \`sync\` after
 the daemon's answer took at most ${sync_max} ms (the daemon had already flushed its file). The 4 KiB
-runs use \`wrk -t2 -c32 -d${wrk_seconds}s\` with the admin token's \`Authorization\` header for the daemon;
+runs use \`wrk -t2 -c32 -d${wrk_seconds}s\` after a 10 s warm-up, with the admin token's \`Authorization\` header for the daemon;
 wrk shares the two cores with the server under test. Start-up is timed by hyperfine around
 \`bench/lib/start-until-ready.sh\` (starts \`bin/builderd\`, polls \`/health/ready\` every 5 ms, then kills
 the JVM with SIGKILL), so it includes the JVM start and the script's JDK discovery. In the memory

@@ -535,7 +535,7 @@ Raw output (curl, wrk, hyperfine JSON, daemon logs, GC log, RSS samples) goes to
 $table
 
 Method: GETs are \`curl -o /dev/null\` with both files already in the page cache (one warm-up
-each), speed as curl reports it (MB = 10^6 bytes). A PUT is timed from the start of \`curl -T\` until the
+each), speed as curl reports it (MB = 10^6 bytes). A PUT (\`curl -T\`, \`Expect: 100-continue\` off for both servers) is timed from its start until the
 server answered; for nginx the following \`sync\` is inside the timing, and before every PUT of
 either server the previous upload is deleted and \`sync\` runs outside the timing. A \`sync\` after
 the daemon's answer took at most ${sync_max} ms (the daemon had already flushed its file). The 4 KiB

@@ -29,6 +29,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -58,6 +60,9 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
     private static final String TEMP_PREFIX = ".~builderd-";
     private static final String TEMP_SUFFIX = ".partial";
     private static final int COPY_BUFFER = 1 << 20;
+    /** How much an upload writes between two early writebacks (see {@link #startWriteback}). */
+    private static final long WRITEBACK_BYTES = 32L << 20;
+    private static final Executor WRITEBACK = task -> Thread.ofVirtual().name("writeback").start(task);
     /** Names this process's temporary files, so that a sweep can tell a dead process's apart. */
     private static final String PROCESS_TAG = ProcessHandle.current().pid() + "."
             + Long.toString(ProcessHandle.current().info().startInstant().map(Instant::toEpochMilli).orElse(0L), 36);
@@ -107,9 +112,12 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
     private static long writeDurably(BlobKey key, InputStream data, long length, Path temp) throws IOException {
         try (FileChannel out = FileChannel.open(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
                 LinkOption.NOFOLLOW_LINKS), FILE_MODE)) {
-            byte[] buffer = new byte[COPY_BUFFER];
+            // One byte more than a known length, so that a longer body shows.
+            byte[] buffer = new byte[(int) (length >= 0 ? Math.min(COPY_BUFFER, length + 1) : COPY_BUFFER)];
             ByteBuffer wrapped = ByteBuffer.wrap(buffer);
+            CompletableFuture<Void> writeback = CompletableFuture.completedFuture(null);
             long total = 0;
+            long unflushed = 0;
             int n;
             while ((n = data.readNBytes(buffer, 0, buffer.length)) > 0) {
                 total += n;
@@ -120,12 +128,31 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
                 while (wrapped.hasRemaining()) {
                     out.write(wrapped);
                 }
+                unflushed += n;
+                if (unflushed >= WRITEBACK_BYTES && writeback.isDone()) {
+                    unflushed = 0;
+                    writeback = CompletableFuture.runAsync(() -> startWriteback(out), WRITEBACK);
+                }
             }
             if (length >= 0 && total != length) {
                 throw new UploadLengthMismatchException(key, length, total);
             }
+            writeback.join();
             out.force(true);
             return total;
+        }
+    }
+
+    /**
+     * Flushes what is written so far while the upload goes on, so that the final fsync waits
+     * only for the tail instead of the whole blob. A failure here is not reported: the final
+     * fsync fails the same way.
+     */
+    private static void startWriteback(FileChannel out) {
+        try {
+            out.force(false);
+        } catch (IOException e) {
+            LOG.debug("early writeback failed; the final fsync will report it", e);
         }
     }
 

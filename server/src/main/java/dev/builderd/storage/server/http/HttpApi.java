@@ -155,7 +155,7 @@ public final class HttpApi {
         routes.get(BUILD + "/logs/{name}", ctx -> {
             try (InputStream in = logs.open(principal(ctx), build(ctx), name(ctx))) {
                 ctx.contentType("text/plain; charset=utf-8");
-                copy(in, ctx.res().getOutputStream());
+                copy(in, ctx.res().getOutputStream(), COPY_BUFFER);
             }
         });
     }
@@ -262,7 +262,7 @@ public final class HttpApi {
         return new Body() {
             @Override
             public void send() throws IOException {
-                copy(in, out);
+                copy(in, out, length);
             }
 
             @Override
@@ -272,8 +272,9 @@ public final class HttpApi {
         };
     }
 
-    private static void copy(InputStream in, OutputStream out) throws IOException {
-        byte[] buffer = new byte[COPY_BUFFER];
+    /** Copies {@code in} to {@code out} through a buffer no larger than {@code expectedLength} needs. */
+    private static void copy(InputStream in, OutputStream out, long expectedLength) throws IOException {
+        byte[] buffer = new byte[(int) Math.clamp(expectedLength, 1, COPY_BUFFER)];
         int n;
         while ((n = in.read(buffer)) >= 0) {
             out.write(buffer, 0, n);

@@ -1,6 +1,7 @@
 package dev.builderd.storage.core;
 
 import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.metadata.ArtifactRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.Principal;
@@ -17,6 +18,13 @@ import org.slf4j.LoggerFactory;
 public final class TenantService {
 
     private static final Logger LOG = LoggerFactory.getLogger(TenantService.class);
+
+    /** A tenant and the bytes its artifacts take. */
+    public record Usage(TenantInfo tenant, long usedBytes) {
+        public double usedPercent() {
+            return 100.0 * usedBytes / tenant.tier().totalBytes();
+        }
+    }
 
     /** The outcome of a create-or-update. */
     public record Upserted(TenantInfo tenant, boolean created) {
@@ -63,6 +71,15 @@ public final class TenantService {
         caller.requireAccessTo(id);
         return metadata.read(h -> TenantRows.find(h, id))
                 .orElseThrow(() -> new NotFoundException("tenant '" + id + "' does not exist"));
+    }
+
+    /** Every tenant with the bytes its artifacts take (admin only). */
+    public List<Usage> usage(Principal caller) {
+        caller.requireAdmin("reading every tenant's usage");
+        return metadata.read(h -> {
+            var bytes = ArtifactRows.bytesByTenant(h);
+            return TenantRows.all(h).stream().map(t -> new Usage(t, bytes.getOrDefault(t.id().value(), 0L))).toList();
+        });
     }
 
     public List<TenantInfo> list(Principal caller) {

@@ -11,6 +11,7 @@ import io.javalin.Javalin;
 import java.io.IOException;
 import java.time.Clock;
 import java.util.List;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,7 +44,9 @@ public final class Daemon implements AutoCloseable {
             CoreConfig core = new CoreConfig(config.layout(), config.buildLease(), config.maxBuildLease(),
                     config.leaseCheckInterval(), CoreConfig.defaults(config.layout()).sameNameUploadWait());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
-            HttpApi api = new HttpApi(storage, metadata);
+            StorageHealth health = new StorageHealth(stores.distinct(), config.layout().tenantRoots(), Optional.empty(),
+                    storage.tenants());
+            HttpApi api = new HttpApi(storage, metadata, health);
             Javalin http = Javalin.create(javalin -> {
                 javalin.startup.showJavalinBanner = false;
                 javalin.concurrency.useVirtualThreads = true;

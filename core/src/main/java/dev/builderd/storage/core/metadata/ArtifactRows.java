@@ -41,6 +41,15 @@ public final class ArtifactRows {
                 .bind("created", artifact.created().toEpochMilli()).execute();
     }
 
+    /** Bytes of artifacts per tenant, for the tenants that have any. */
+    public static java.util.Map<String, Long> bytesByTenant(Handle h) {
+        return h.createQuery("SELECT tenant_id, SUM(size) AS bytes FROM artifacts GROUP BY tenant_id")
+                .reduceRows(new java.util.TreeMap<String, Long>(), (map, row) -> {
+                    map.put(row.getColumn("tenant_id", String.class), row.getColumn("bytes", Long.class));
+                    return map;
+                });
+    }
+
     public static boolean delete(Handle h, BuildRef ref, FileName name) {
         return h.createUpdate("DELETE FROM artifacts WHERE tenant_id = :t AND build_id = :b AND name = :n")
                 .bind("t", ref.tenant().value()).bind("b", ref.build().value()).bind("n", name.value())

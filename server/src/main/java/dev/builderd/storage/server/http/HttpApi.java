@@ -21,6 +21,7 @@ import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.TenantInfo;
 import dev.builderd.storage.core.model.Tier;
+import dev.builderd.storage.server.StorageHealth;
 import io.javalin.config.JavalinConfig;
 import io.javalin.http.Context;
 import org.eclipse.jetty.ee10.servlet.HttpOutput;
@@ -67,8 +68,10 @@ public final class HttpApi {
     private final LogService logs;
     private final MetadataStore metadata;
     private final FileSender fileSender = new FileSender();
+    private final StorageHealth health;
 
-    public HttpApi(BuilderdStorage storage, MetadataStore metadata) {
+    public HttpApi(BuilderdStorage storage, MetadataStore metadata, StorageHealth health) {
+        this.health = health;
         this.tokens = storage.tokens();
         this.tenants = storage.tenants();
         this.builds = storage.builds();
@@ -91,6 +94,11 @@ public final class HttpApi {
 
         routes.get("/health/live", ctx -> ctx.json(Map.of("status", "ok")));
         routes.get("/health/ready", this::ready);
+        routes.get("/health/storage", ctx -> {
+            Optional<Principal> caller = ctx.header("Authorization") == null ? Optional.empty() : Optional.of(principal(ctx));
+            Map<String, Object> report = health.report(caller);
+            ctx.status("unhealthy".equals(report.get("status")) ? 503 : 200).json(report);
+        });
 
         routes.put("/v1/tenants/{tenant}", this::putTenant);
         routes.get("/v1/tenants/{tenant}", ctx -> ctx.json(tenantJson(tenants.get(principal(ctx), tenant(ctx)))));

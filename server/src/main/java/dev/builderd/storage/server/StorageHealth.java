@@ -1,0 +1,121 @@
+package dev.builderd.storage.server;
+
+import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.blob.BlobStoreProbe;
+import dev.builderd.storage.blob.CircuitBreakingBlobStore;
+import dev.builderd.storage.blob.FileBlobStore;
+import dev.builderd.storage.core.TenantService;
+import dev.builderd.storage.core.model.Principal;
+import dev.builderd.storage.server.mount.MountGuard;
+import java.io.IOException;
+import java.nio.file.FileStore;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The specification's {@code /health/storage} report, from real figures: free and total space of
+ * every local root, a write-read-verify-delete probe of every remote store (bounded by a
+ * deadline, so a hanging backend shows as unhealthy instead of hanging the check), the circuit
+ * breakers' state, the network mount the data root must be on, and, for the admin, each
+ * tenant's usage against its quota.
+ */
+public final class StorageHealth {
+
+    /** Free space below this share of a local filesystem makes the report degraded. */
+    private static final double LOW_SPACE = 0.10;
+    private static final Duration PROBE_DEADLINE = Duration.ofSeconds(3);
+    private static final String PROBE_PREFIX = "global/health/";
+
+    private final List<BlobStore> stores;
+    private final List<Path> localRoots;
+    private final Optional<MountGuard> mountGuard;
+    private final TenantService tenants;
+
+    public StorageHealth(List<BlobStore> stores, List<Path> localRoots, Optional<MountGuard> mountGuard, TenantService tenants) {
+        this.stores = stores;
+        this.localRoots = localRoots;
+        this.mountGuard = mountGuard;
+        this.tenants = tenants;
+    }
+
+    /** The report; tenants are included only for {@code admin}. */
+    public Map<String, Object> report(Optional<Principal> caller) {
+        Map<String, Object> backends = new LinkedHashMap<>();
+        for (Path root : localRoots) {
+            backends.put(localRoots.size() == 1 ? "filesystem" : "filesystem:" + root, filesystem(root));
+        }
+        for (BlobStore store : stores) {
+            BlobStore inner = store instanceof CircuitBreakingBlobStore breaker ? breaker.delegate() : store;
+            if (!(inner instanceof FileBlobStore)) {
+                backends.put(store.backendName(), remote(store));
+            }
+        }
+        Map<String, Object> report = new LinkedHashMap<>();
+        report.put("status", overall(backends));
+        report.put("backends", backends);
+        if (caller.isPresent() && caller.get() instanceof Principal.Admin) {
+            Map<String, Object> usage = new LinkedHashMap<>();
+            for (TenantService.Usage tenant : tenants.usage(caller.get())) {
+                usage.put(tenant.tenant().id().value(), Map.of(
+                        "usage_bytes", tenant.usedBytes(),
+                        "quota_bytes", tenant.tenant().tier().totalBytes(),
+                        "usage_percent", round(tenant.usedPercent())));
+            }
+            report.put("tenants", usage);
+        }
+        return report;
+    }
+
+    private Map<String, Object> filesystem(Path root) {
+        Map<String, Object> entry = new LinkedHashMap<>();
+        try {
+            FileStore store = Files.getFileStore(root);
+            long total = store.getTotalSpace();
+            long free = store.getUsableSpace();
+            Optional<String> mountProblem = mountGuard.isPresent() ? mountGuard.get().problem() : Optional.empty();
+            entry.put("status", mountProblem.isPresent() ? "unhealthy" : free < total * LOW_SPACE ? "degraded" : "healthy");
+            entry.put("root", root.toString());
+            entry.put("free_space_bytes", free);
+            entry.put("total_space_bytes", total);
+            entry.put("usage_percent", total == 0 ? 0.0 : round(100.0 * (total - free) / total));
+            mountProblem.ifPresent(problem -> entry.put("error", problem));
+        } catch (IOException e) {
+            entry.put("status", "unhealthy");
+            entry.put("root", root.toString());
+            entry.put("error", e.getMessage());
+        }
+        return entry;
+    }
+
+    private static Map<String, Object> remote(BlobStore store) {
+        Map<String, Object> entry = new LinkedHashMap<>();
+        BlobStoreProbe.Result probe = BlobStoreProbe.probe(store, PROBE_PREFIX, PROBE_DEADLINE);
+        entry.put("status", probe.ok() ? "healthy" : "unhealthy");
+        entry.put("probe_ms", probe.took().toMillis());
+        probe.problem().ifPresent(problem -> entry.put("error", problem));
+        if (store instanceof CircuitBreakingBlobStore breaker) {
+            CircuitBreakingBlobStore.State state = breaker.state();
+            entry.put("circuit", state.open() ? "open" : "closed");
+            state.openUntil().ifPresent(until -> entry.put("failing_fast_until", until.toString()));
+        }
+        return entry;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static String overall(Map<String, Object> backends) {
+        List<Object> statuses = backends.values().stream().map(entry -> ((Map<String, Object>) entry).get("status")).toList();
+        if (statuses.contains("unhealthy")) {
+            return "unhealthy";
+        }
+        return statuses.contains("degraded") ? "degraded" : "healthy";
+    }
+
+    private static double round(double percent) {
+        return Math.round(percent * 10) / 10.0;
+    }
+}

@@ -118,6 +118,21 @@ final class GcsInProcessFakeContractTest extends BlobStoreContract {
     }
 
     @Test
+    void aDeadEndpointFailsWithAnIOExceptionNamingTheKey() throws Exception {
+        // The real HTTP client (not the fake), pointed at a port where nothing listens.
+        GcsSettings settings = new GcsSettings("my-bucket", Optional.empty(), Optional.empty(),
+                Optional.of(URI.create("http://127.0.0.1:9")), ParallelIo.defaults(),
+                new RemoteTimeouts(Duration.ofSeconds(1), Duration.ofSeconds(2), 1), Optional.empty());
+        try (GcsBlobStore dead = GcsBlobStore.create(settings)) {
+            BlobKey key = BlobKey.of("dead/end");
+            assertThatThrownBy(() -> dead.stat(key)).isInstanceOf(java.io.IOException.class).hasMessageContaining(key.value());
+            assertThatThrownBy(() -> dead.put(key, new java.io.ByteArrayInputStream(new byte[10]), 10,
+                    dev.builderd.storage.blob.WriteMode.CREATE_NEW))
+                    .isInstanceOf(java.io.IOException.class).hasMessageContaining(key.value());
+        }
+    }
+
+    @Test
     void aClientBuiltFromSettingsIsClosedWithTheStore() throws Exception {
         GcsSettings settings = new GcsSettings("my-bucket", Optional.empty(), Optional.empty(),
                 Optional.of(URI.create("http://127.0.0.1:9")), ParallelIo.defaults(), RemoteTimeouts.defaults(), Optional.empty());

@@ -89,8 +89,10 @@ import reactor.netty.resources.ConnectionProvider;
  *
  * <p><b>Reads</b> are one ranged Get Blob each, streamed: an open stream keeps reading the version
  * it started on. <b>Listing</b> is flat, paged (1000 per page) and lazy; Azure lists in UTF-8
- * byte order, which is {@link BlobKey} order; {@code startAfter} is applied by skipping, since
- * Azure has no portable "start after" marker. Names that are not valid keys are skipped.
+ * byte order, which is {@link BlobKey} order, while Azurite lists in UTF-16 order; the
+ * listing is put into {@link BlobKey} order either way, holding back only names with characters
+ * above U+FFFF while needed. {@code startAfter} is applied by skipping, since Azure has no portable
+ * "start after" marker. Names that are not valid keys are skipped.
  *
  * <p><b>Faults.</b> Connecting is bounded by {@code timeouts.connect}; every request, response
  * and read by {@code timeouts.request} without progress (Netty's write, response and read
@@ -406,7 +408,7 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
         } catch (RuntimeException e) {
             throw failure("listing", null, e);
         }
-        return new Iterator<>() {
+        return new CodePointOrder(new Iterator<>() {
             private BlobInfo next;
 
             @Override
@@ -444,7 +446,7 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
                 next = null;
                 return result;
             }
-        };
+        });
     }
 
     @Override

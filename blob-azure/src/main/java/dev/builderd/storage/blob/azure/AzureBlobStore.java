@@ -43,6 +43,7 @@ import dev.builderd.storage.blob.UploadLengthMismatchException;
 import dev.builderd.storage.blob.WriteMode;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
@@ -85,7 +86,9 @@ import reactor.netty.resources.ConnectionProvider;
  * so of concurrent creators exactly one wins; the others get {@link BlobAlreadyExistsException}.
  * Two concurrent <em>multi-block</em> overwrites of one key can make the later commit fail
  * (committing a blob discards the other writer's uncommitted blocks); that writer gets an
- * {@link IOException} and the blob holds the other writer's data, whole.
+ * {@link IOException} and the blob holds the other writer's data, whole. A {@code CREATE_NEW}
+ * whose commit succeeded but whose answer was lost (a timeout) and then retried reports
+ * {@link BlobAlreadyExistsException} although its own blob was stored.
  *
  * <p><b>Reads</b> are one ranged Get Blob each, streamed: an open stream keeps reading the version
  * it started on. <b>Listing</b> is flat, paged (1000 per page) and lazy; Azure lists in UTF-8
@@ -177,7 +180,7 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
         try {
             container.getPropertiesWithResponse(null, null, Context.NONE);
         } catch (RuntimeException e) {
-            throw failure("checking", null, e);
+            throw failure("checking access", null, e);
         }
     }
 
@@ -358,15 +361,58 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
             if (response == null) {
                 throw new IOException("reading " + key + " from " + where + " gave no response");
             }
-            // Streams the single response's body (no buffering of the whole range); closing the
-            // stream cancels the download.
-            return BinaryData.fromFlux(response.getValue(), null, false).block().toStream();
+            // Streams the single response's body (no buffering of the whole range).
+            return new ResponseStream(BinaryData.fromFlux(response.getValue(), null, false).block().toStream(), response);
         } catch (RuntimeException e) {
             BlobStorageException s = storageException(e);
             if (s != null && s.getStatusCode() == 416) {
                 return InputStream.nullInputStream(); // the blob exists; the range starts at or past its end
             }
             throw failure("reading", key, e);
+        }
+    }
+
+    /**
+     * The body of one download. Closing it part-way cancels the download; closing it before the
+     * first read (when the body was never subscribed to) closes the response and its connection.
+     */
+    private static final class ResponseStream extends FilterInputStream {
+        private final BlobDownloadAsyncResponse response;
+        private boolean started;
+
+        ResponseStream(InputStream body, BlobDownloadAsyncResponse response) {
+            super(body);
+            this.response = response;
+        }
+
+        @Override
+        public int read() throws IOException {
+            started = true;
+            return super.read();
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            started = true;
+            return super.read(b, off, len);
+        }
+
+        @Override
+        public long skip(long n) throws IOException {
+            started = true;
+            return super.skip(n);
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                super.close();
+            } finally {
+                if (!started) {
+                    started = true;
+                    response.close();
+                }
+            }
         }
     }
 

@@ -44,8 +44,11 @@ import javax.crypto.spec.SecretKeySpec;
  * {@code BUILDERD_AZURITE_DIR} defaults to {@code ~/.cache/builderd/azurite-3.37.0}
  * ({@code $XDG_CACHE_HOME} instead of {@code ~/.cache} when set). {@code bin/test} installs it
  * there with npm (see {@code bin/lib/test-servers.sh}); this class never installs anything.
+ *
+ * <p>{@link #startHttps} starts a separate, private instance that speaks HTTPS with a given
+ * certificate, for TLS tests; its caller closes it.
  */
-public final class AzuriteServer {
+public final class AzuriteServer implements AutoCloseable {
 
     /** The Azurite version {@code bin/test} installs. */
     public static final String VERSION = "3.37.0";
@@ -77,10 +80,15 @@ public final class AzuriteServer {
     private static AzuriteServer shared;
     private static RuntimeException sharedFailure;
 
+    /** The server's certificate and key (PEM) and the CA bundle that signed it, for HTTPS. */
+    private record Tls(Path certFile, Path keyFile, Path caFile) {
+    }
+
     private final Path program;
+    private final Tls tls;
     private final Path logFile;
     private final AtomicInteger containerCounter = new AtomicInteger();
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final HttpClient http;
     private Process process;
     private int port;
 
@@ -99,7 +107,7 @@ public final class AzuriteServer {
             throw new IllegalStateException(sharedFailure.getMessage(), sharedFailure);
         }
         try {
-            AzuriteServer server = new AzuriteServer(findProgram());
+            AzuriteServer server = new AzuriteServer(findProgram(), null);
             server.start();
             shared = server;
             return server;
@@ -109,8 +117,25 @@ public final class AzuriteServer {
         }
     }
 
-    private AzuriteServer(Path program) {
+    /**
+     * Starts a private Azurite that speaks HTTPS with {@code certFile} and {@code keyFile} (PEM),
+     * which {@code caFile} (PEM) must have signed: the fixture trusts only that CA. The caller
+     * closes it.
+     */
+    public static AzuriteServer startHttps(Path certFile, Path keyFile, Path caFile) {
+        AzuriteServer server = new AzuriteServer(findProgram(), new Tls(certFile, keyFile, caFile));
+        server.start();
+        return server;
+    }
+
+    private AzuriteServer(Path program, Tls tls) {
         this.program = program;
+        this.tls = tls;
+        HttpClient.Builder client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5));
+        if (tls != null) {
+            client.sslContext(trusting(tls.caFile()));
+        }
+        this.http = client.build();
         try {
             this.logFile = Files.createTempFile("builderd-azurite-", ".log");
         } catch (IOException e) {
@@ -120,7 +145,7 @@ public final class AzuriteServer {
 
     /** {@code http://127.0.0.1:PORT/devstoreaccount1}, the blob endpoint of {@link #ACCOUNT}. */
     public URI endpoint() {
-        return URI.create("http://" + HOST + ":" + port + "/" + ACCOUNT);
+        return URI.create((tls == null ? "http" : "https") + "://" + HOST + ":" + port + "/" + ACCOUNT);
     }
 
     /** The port Azurite's blob service listens on, on {@code 127.0.0.1}. */
@@ -178,6 +203,7 @@ public final class AzuriteServer {
     }
 
     private void start() {
+        Runtime.getRuntime().addShutdownHook(new Thread(this::stop, "azurite-stop"));
         for (int attempt = 1; ; attempt++) {
             port = freePort();
             List<String> command = new ArrayList<>(List.of(program.toString(),
@@ -186,6 +212,9 @@ public final class AzuriteServer {
                     "--inMemoryPersistence", "--disableTelemetry", "--silent",
                     // The SDK may speak a newer x-ms-version than this Azurite knows.
                     "--skipApiVersionCheck"));
+            if (tls != null) {
+                command.addAll(List.of("--cert", tls.certFile().toString(), "--key", tls.keyFile().toString()));
+            }
             try {
                 process = new ProcessBuilder(command)
                         .redirectErrorStream(true)
@@ -196,7 +225,6 @@ public final class AzuriteServer {
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot run " + String.join(" ", command), e);
             }
-            Runtime.getRuntime().addShutdownHook(new Thread(this::stop, "azurite-stop"));
             if (awaitReady()) {
                 return;
             }
@@ -211,7 +239,7 @@ public final class AzuriteServer {
     /** Polls the port until any HTTP answer comes (an unauthenticated request gets 4xx: up). */
     private boolean awaitReady() {
         long deadline = System.nanoTime() + READY_DEADLINE.toNanos();
-        HttpRequest probe = HttpRequest.newBuilder(URI.create("http://" + HOST + ":" + port + "/" + ACCOUNT + "?comp=list"))
+        HttpRequest probe = HttpRequest.newBuilder(URI.create(endpoint() + "?comp=list"))
                 .timeout(Duration.ofSeconds(2)).GET().build();
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
@@ -234,6 +262,12 @@ public final class AzuriteServer {
             }
         }
         return false;
+    }
+
+    /** Stops this server (the shared one stops by itself when the JVM exits). */
+    @Override
+    public void close() {
+        stop();
     }
 
     private synchronized void stop() {
@@ -263,6 +297,27 @@ public final class AzuriteServer {
             return Files.readString(file, StandardCharsets.UTF_8);
         } catch (IOException e) {
             return "(cannot read " + file + ": " + e.getMessage() + ")";
+        }
+    }
+
+    private static javax.net.ssl.SSLContext trusting(Path caFile) {
+        try (java.io.InputStream in = Files.newInputStream(caFile)) {
+            java.security.KeyStore trust = java.security.KeyStore.getInstance(java.security.KeyStore.getDefaultType());
+            trust.load(null, null);
+            int i = 0;
+            for (java.security.cert.Certificate ca : java.security.cert.CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+                trust.setCertificateEntry("ca-" + i++, ca);
+            }
+            javax.net.ssl.TrustManagerFactory factory =
+                    javax.net.ssl.TrustManagerFactory.getInstance(javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+            factory.init(trust);
+            javax.net.ssl.SSLContext context = javax.net.ssl.SSLContext.getInstance("TLS");
+            context.init(null, factory.getTrustManagers(), null);
+            return context;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the CA file " + caFile, e);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("cannot trust the CA in " + caFile + ": " + e.getMessage(), e);
         }
     }
 

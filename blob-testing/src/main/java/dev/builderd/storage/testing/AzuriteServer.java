@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.crypto.Mac;
@@ -330,32 +331,35 @@ public final class AzuriteServer implements AutoCloseable {
     }
 
     /** Where {@code bin/test} installs Azurite, unless {@code BUILDERD_AZURITE_DIR} says otherwise. */
-    static Path defaultInstallDir() {
-        String dir = System.getenv("BUILDERD_AZURITE_DIR");
+    static Path defaultInstallDir(Map<String, String> env) {
+        String dir = env.get("BUILDERD_AZURITE_DIR");
         if (dir != null && !dir.isBlank()) {
             return Path.of(dir);
         }
-        String cache = System.getenv("XDG_CACHE_HOME");
+        String cache = env.get("XDG_CACHE_HOME");
         Path cacheHome = cache != null && !cache.isBlank() ? Path.of(cache) : Path.of(System.getProperty("user.home"), ".cache");
         return cacheHome.resolve("builderd").resolve("azurite-" + VERSION);
     }
 
     static Path findProgram() {
-        String bin = System.getenv("BUILDERD_AZURITE_BIN");
-        Path dir = defaultInstallDir();
+        return findProgram(System.getenv());
+    }
+
+    static Path findProgram(Map<String, String> env) {
+        String bin = env.get("BUILDERD_AZURITE_BIN");
+        Path dir = defaultInstallDir(env);
         Path program = bin != null && !bin.isBlank() ? Path.of(bin) : dir.resolve("node_modules/.bin/azurite-blob");
         if (!Files.isExecutable(program)) {
             throw new IllegalStateException(String.format(Locale.ROOT, NOT_INSTALLED, program, dir));
         }
-        if (!nodeAvailable()) {
+        if (!nodeAvailable(env.get("PATH"))) {
             throw new IllegalStateException("Azurite is installed at " + program + " but node (Node.js) is not on PATH;"
                     + " install Node.js (Debian: apt-get install -y nodejs npm), then run bin/test");
         }
         return program;
     }
 
-    private static boolean nodeAvailable() {
-        String path = System.getenv("PATH");
+    private static boolean nodeAvailable(String path) {
         if (path == null) {
             return false;
         }

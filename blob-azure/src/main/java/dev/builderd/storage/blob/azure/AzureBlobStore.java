@@ -54,6 +54,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.Iterator;
 import java.util.List;
@@ -113,6 +114,9 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
 
     /** Azure allows at most this many blocks in a committed block blob. */
     static final int MAX_BLOCKS = 50_000;
+
+    /** The first read buffer of an upload of unknown length. */
+    private static final int SMALL_BUFFER = 64 * 1024;
 
     private static final Duration FIRST_RETRY_DELAY = Duration.ofMillis(200);
     private static final Duration MAX_RETRY_DELAY = Duration.ofSeconds(10);
@@ -193,7 +197,12 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
                 ? new BlobRequestConditions().setIfNoneMatch("*") : new BlobRequestConditions();
         Body body = new Body(key, data, length);
         int partSize = settings.parallelIo().partSize();
-        Chunk first = body.next(new byte[partSize]);
+        // Small blobs are the common case (logs, cache entries): do not allocate a whole part for them.
+        int firstSize = length >= 0 ? (int) Math.min(partSize, length + 1) : Math.min(partSize, SMALL_BUFFER);
+        Chunk first = body.next(new byte[firstSize], 0);
+        if (!first.last() && first.size() < partSize) {
+            first = body.next(Arrays.copyOf(first.buffer(), partSize), first.size());
+        }
         try {
             if (first.last()) {
                 BlockBlobItem item = blob.uploadWithResponse(new BlockBlobSimpleUploadOptions(first.data())
@@ -248,7 +257,7 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
                 }
                 buffers.acquire();
                 throwIfFailed(key, mode, stagingFailure);
-                chunk = body.next(new byte[partSize]);
+                chunk = body.next(new byte[partSize], 0);
             }
             for (Future<?> future : staged) {
                 future.get();
@@ -310,10 +319,14 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
             this.declared = declared;
         }
 
-        /** Fills {@code buffer} (reading at most one byte past the declared length). */
-        Chunk next(byte[] buffer) throws IOException {
-            int want = declared < 0 ? buffer.length : (int) Math.min(buffer.length, declared + 1 - total);
-            int n = in.readNBytes(buffer, 0, want);
+        /**
+         * Fills {@code buffer} from {@code from} on (reading at most one byte past the declared
+         * length); the chunk is the buffer's first {@code from + n} bytes.
+         */
+        Chunk next(byte[] buffer, int from) throws IOException {
+            int room = buffer.length - from;
+            int want = declared < 0 ? room : (int) Math.min(room, declared + 1 - total);
+            int n = in.readNBytes(buffer, from, want);
             total += n;
             if (declared >= 0 && total > declared) {
                 throw new UploadLengthMismatchException(key, declared, declared + 1);
@@ -330,7 +343,7 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
             if (ended && declared >= 0 && total != declared) {
                 throw new UploadLengthMismatchException(key, declared, total);
             }
-            return new Chunk(buffer, n, ended);
+            return new Chunk(buffer, from + n, ended);
         }
     }
 

@@ -135,6 +135,11 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
      * @throws IOException when a TLS file cannot be read
      */
     public AzureBlobStore(AzureSettings settings) throws IOException {
+        this(settings, List.of());
+    }
+
+    /** With extra pipeline policies, for tests that watch or disturb requests. */
+    AzureBlobStore(AzureSettings settings, List<HttpPipelinePolicy> extraPolicies) throws IOException {
         this.settings = settings;
         this.where = "Azure container '" + settings.container() + "' of account '" + settings.account() + "' at "
                 + settings.serviceEndpoint();
@@ -162,6 +167,7 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
                     .httpClient(http)
                     .retryOptions(new RequestRetryOptions(RetryPolicyType.FIXED, 1, (Duration) null, null, null, null))
                     .addPolicy(new JitteredRetry(timeouts.maxAttempts()));
+            extraPolicies.forEach(builder::addPolicy);
             this.container = builder.buildClient().getBlobContainerClient(settings.container());
             this.asyncContainer = builder.buildAsyncClient().getBlobContainerAsyncClient(settings.container());
         } catch (IOException | RuntimeException e) {

@@ -3,9 +3,16 @@ package dev.builderd.storage.blob.azure;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.azure.core.http.HttpPipelineCallContext;
+import com.azure.core.http.HttpPipelineNextPolicy;
+import com.azure.core.http.HttpPipelineNextSyncPolicy;
+import com.azure.core.http.HttpPipelinePosition;
+import com.azure.core.http.HttpResponse;
+import com.azure.core.http.policy.HttpPipelinePolicy;
 import dev.builderd.storage.blob.BlobInfo;
 import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.ParallelIo;
 import dev.builderd.storage.blob.RemoteTimeouts;
 import dev.builderd.storage.blob.UploadLengthMismatchException;
 import dev.builderd.storage.blob.WriteMode;
@@ -25,10 +32,15 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.ThrowingConsumer;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 
 /** What the contract does not cover: multi-block failures, bad credentials, missing container, a silent server. */
 class AzureBlobStoreTest {
@@ -67,6 +79,77 @@ class AzureBlobStoreTest {
             assertThat(AzuriteContractTest.uncommittedBlocks(AzuriteContractTest.sdkClient(container), settings.keyPrefix()))
                     .as("uncommitted blocks, invisible to readers").isNotEmpty();
         }
+    }
+
+    @Test
+    void blocksAreStagedInParallelUpToTheWorkerCount() throws Exception {
+        int workers = 3; // AzuriteContractTest.settings
+        CountDownLatch allWorkersBusy = new CountDownLatch(workers);
+        AtomicInteger inFlight = new AtomicInteger();
+        AtomicInteger maxInFlight = new AtomicInteger();
+        AtomicInteger staged = new AtomicInteger();
+        AtomicBoolean sequential = new AtomicBoolean();
+        HttpPipelinePolicy watch = new HttpPipelinePolicy() {
+            @Override
+            public Mono<HttpResponse> process(HttpPipelineCallContext context, HttpPipelineNextPolicy next) {
+                if (!isStageBlock(context)) {
+                    return next.process();
+                }
+                return Mono.fromRunnable(this::enter).subscribeOn(Schedulers.boundedElastic())
+                        .then(Mono.defer(next::process))
+                        .doFinally(signal -> inFlight.decrementAndGet());
+            }
+
+            @Override
+            public HttpResponse processSync(HttpPipelineCallContext context, HttpPipelineNextSyncPolicy next) {
+                if (!isStageBlock(context)) {
+                    return next.processSync();
+                }
+                try {
+                    enter();
+                    return next.processSync();
+                } finally {
+                    inFlight.decrementAndGet();
+                }
+            }
+
+            private boolean isStageBlock(HttpPipelineCallContext context) {
+                String query = context.getHttpRequest().getUrl().getQuery();
+                return query != null && (query.contains("comp=block&") || query.endsWith("comp=block"));
+            }
+
+            private void enter() {
+                staged.incrementAndGet();
+                maxInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
+                // The first blocks wait until `workers` of them are in flight at once: this
+                // fails (rather than slows) an upload that stages one block at a time.
+                allWorkersBusy.countDown();
+                try {
+                    if (!allWorkersBusy.await(30, TimeUnit.SECONDS)) {
+                        sequential.set(true);
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException(e);
+                }
+            }
+
+            @Override
+            public HttpPipelinePosition getPipelinePosition() {
+                return HttpPipelinePosition.PER_RETRY;
+            }
+        };
+        long size = 7L * ParallelIo.MIN_PART_SIZE + 5;
+        try (AzureBlobStore store = new AzureBlobStore(settings(), List.of(watch))) {
+            store.put(BlobKey.of("multi/parallel"), SeededBytes.stream(8, size), -1, WriteMode.CREATE_NEW);
+
+            try (InputStream in = store.open(BlobKey.of("multi/parallel"), ByteRange.ALL)) {
+                assertThat(SeededBytes.sha256(in)).isEqualTo(SeededBytes.sha256(8, size));
+            }
+        }
+        assertThat(sequential).as("blocks were staged one at a time").isFalse();
+        assertThat(staged).hasValue(8);
+        assertThat(maxInFlight).hasValue(workers);
     }
 
     @Test

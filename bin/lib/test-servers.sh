@@ -5,9 +5,9 @@
 #
 # Adding a server: write one function test_server_NAME that returns 0 when the server is usable,
 # installing it first if needed (via builderd_apt_install, or npm/Maven as that server needs), and
-# add NAME to BUILDERD_TEST_SERVERS. Candidates: nginx (bench baseline), s3proxy, azurite, ceph.
+# add NAME to BUILDERD_TEST_SERVERS. Candidates: nginx (bench baseline), s3proxy, ceph.
 
-BUILDERD_TEST_SERVERS=(postgresql)
+BUILDERD_TEST_SERVERS=(postgresql azurite)
 
 builderd_is_root() { [[ $(id -u) == 0 ]]; }
 
@@ -43,6 +43,41 @@ test_server_postgresql() {
   builderd_apt_install postgresql || return 1
   if ! builderd_pg_binaries_present; then
     echo "bin/test: installed the Debian package postgresql, yet no /usr/lib/postgresql/*/bin/initdb exists" >&2
+    return 1
+  fi
+}
+
+# Azurite, the Azure Storage emulator (npm package azurite, pinned). It goes into a per-user cache
+# directory, not target/ (which `mvn clean` wipes) and not the global npm prefix (which needs root
+# and is shared). blob-testing's AzuriteServer looks in the same place: $BUILDERD_AZURITE_BIN if
+# set, else $BUILDERD_AZURITE_DIR/node_modules/.bin/azurite-blob. Keep the version and the default
+# directory in step with AzuriteServer.VERSION and AzuriteServer.defaultInstallDir().
+BUILDERD_AZURITE_VERSION=3.37.0
+builderd_azurite_dir() {
+  echo "${BUILDERD_AZURITE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/builderd/azurite-$BUILDERD_AZURITE_VERSION}"
+}
+
+test_server_azurite() {
+  if [[ -n ${BUILDERD_AZURITE_BIN:-} ]]; then
+    [[ -x $BUILDERD_AZURITE_BIN ]] && return 0
+    echo "bin/test: BUILDERD_AZURITE_BIN=$BUILDERD_AZURITE_BIN is not an executable file" >&2
+    return 1
+  fi
+  local dir
+  dir=$(builderd_azurite_dir)
+  [[ -x $dir/node_modules/.bin/azurite-blob ]] && return 0
+  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    echo "bin/test: Azurite needs Node.js and npm; install them (Debian: apt-get install -y nodejs npm), then rerun" >&2
+    return 1
+  fi
+  echo "bin/test: installing azurite@$BUILDERD_AZURITE_VERSION (npm) into $dir for the tests" >&2
+  mkdir -p "$dir" || return 1
+  # --prefix keeps it out of the global npm tree; Azurite declares Node >= 22 but its blob service
+  # works on Node 20, so npm's engine warning is expected. </dev/null: nothing may wait for input.
+  npm install --prefix "$dir" --no-audit --no-fund --loglevel=error \
+    "azurite@$BUILDERD_AZURITE_VERSION" </dev/null >&2 || return 1
+  if [[ ! -x $dir/node_modules/.bin/azurite-blob ]]; then
+    echo "bin/test: installed azurite@$BUILDERD_AZURITE_VERSION, yet $dir/node_modules/.bin/azurite-blob is missing" >&2
     return 1
   fi
 }

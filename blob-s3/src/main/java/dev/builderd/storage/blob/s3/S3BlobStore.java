@@ -25,11 +25,11 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import javax.net.ssl.KeyManager;
 import javax.net.ssl.TrustManager;
 import org.slf4j.Logger;
@@ -317,7 +317,8 @@ public final class S3BlobStore implements BlobStore, AutoCloseable {
         private final BlockingQueue<byte[]> free = new ArrayBlockingQueue<>(maxBuffers);
         private final List<Future<CompletedPart>> parts = new ArrayList<>();
         private int allocated;
-        private byte[] held;
+        /** Set on failure: part uploads that have not started yet skip their request. */
+        private volatile boolean aborting;
 
         MultipartUpload(BlobKey key, String objectKey, String uploadId) {
             this.key = key;
@@ -339,7 +340,6 @@ public final class S3BlobStore implements BlobStore, AutoCloseable {
                 buffer = takeBuffer();
                 n = data.readNBytes(buffer, 0, (int) Math.min(partSize, length));
             }
-            held = buffer;
             while (true) {
                 if (parts.size() == MAX_PARTS) {
                     throw new IOException("cannot upload " + key + ": it needs more than " + MAX_PARTS + " parts of "
@@ -347,13 +347,11 @@ public final class S3BlobStore implements BlobStore, AutoCloseable {
                 }
                 received += n;
                 submitPart(parts.size() + 1, buffer, n);
-                held = null;
                 long wanted = known ? Math.min(partSize, length - received) : partSize;
                 if (n < partSize || wanted == 0) {
                     break;
                 }
                 buffer = takeBuffer();
-                held = buffer;
                 n = data.readNBytes(buffer, 0, (int) wanted);
                 if (n == 0) {
                     break;
@@ -373,6 +371,9 @@ public final class S3BlobStore implements BlobStore, AutoCloseable {
         private void submitPart(int partNumber, byte[] buffer, int n) {
             parts.add(executor.submit(() -> {
                 try {
+                    if (aborting) {
+                        throw new IOException("upload of " + key + " is being aborted");
+                    }
                     UploadPartResponse response = client.uploadPart(b -> b.bucket(settings.bucket()).key(objectKey)
                                     .uploadId(uploadId).partNumber(partNumber).contentLength((long) n),
                             RequestBody.fromContentProvider(() -> new ByteArrayInputStream(buffer, 0, n), n, OCTET_STREAM));
@@ -458,26 +459,25 @@ public final class S3BlobStore implements BlobStore, AutoCloseable {
             }
         }
 
-        /** Stops the part uploads, waits until none runs, and aborts the upload (failures are suppressed into {@code cause}). */
+        /**
+         * Lets no further part upload start, waits until the running ones have ended (each is
+         * bounded by the request timeout), and aborts the upload; failures are suppressed into
+         * {@code cause}. Waiting first matters: a part that lands after the abort would be orphaned.
+         */
         void abort(Throwable cause) {
-            for (Future<CompletedPart> part : parts) {
-                part.cancel(true);
-            }
-            // Every part upload hands its buffer back when it ends: all buffers back means none runs.
-            int outstanding = allocated - (held != null ? 1 : 0);
-            long waitNanos = settings.timeouts().request().multipliedBy(settings.timeouts().maxAttempts()).plusSeconds(30).toNanos();
-            long deadline = System.nanoTime() + waitNanos;
+            aborting = true;
             boolean wasInterrupted = Thread.interrupted();
-            try {
-                for (int i = 0; i < outstanding; i++) {
-                    long left = deadline - System.nanoTime();
-                    if (left <= 0 || free.poll(left, TimeUnit.NANOSECONDS) == null) {
-                        LOG.warn("part uploads of {} still running while aborting its multipart upload {}", key, uploadId);
+            for (Future<CompletedPart> part : parts) {
+                while (true) {
+                    try {
+                        part.get();
+                        break;
+                    } catch (InterruptedException e) {
+                        wasInterrupted = true;
+                    } catch (ExecutionException | CancellationException e) {
                         break;
                     }
                 }
-            } catch (InterruptedException e) {
-                wasInterrupted = true;
             }
             try {
                 client.abortMultipartUpload(AbortMultipartUploadRequest.builder()

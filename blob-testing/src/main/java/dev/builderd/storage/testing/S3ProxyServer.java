@@ -24,7 +24,6 @@ import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ThreadLocalRandom;
@@ -423,12 +422,5 @@ public final class S3ProxyServer {
     @Override
     public String toString() {
         return "s3proxy " + VERSION + " at " + endpoint() + " (pid " + (process == null ? "-" : process.pid()) + ", log " + logFile + ")";
-    }
-
-    /** Hex of random bytes, for unique names. */
-    static String randomHex(int bytes) {
-        byte[] random = new byte[bytes];
-        ThreadLocalRandom.current().nextBytes(random);
-        return HexFormat.of().formatHex(random);
     }
 }

@@ -30,6 +30,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
 import javax.net.ssl.KeyManager;
 import javax.net.ssl.TrustManager;
 import org.slf4j.Logger;
@@ -75,7 +76,7 @@ import software.amazon.awssdk.services.s3.model.UploadPartResponse;
  *       bytes (declared, or of unknown length that turns out that small) is buffered and sent as
  *       one {@code PutObject}; a larger one is a multipart upload whose parts are read into
  *       part-sized buffers and uploaded by up to {@code workers} threads at once (at most
- *       {@code workers + 1} part buffers per upload). Any failure (the stream throwing, a length
+ *       {@code workers + 1} part buffers per upload: one filling while {@code workers} upload). Any failure (the stream throwing, a length
  *       mismatch, a part failing, {@code CREATE_NEW} losing) aborts the multipart upload, so no
  *       parts are left behind. {@link WriteMode#CREATE_NEW} sends {@code If-None-Match: *} on
  *       {@code PutObject} and on {@code CompleteMultipartUpload} (HTTP 412 becomes
@@ -256,16 +257,25 @@ public final class S3BlobStore implements BlobStore, AutoCloseable {
         if (mode == WriteMode.CREATE_NEW) {
             request.ifNoneMatch("*");
         }
-        try {
-            client.putObject(request.build(),
-                    RequestBody.fromContentProvider(() -> new ByteArrayInputStream(body, 0, length), length, OCTET_STREAM));
-        } catch (SdkException e) {
-            if (mode == WriteMode.CREATE_NEW && S3Errors.status(e) == 412) {
-                throw new BlobAlreadyExistsException(key);
+        PutObjectRequest put = request.build();
+        for (int attempt = 1; ; attempt++) {
+            try {
+                client.putObject(put,
+                        RequestBody.fromContentProvider(() -> new ByteArrayInputStream(body, 0, length), length, OCTET_STREAM));
+                return new BlobInfo(key, length, Instant.now());
+            } catch (SdkException e) {
+                int status = S3Errors.status(e);
+                if (mode == WriteMode.CREATE_NEW && status == 412) {
+                    throw new BlobAlreadyExistsException(key);
+                }
+                // AWS answers 409 ConditionalRequestConflict when conditional writes of one key
+                // race; asking again settles it (412 if the other writer won).
+                if (mode == WriteMode.CREATE_NEW && status == 409 && attempt < settings.timeouts().maxAttempts()) {
+                    continue;
+                }
+                throw errors.translate("put", key, e);
             }
-            throw errors.translate("put", key, e);
         }
-        return new BlobInfo(key, length, Instant.now());
     }
 
     /**
@@ -316,6 +326,8 @@ public final class S3BlobStore implements BlobStore, AutoCloseable {
         /** Buffers not in use; a part upload returns its buffer here when it ends, however it ends. */
         private final BlockingQueue<byte[]> free = new ArrayBlockingQueue<>(maxBuffers);
         private final List<Future<CompletedPart>> parts = new ArrayList<>();
+        /** One permit per part upload that may run: at most {@code workers} at once. */
+        private final Semaphore running = new Semaphore(settings.parallelIo().workers());
         private int allocated;
         /** Set on failure: part uploads that have not started yet skip their request. */
         private volatile boolean aborting;
@@ -368,7 +380,14 @@ public final class S3BlobStore implements BlobStore, AutoCloseable {
             return received;
         }
 
-        private void submitPart(int partNumber, byte[] buffer, int n) {
+        private void submitPart(int partNumber, byte[] buffer, int n) throws IOException {
+            try {
+                running.acquire();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                free.add(buffer);
+                throw interrupted(e);
+            }
             parts.add(executor.submit(() -> {
                 try {
                     if (aborting) {
@@ -379,9 +398,11 @@ public final class S3BlobStore implements BlobStore, AutoCloseable {
                             RequestBody.fromContentProvider(() -> new ByteArrayInputStream(buffer, 0, n), n, OCTET_STREAM));
                     return CompletedPart.builder().partNumber(partNumber).eTag(response.eTag()).build();
                 } finally {
+                    running.release();
                     free.add(buffer);
                 }
             }));
+            failFast();
         }
 
         /** A free part buffer: a returned one, a new one while fewer than workers + 1 exist, or waits. */

@@ -196,7 +196,7 @@ public final class S3BlobStore implements BlobStore, AutoCloseable {
         try {
             client.headBucket(b -> b.bucket(settings.bucket()));
         } catch (SdkException e) {
-            throw errors.translate("check the bucket", null, e);
+            throw errors.translate("reach", null, e);
         }
     }
 

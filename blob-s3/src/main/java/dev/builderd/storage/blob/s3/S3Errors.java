@@ -43,11 +43,20 @@ final class S3Errors {
         return e instanceof NoSuchBucketException || "NoSuchBucket".equals(code(e));
     }
 
-    /** {@code what} is a verb phrase ("put", "read", "start the multipart upload of"); key may be null. */
+    /**
+     * {@code what} is a verb phrase: with a key, "put", "read", "start the multipart upload of"
+     * (followed by "KEY in bucket ..."); without one, "reach", "list the prefix 'p' in".
+     */
     IOException translate(String what, BlobKey key, SdkException e) {
-        String action = "cannot " + what + (key == null ? "" : " " + key) + " in " + where();
+        String action = "cannot " + what + (key == null ? "" : " " + key + " in") + " " + where();
         String message = scrub(e.getMessage());
         if (e instanceof SdkClientException) {
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof javax.net.ssl.SSLException) {
+                    return new IOException(action + ": the TLS handshake failed; if the server's certificate comes from a"
+                            + " private CA, configure that CA as the storage TLS CA file (" + message + ")", e);
+                }
+            }
             return new IOException(action + ": the S3 endpoint did not answer properly (" + message + ")", e);
         }
         int status = status(e);

@@ -7,6 +7,7 @@ import dev.builderd.storage.core.Stores;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.server.config.DaemonConfig;
 import dev.builderd.storage.server.http.HttpApi;
+import dev.builderd.storage.server.mount.MountGuard;
 import io.javalin.Javalin;
 import java.io.IOException;
 import java.time.Clock;
@@ -16,8 +17,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The daemon: composes metadata store, blob stores and core from a {@link DaemonConfig} (the one
- * place where stores are composed), serves the HTTP API, and stops cleanly.
+ * The daemon: checks the data root's mount, composes metadata store, blob stores (through
+ * {@link StoreComposition}) and core from a {@link DaemonConfig}, serves the HTTP API, and stops
+ * cleanly.
  */
 public final class Daemon implements AutoCloseable {
 
@@ -26,25 +28,38 @@ public final class Daemon implements AutoCloseable {
     private final MetadataStore metadata;
     private final BuilderdStorage storage;
     private final Javalin http;
+    private final StoreComposition stores;
 
-    private Daemon(MetadataStore metadata, BuilderdStorage storage, Javalin http) {
+    private Daemon(MetadataStore metadata, BuilderdStorage storage, Javalin http, StoreComposition stores) {
         this.metadata = metadata;
         this.storage = storage;
         this.http = http;
+        this.stores = stores;
     }
 
     /** Opens everything and starts listening; returns once the API serves. */
     public static Daemon start(DaemonConfig config) throws IOException {
         long started = System.nanoTime();
+        Optional<MountGuard> mountGuard = config.dataRootMount().map(mount -> MountGuard.forThisMachine(mount, config.dataRoot()));
+        if (mountGuard.isPresent()) {
+            mountGuard.get().ensureMounted("root".equals(System.getProperty("user.name")));
+        }
         String adminToken = AdminToken.resolve(config);
-        Stores stores = composeStores(config);
-        MetadataStore metadata = MetadataStore.open(config.metadata());
+        StoreComposition composition = StoreComposition.compose(config);
+        Stores stores = composition.stores();
+        MetadataStore metadata;
+        try {
+            metadata = MetadataStore.open(config.metadata());
+        } catch (RuntimeException e) {
+            composition.close();
+            throw e;
+        }
         BuilderdStorage storage = null;
         try {
             CoreConfig core = new CoreConfig(config.layout(), config.buildLease(), config.maxBuildLease(),
                     config.leaseCheckInterval(), CoreConfig.defaults(config.layout()).sameNameUploadWait());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
-            StorageHealth health = new StorageHealth(stores.distinct(), config.layout().tenantRoots(), Optional.empty(),
+            StorageHealth health = new StorageHealth(stores.distinct(), config.layout().tenantRoots(), mountGuard,
                     storage.tenants());
             HttpApi api = new HttpApi(storage, metadata, health);
             Javalin http = Javalin.create(javalin -> {
@@ -60,25 +75,15 @@ public final class Daemon implements AutoCloseable {
             LOG.info("Builderd Storage serves on {}:{} (data root {}, metadata {}), started in {} ms",
                     config.bindAddress(), http.port(), config.dataRoot(), config.metadata(),
                     (System.nanoTime() - started) / 1_000_000);
-            return new Daemon(metadata, storage, http);
+            return new Daemon(metadata, storage, http, composition);
         } catch (RuntimeException | IOException e) {
             if (storage != null) {
                 storage.close();
             }
             metadata.close();
+            composition.close();
             throw e;
         }
-    }
-
-    private static Stores composeStores(DaemonConfig config) throws IOException {
-        return switch (config.backend()) {
-            case FILESYSTEM -> {
-                FileBlobStore artifacts = new FileBlobStore(config.layout().rootfsRoot());
-                FileBlobStore logs = config.layout().rootfsRoot().equals(config.layout().dataRoot())
-                        ? artifacts : new FileBlobStore(config.layout().dataRoot());
-                yield new Stores(artifacts, logs);
-            }
-        };
     }
 
     private static void sweepAbandonedUploadsInBackground(Stores stores) {
@@ -109,5 +114,6 @@ public final class Daemon implements AutoCloseable {
         http.stop();
         storage.close();
         metadata.close();
+        stores.close();
     }
 }

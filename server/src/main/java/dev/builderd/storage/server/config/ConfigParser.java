@@ -1,7 +1,16 @@
 package dev.builderd.storage.server.config;
 
 import dev.builderd.storage.core.Layout;
+import dev.builderd.storage.blob.ParallelIo;
+import dev.builderd.storage.blob.RemoteTimeouts;
+import dev.builderd.storage.blob.StorageTls;
+import dev.builderd.storage.blob.azure.AzureSettings;
+import dev.builderd.storage.blob.gcs.GcsSettings;
+import dev.builderd.storage.blob.s3.S3Settings;
 import dev.builderd.storage.core.metadata.MetadataLocation;
+import dev.builderd.storage.server.mount.NetworkMount;
+import java.net.URI;
+import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -10,6 +19,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,7 +48,19 @@ public final class ConfigParser {
         warnAboutUnknownVariables();
         int port = integer(Variable.PORT, 0, 65535);
         String bind = text(Variable.BIND_ADDRESS);
-        DaemonConfig.Backend backend = backend();
+        String storageKind = kind(Variable.STORAGE_BACKEND, text(Variable.STORAGE_BACKEND));
+        String artifactsKind = categoryKind(Variable.ARTIFACTS_BACKEND, storageKind);
+        String logsKind = categoryKind(Variable.LOGS_BACKEND, storageKind);
+        Optional<NetworkMount> mount = networkMount(storageKind);
+        Map<String, BlobBackend> backends = new TreeMap<>();
+        for (String kind : new String[] {artifactsKind, logsKind}) {
+            if (kind != null && !backends.containsKey(kind)) {
+                backends.put(kind, blobBackend(kind));
+            }
+        }
+        warnAboutUnusedBackendVariables(storageKind, backends.keySet());
+        DaemonConfig.Breaker breaker = new DaemonConfig.Breaker(integer(Variable.STORAGE_BREAKER_FAILURES, 1, 1000),
+                seconds(Variable.STORAGE_BREAKER_OPEN_SECONDS));
         Path dataRoot = path(Variable.DATA_DIR, null);
         Layout layout = dataRoot == null ? null : new Layout(dataRoot,
                 path(Variable.SCRATCH_DIR, dataRoot), path(Variable.WORKSPACE_DIR, dataRoot),
@@ -55,7 +77,8 @@ public final class ConfigParser {
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
-        return new DaemonConfig(bind, port, backend, layout, adminToken, metadata, lease, maxLease, check);
+        return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), mount, breaker, layout,
+                adminToken, metadata, lease, maxLease, check);
     }
 
     private void warnAboutUnknownVariables() {
@@ -123,16 +146,179 @@ public final class ConfigParser {
         }
     }
 
-    private DaemonConfig.Backend backend() {
-        String value = text(Variable.STORAGE_BACKEND).toLowerCase(Locale.ROOT);
-        return switch (value) {
-            case "filesystem", "local" -> DaemonConfig.Backend.FILESYSTEM;
-            default -> {
-                problems.add(Variable.STORAGE_BACKEND.envName() + "='" + value
-                        + "' is not supported: use filesystem (or its alias local)");
-                yield null;
+    /** The backend kinds, each with the prefix of its own variables (null: no variables of its own). */
+    private static final Map<String, String> KINDS = Map.of(
+            "filesystem", "", "nfs", "NFS_", "iscsi", "ISCSI_", "s3", "S3_", "minio", "MINIO_", "gcs", "GCS_", "azure", "AZURE_");
+
+    private String kind(Variable variable, String value) {
+        String kind = value.strip().toLowerCase(Locale.ROOT);
+        if (kind.equals("local")) {
+            return "filesystem";
+        }
+        if (!KINDS.containsKey(kind)) {
+            problems.add(variable.envName() + "='" + value + "' is not supported: use filesystem (or its alias local), "
+                    + "nfs, iscsi, s3, minio, gcs or azure");
+            return null;
+        }
+        return kind;
+    }
+
+    /** A category's backend kind; the network filesystems are local files as far as blobs go. */
+    private String categoryKind(Variable variable, String storageKind) {
+        String kind = raw(variable) == null ? storageKind : kind(variable, raw(variable));
+        return kind == null || kind.equals("nfs") || kind.equals("iscsi") ? (kind == null ? null : "filesystem") : kind;
+    }
+
+    private Optional<NetworkMount> networkMount(String storageKind) {
+        if ("nfs".equals(storageKind)) {
+            String server = required(Variable.NFS_SERVER, "nfs");
+            String path = required(Variable.NFS_PATH, "nfs");
+            List<String> options = List.of(text(Variable.NFS_OPTIONS).split(","));
+            return server == null || path == null ? Optional.empty() : Optional.of(new NetworkMount.Nfs(server, path, options));
+        }
+        if ("iscsi".equals(storageKind)) {
+            String target = required(Variable.ISCSI_TARGET, "iscsi");
+            String portal = required(Variable.ISCSI_PORTAL, "iscsi");
+            return target == null || portal == null ? Optional.empty() : Optional.of(new NetworkMount.Iscsi(target, portal,
+                    text(Variable.ISCSI_FILESYSTEM), Path.of("/dev/disk/by-path")));
+        }
+        return Optional.empty();
+    }
+
+    private BlobBackend blobBackend(String kind) {
+        try {
+            return switch (kind) {
+                case "filesystem" -> new BlobBackend.Local();
+                case "s3" -> s3();
+                case "minio" -> minio();
+                case "gcs" -> gcs();
+                case "azure" -> azure();
+                default -> throw new IllegalStateException("unhandled backend " + kind);
+            };
+        } catch (MissingVariable e) {
+            return null;
+        } catch (IllegalArgumentException e) {
+            problems.add("the " + kind + " backend's settings are invalid: " + e.getMessage());
+            return null;
+        }
+    }
+
+    private BlobBackend s3() {
+        Optional<URI> endpoint = Optional.ofNullable(raw(Variable.S3_ENDPOINT)).map(URI::create);
+        boolean pathStyle = raw(Variable.S3_PATH_STYLE) == null ? endpoint.isPresent() : bool(Variable.S3_PATH_STYLE);
+        return new BlobBackend.S3("s3", new S3Settings(need(Variable.S3_BUCKET, "s3"), text(Variable.S3_REGION), endpoint,
+                pathStyle, need(Variable.S3_ACCESS_KEY_ID, "s3"), need(Variable.S3_SECRET_ACCESS_KEY, "s3"),
+                S3Settings.Encryption.parse(text(Variable.S3_ENCRYPTION)), Optional.ofNullable(raw(Variable.S3_KMS_KEY_ID)),
+                parallelIo(), timeouts(), tls(endpoint), ""));
+    }
+
+    private BlobBackend minio() {
+        URI endpoint = URI.create(need(Variable.MINIO_ENDPOINT, "minio"));
+        return new BlobBackend.S3("minio", new S3Settings(need(Variable.MINIO_BUCKET, "minio"), "us-east-1", Optional.of(endpoint),
+                true, need(Variable.MINIO_ACCESS_KEY, "minio"), need(Variable.MINIO_SECRET_KEY, "minio"),
+                S3Settings.Encryption.NONE, Optional.empty(), parallelIo(), timeouts(), tls(Optional.of(endpoint)), ""));
+    }
+
+    private BlobBackend gcs() {
+        return new BlobBackend.Gcs(new GcsSettings(need(Variable.GCS_BUCKET, "gcs"), Optional.ofNullable(raw(Variable.GCS_PROJECT)),
+                Optional.ofNullable(raw(Variable.GCS_CREDENTIALS_FILE)).map(Path::of),
+                Optional.ofNullable(raw(Variable.GCS_ENDPOINT)).map(URI::create), parallelIo(), timeouts(), Optional.empty()));
+    }
+
+    private BlobBackend azure() {
+        Optional<URI> endpoint = Optional.ofNullable(raw(Variable.AZURE_ENDPOINT)).map(URI::create);
+        return new BlobBackend.Azure(new AzureSettings(need(Variable.AZURE_ACCOUNT, "azure"), need(Variable.AZURE_CONTAINER, "azure"),
+                need(Variable.AZURE_ACCESS_KEY, "azure"), endpoint, parallelIo(), timeouts(), tls(endpoint), ""));
+    }
+
+    private ParallelIo parallelIo() {
+        int problemsBefore = problems.size();
+        int workers = integer(Variable.IO_WORKERS, 1, 64);
+        int partSize = integer(Variable.IO_PART_SIZE_MB, 5, 512) << 20;
+        int bufferSize = integer(Variable.IO_BUFFER_SIZE_KB, 4, 65536) << 10;
+        if (problems.size() > problemsBefore) {
+            throw new MissingVariable();
+        }
+        return new ParallelIo(workers, partSize, bufferSize);
+    }
+
+    private RemoteTimeouts timeouts() {
+        int problemsBefore = problems.size();
+        Duration connect = seconds(Variable.STORAGE_CONNECT_TIMEOUT_SECONDS);
+        Duration request = seconds(Variable.STORAGE_REQUEST_TIMEOUT_SECONDS);
+        int attempts = integer(Variable.STORAGE_MAX_ATTEMPTS, 1, 10);
+        if (problems.size() > problemsBefore) {
+            throw new MissingVariable();
+        }
+        return new RemoteTimeouts(connect, request, attempts);
+    }
+
+    /** The storage TLS settings, when enabled; an {@code http://} endpoint with TLS enabled is a mistake worth stopping for. */
+    private StorageTls tls(Optional<URI> endpoint) {
+        if (!bool(Variable.STORAGE_TLS_ENABLED)) {
+            return StorageTls.platformDefaults();
+        }
+        if (endpoint.isPresent() && !"https".equals(endpoint.get().getScheme())) {
+            problems.add(Variable.STORAGE_TLS_ENABLED.envName() + " is true but the backend endpoint " + endpoint.get()
+                    + " is not https://");
+        }
+        return new StorageTls(existingFile(Variable.STORAGE_TLS_CA_FILE), existingFile(Variable.STORAGE_TLS_CERT_FILE),
+                existingFile(Variable.STORAGE_TLS_KEY_FILE));
+    }
+
+    private Optional<Path> existingFile(Variable variable) {
+        String value = raw(variable);
+        if (value == null) {
+            return Optional.empty();
+        }
+        Path file = Path.of(value);
+        if (!Files.isReadable(file)) {
+            problems.add(variable.envName() + "='" + value + "' is not a readable file");
+        }
+        return Optional.of(file);
+    }
+
+    private boolean bool(Variable variable) {
+        Boolean value = convert(variable, "use true or false", text -> switch (text.toLowerCase(Locale.ROOT)) {
+            case "true", "1", "yes" -> true;
+            case "false", "0", "no" -> false;
+            default -> throw new IllegalArgumentException();
+        });
+        return Boolean.TRUE.equals(value);
+    }
+
+    /** Signals that a variable a backend needs is missing or invalid; the problem is already recorded. */
+    private static final class MissingVariable extends RuntimeException {
+        MissingVariable() {
+            super(null, null, false, false);
+        }
+    }
+
+    private String need(Variable variable, String backend) {
+        String value = required(variable, backend);
+        if (value == null) {
+            throw new MissingVariable();
+        }
+        return value;
+    }
+
+    private String required(Variable variable, String backend) {
+        String value = raw(variable);
+        if (value == null) {
+            problems.add(variable.envName() + " is required by the " + backend + " backend");
+        }
+        return value;
+    }
+
+    private void warnAboutUnusedBackendVariables(String storageKind, java.util.Set<String> used) {
+        KINDS.forEach((kind, prefix) -> {
+            if (prefix.isEmpty() || used.contains(kind) || kind.equals(storageKind)) {
+                return;
             }
-        };
+            env.keySet().stream().filter(name -> name.startsWith(Variable.PREFIX + prefix)).sorted().forEach(name ->
+                    LOG.warn("{} is set but no category uses the {} backend (the storage backend is {}); it is ignored",
+                            name, kind, storageKind));
+        });
     }
 
     private Optional<DaemonConfig.Secret> adminToken() {

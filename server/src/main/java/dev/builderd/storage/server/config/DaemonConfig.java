@@ -2,6 +2,7 @@ package dev.builderd.storage.server.config;
 
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.metadata.MetadataLocation;
+import dev.builderd.storage.server.mount.NetworkMount;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
@@ -9,12 +10,18 @@ import java.util.Optional;
 /**
  * The daemon's whole configuration, parsed once from the environment by {@link ConfigParser}.
  *
+ * @param artifacts where build artifacts live
+ * @param logs where build logs live
+ * @param dataRootMount the network filesystem the data root must be on ({@code nfs}, {@code iscsi})
  * @param adminToken empty when it is to be read from, or generated into, {@code config/admin.token}
  */
 public record DaemonConfig(
         String bindAddress,
         int port,
-        Backend backend,
+        BlobBackend artifacts,
+        BlobBackend logs,
+        Optional<NetworkMount> dataRootMount,
+        Breaker breaker,
         Layout layout,
         Optional<Secret> adminToken,
         MetadataLocation metadata,
@@ -22,8 +29,9 @@ public record DaemonConfig(
         Duration maxBuildLease,
         Duration leaseCheckInterval) {
 
-    /** Where durable data (artifacts, logs) lives. */
-    public enum Backend { FILESYSTEM }
+    /** When remote backends fail fast: after {@code failures} in a row, for {@code open}. */
+    public record Breaker(int failures, Duration open) {
+    }
 
     /** A secret value that never shows in {@code toString()}. */
     public record Secret(String value) {

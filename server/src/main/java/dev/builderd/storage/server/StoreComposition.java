@@ -1,0 +1,91 @@
+package dev.builderd.storage.server;
+
+import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.blob.CircuitBreakingBlobStore;
+import dev.builderd.storage.blob.FileBlobStore;
+import dev.builderd.storage.blob.azure.AzureBlobStore;
+import dev.builderd.storage.blob.gcs.GcsBlobStore;
+import dev.builderd.storage.blob.s3.S3BlobStore;
+import dev.builderd.storage.core.Stores;
+import dev.builderd.storage.server.config.BlobBackend;
+import dev.builderd.storage.server.config.DaemonConfig;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one place where blob stores are built from configuration and stacked: each category gets
+ * its backend's store, a remote store behind a {@link CircuitBreakingBlobStore}, and categories
+ * that share a backend share one store (and its connections). Closing it closes the remote
+ * stores' clients.
+ */
+final class StoreComposition implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(StoreComposition.class);
+
+    private final Stores stores;
+    private final List<AutoCloseable> clients;
+
+    private StoreComposition(Stores stores, List<AutoCloseable> clients) {
+        this.stores = stores;
+        this.clients = clients;
+    }
+
+    static StoreComposition compose(DaemonConfig config) throws IOException {
+        Map<Object, BlobStore> built = new HashMap<>();
+        List<AutoCloseable> clients = new ArrayList<>();
+        try {
+            BlobStore artifacts = store(config.artifacts(), config.layout().rootfsRoot(), config, built, clients);
+            BlobStore logs = store(config.logs(), config.layout().dataRoot(), config, built, clients);
+            return new StoreComposition(new Stores(artifacts, logs), clients);
+        } catch (IOException | RuntimeException e) {
+            new StoreComposition(null, clients).close();
+            throw e;
+        }
+    }
+
+    /** The store of one category: local files under {@code localRoot}, or the configured remote backend. */
+    private static BlobStore store(BlobBackend backend, Path localRoot, DaemonConfig config, Map<Object, BlobStore> built,
+            List<AutoCloseable> clients) throws IOException {
+        Object identity = backend instanceof BlobBackend.Local ? localRoot : backend;
+        BlobStore existing = built.get(identity);
+        if (existing != null) {
+            return existing;
+        }
+        BlobStore store = switch (backend) {
+            case BlobBackend.Local local -> new FileBlobStore(localRoot);
+            case BlobBackend.S3 s3 -> remote(new S3BlobStore(s3.settings()), config, clients);
+            case BlobBackend.Azure azure -> remote(new AzureBlobStore(azure.settings()), config, clients);
+            case BlobBackend.Gcs gcs -> remote(GcsBlobStore.create(gcs.settings()), config, clients);
+        };
+        LOG.info("{} store: {}", backend.name(), backend instanceof BlobBackend.Local ? localRoot : backend);
+        built.put(identity, store);
+        return store;
+    }
+
+    private static <S extends BlobStore & AutoCloseable> BlobStore remote(S store, DaemonConfig config, List<AutoCloseable> clients) {
+        clients.add(store);
+        return new CircuitBreakingBlobStore(store, config.breaker().failures(), config.breaker().open(), Clock.systemUTC());
+    }
+
+    Stores stores() {
+        return stores;
+    }
+
+    @Override
+    public void close() {
+        for (AutoCloseable client : clients) {
+            try {
+                client.close();
+            } catch (Exception e) {
+                LOG.warn("closing a storage client failed: {}", e.getMessage());
+            }
+        }
+    }
+}

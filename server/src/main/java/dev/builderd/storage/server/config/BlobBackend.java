@@ -1,0 +1,38 @@
+package dev.builderd.storage.server.config;
+
+import dev.builderd.storage.blob.azure.AzureSettings;
+import dev.builderd.storage.blob.gcs.GcsSettings;
+import dev.builderd.storage.blob.s3.S3Settings;
+
+/** Where one category's blobs (artifacts, logs) live, with that backend's settings. */
+public sealed interface BlobBackend {
+
+    /** The name used in configuration and health reports. */
+    String name();
+
+    /** Files under the category's root on this machine (also for NFS and iSCSI data roots). */
+    record Local() implements BlobBackend {
+        @Override
+        public String name() {
+            return "filesystem";
+        }
+    }
+
+    /** AWS S3 or an S3-compatible server (MinIO, Ceph RGW, GCS interoperability). */
+    record S3(String name, S3Settings settings) implements BlobBackend {
+    }
+
+    record Azure(AzureSettings settings) implements BlobBackend {
+        @Override
+        public String name() {
+            return "azure";
+        }
+    }
+
+    record Gcs(GcsSettings settings) implements BlobBackend {
+        @Override
+        public String name() {
+            return "gcs";
+        }
+    }
+}

@@ -204,31 +204,35 @@ public final class ConfigParser {
     }
 
     private BlobBackend s3() {
+        requireAll("s3", Variable.S3_BUCKET, Variable.S3_ACCESS_KEY_ID, Variable.S3_SECRET_ACCESS_KEY);
         Optional<URI> endpoint = Optional.ofNullable(raw(Variable.S3_ENDPOINT)).map(URI::create);
         boolean pathStyle = raw(Variable.S3_PATH_STYLE) == null ? endpoint.isPresent() : bool(Variable.S3_PATH_STYLE);
-        return new BlobBackend.S3("s3", new S3Settings(need(Variable.S3_BUCKET, "s3"), text(Variable.S3_REGION), endpoint,
-                pathStyle, need(Variable.S3_ACCESS_KEY_ID, "s3"), need(Variable.S3_SECRET_ACCESS_KEY, "s3"),
+        return new BlobBackend.S3("s3", new S3Settings(raw(Variable.S3_BUCKET), text(Variable.S3_REGION), endpoint,
+                pathStyle, raw(Variable.S3_ACCESS_KEY_ID), raw(Variable.S3_SECRET_ACCESS_KEY),
                 S3Settings.Encryption.parse(text(Variable.S3_ENCRYPTION)), Optional.ofNullable(raw(Variable.S3_KMS_KEY_ID)),
                 parallelIo(), timeouts(), tls(endpoint), ""));
     }
 
     private BlobBackend minio() {
-        URI endpoint = URI.create(need(Variable.MINIO_ENDPOINT, "minio"));
-        return new BlobBackend.S3("minio", new S3Settings(need(Variable.MINIO_BUCKET, "minio"), "us-east-1", Optional.of(endpoint),
-                true, need(Variable.MINIO_ACCESS_KEY, "minio"), need(Variable.MINIO_SECRET_KEY, "minio"),
+        requireAll("minio", Variable.MINIO_ENDPOINT, Variable.MINIO_BUCKET, Variable.MINIO_ACCESS_KEY, Variable.MINIO_SECRET_KEY);
+        URI endpoint = URI.create(raw(Variable.MINIO_ENDPOINT));
+        return new BlobBackend.S3("minio", new S3Settings(raw(Variable.MINIO_BUCKET), "us-east-1", Optional.of(endpoint),
+                true, raw(Variable.MINIO_ACCESS_KEY), raw(Variable.MINIO_SECRET_KEY),
                 S3Settings.Encryption.NONE, Optional.empty(), parallelIo(), timeouts(), tls(Optional.of(endpoint)), ""));
     }
 
     private BlobBackend gcs() {
-        return new BlobBackend.Gcs(new GcsSettings(need(Variable.GCS_BUCKET, "gcs"), Optional.ofNullable(raw(Variable.GCS_PROJECT)),
+        requireAll("gcs", Variable.GCS_BUCKET);
+        return new BlobBackend.Gcs(new GcsSettings(raw(Variable.GCS_BUCKET), Optional.ofNullable(raw(Variable.GCS_PROJECT)),
                 Optional.ofNullable(raw(Variable.GCS_CREDENTIALS_FILE)).map(Path::of),
                 Optional.ofNullable(raw(Variable.GCS_ENDPOINT)).map(URI::create), parallelIo(), timeouts(), Optional.empty()));
     }
 
     private BlobBackend azure() {
+        requireAll("azure", Variable.AZURE_ACCOUNT, Variable.AZURE_CONTAINER, Variable.AZURE_ACCESS_KEY);
         Optional<URI> endpoint = Optional.ofNullable(raw(Variable.AZURE_ENDPOINT)).map(URI::create);
-        return new BlobBackend.Azure(new AzureSettings(need(Variable.AZURE_ACCOUNT, "azure"), need(Variable.AZURE_CONTAINER, "azure"),
-                need(Variable.AZURE_ACCESS_KEY, "azure"), endpoint, parallelIo(), timeouts(), tls(endpoint), ""));
+        return new BlobBackend.Azure(new AzureSettings(raw(Variable.AZURE_ACCOUNT), raw(Variable.AZURE_CONTAINER),
+                raw(Variable.AZURE_ACCESS_KEY), endpoint, parallelIo(), timeouts(), tls(endpoint), ""));
     }
 
     private ParallelIo parallelIo() {
@@ -294,12 +298,15 @@ public final class ConfigParser {
         }
     }
 
-    private String need(Variable variable, String backend) {
-        String value = required(variable, backend);
-        if (value == null) {
+    /** Records every missing variable of {@code backend}, then stops building it if any was missing. */
+    private void requireAll(String backend, Variable... variables) {
+        boolean missing = false;
+        for (Variable variable : variables) {
+            missing |= required(variable, backend) == null;
+        }
+        if (missing) {
             throw new MissingVariable();
         }
-        return value;
     }
 
     private String required(Variable variable, String backend) {

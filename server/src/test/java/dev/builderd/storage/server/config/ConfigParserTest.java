@@ -16,7 +16,7 @@ class ConfigParserTest {
         DaemonConfig config = ConfigParser.parse(Map.of());
         assertThat(config.port()).isEqualTo(8082);
         assertThat(config.dataRoot()).isEqualTo(Path.of("/var/lib/builderd"));
-        assertThat(config.backend()).isEqualTo(DaemonConfig.Backend.FILESYSTEM);
+        assertThat(config.artifacts()).isInstanceOf(BlobBackend.Local.class);
         assertThat(config.layout().rootfsRoot()).isEqualTo(config.dataRoot());
         assertThat(config.metadata().jdbcUrl()).isEqualTo("jdbc:sqlite:/var/lib/builderd/metadata/builderd.db");
         assertThat(config.adminToken()).isEmpty();

@@ -30,7 +30,7 @@ abstract class HttpApiTestBase {
 
     static final String ADMIN = DaemonFixture.ADMIN_TOKEN;
 
-    @Parameter
+    @Parameter(0)
     MetadataKind store;
 
     @TempDir
@@ -40,7 +40,12 @@ abstract class HttpApiTestBase {
 
     @BeforeEach
     void startDaemon() {
-        daemon = DaemonFixture.start(dataRoot, store.newMetadataUrl(), Map.of());
+        daemon = DaemonFixture.start(dataRoot, store.newMetadataUrl(), backendEnvironment());
+    }
+
+    /** Variables that select the storage backend; none means the filesystem default. */
+    Map<String, String> backendEnvironment() {
+        return Map.of();
     }
 
     @AfterEach

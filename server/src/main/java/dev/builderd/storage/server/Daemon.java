@@ -11,6 +11,7 @@ import dev.builderd.storage.server.mount.MountGuard;
 import io.javalin.Javalin;
 import java.io.IOException;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import org.slf4j.Logger;
@@ -72,6 +73,7 @@ public final class Daemon implements AutoCloseable {
                 api.register(javalin);
             }).start();
             sweepAbandonedUploadsInBackground(stores);
+            Thread.ofVirtual().name("probe-remote-stores").start(() -> composition.probeRemoteStores(Duration.ofSeconds(10)));
             LOG.info("Builderd Storage serves on {}:{} (data root {}, metadata {}), started in {} ms",
                     config.bindAddress(), http.port(), config.dataRoot(), config.metadata(),
                     (System.nanoTime() - started) / 1_000_000);

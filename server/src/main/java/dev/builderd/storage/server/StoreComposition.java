@@ -1,6 +1,7 @@
 package dev.builderd.storage.server;
 
 import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.blob.BlobStoreProbe;
 import dev.builderd.storage.blob.CircuitBreakingBlobStore;
 import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.blob.azure.AzureBlobStore;
@@ -12,6 +13,7 @@ import dev.builderd.storage.server.config.DaemonConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -31,10 +33,12 @@ final class StoreComposition implements AutoCloseable {
 
     private final Stores stores;
     private final List<AutoCloseable> clients;
+    private final List<BlobStore> remotes;
 
-    private StoreComposition(Stores stores, List<AutoCloseable> clients) {
+    private StoreComposition(Stores stores, List<AutoCloseable> clients, List<BlobStore> remotes) {
         this.stores = stores;
         this.clients = clients;
+        this.remotes = remotes;
     }
 
     static StoreComposition compose(DaemonConfig config) throws IOException {
@@ -43,9 +47,10 @@ final class StoreComposition implements AutoCloseable {
         try {
             BlobStore artifacts = store(config.artifacts(), config.layout().rootfsRoot(), config, built, clients);
             BlobStore logs = store(config.logs(), config.layout().dataRoot(), config, built, clients);
-            return new StoreComposition(new Stores(artifacts, logs), clients);
+            List<BlobStore> remotes = built.values().stream().filter(CircuitBreakingBlobStore.class::isInstance).toList();
+            return new StoreComposition(new Stores(artifacts, logs), clients, remotes);
         } catch (IOException | RuntimeException e) {
-            new StoreComposition(null, clients).close();
+            new StoreComposition(null, clients, List.of()).close();
             throw e;
         }
     }
@@ -76,6 +81,23 @@ final class StoreComposition implements AutoCloseable {
 
     Stores stores() {
         return stores;
+    }
+
+    /**
+     * Probes every remote store once, so that wrong credentials or a missing bucket show in the
+     * log at start-up, naming the backend and the problem. A failure does not stop the daemon:
+     * local work goes on, requests that need the backend fail with 503, and /health/storage shows it.
+     */
+    void probeRemoteStores(Duration deadline) {
+        for (BlobStore remote : remotes) {
+            BlobStoreProbe.Result probe = BlobStoreProbe.probe(remote, "global/health/", deadline);
+            if (probe.ok()) {
+                LOG.info("the {} backend answered its start-up probe in {} ms", remote.backendName(), probe.took().toMillis());
+            } else {
+                LOG.error("the {} backend failed its start-up probe: {}; requests that need it fail with 503 until it works",
+                        remote.backendName(), probe.problem().orElse("unknown"));
+            }
+        }
     }
 
     @Override

@@ -74,6 +74,7 @@ public final class Daemon implements AutoCloseable {
             }).start();
             sweepAbandonedUploadsInBackground(stores);
             Thread.ofVirtual().name("probe-remote-stores").start(() -> composition.probeRemoteStores(Duration.ofSeconds(10)));
+            composition.startCleaningAbandonedUploads(config.abandonedUploadAge());
             LOG.info("Builderd Storage serves on {}:{} (data root {}, metadata {}), started in {} ms",
                     config.bindAddress(), http.port(), config.dataRoot(), config.metadata(),
                     (System.nanoTime() - started) / 1_000_000);

@@ -1,5 +1,6 @@
 package dev.builderd.storage.server;
 
+import dev.builderd.storage.blob.AbandonedUploadCleanup;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.BlobStoreProbe;
 import dev.builderd.storage.blob.CircuitBreakingBlobStore;
@@ -14,10 +15,14 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,6 +39,8 @@ final class StoreComposition implements AutoCloseable {
     private final Stores stores;
     private final List<AutoCloseable> clients;
     private final List<BlobStore> remotes;
+    private final ScheduledExecutorService maintenance =
+            Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("store-maintenance").daemon().factory());
 
     private StoreComposition(Stores stores, List<AutoCloseable> clients, List<BlobStore> remotes) {
         this.stores = stores;
@@ -100,8 +107,34 @@ final class StoreComposition implements AutoCloseable {
         }
     }
 
+    /**
+     * Every hour, from now on, aborts the unfinished uploads of remote stores that started more
+     * than {@code age} ago: parts that a killed daemon or a dead backend left behind.
+     */
+    void startCleaningAbandonedUploads(Duration age) {
+        List<AbandonedUploadCleanup> cleanable = remotes.stream()
+                .map(store -> ((CircuitBreakingBlobStore) store).delegate())
+                .filter(AbandonedUploadCleanup.class::isInstance).map(AbandonedUploadCleanup.class::cast).toList();
+        if (cleanable.isEmpty()) {
+            return;
+        }
+        maintenance.scheduleWithFixedDelay(() -> {
+            for (AbandonedUploadCleanup store : cleanable) {
+                try {
+                    int aborted = store.abortUploadsStartedBefore(Instant.now().minus(age));
+                    if (aborted > 0) {
+                        LOG.info("aborted {} abandoned upload(s) older than {} h", aborted, age.toHours());
+                    }
+                } catch (IOException | RuntimeException e) {
+                    LOG.warn("cleaning abandoned uploads failed: {}", e.getMessage());
+                }
+            }
+        }, 0, 1, TimeUnit.HOURS);
+    }
+
     @Override
     public void close() {
+        maintenance.shutdownNow();
         for (AutoCloseable client : clients) {
             try {
                 client.close();

@@ -4,6 +4,7 @@ import dev.builderd.storage.blob.BlobAlreadyExistsException;
 import dev.builderd.storage.blob.BlobInfo;
 import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobNotFoundException;
+import dev.builderd.storage.blob.AbandonedUploadCleanup;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
 import dev.builderd.storage.blob.UploadLengthMismatchException;
@@ -104,7 +105,7 @@ import software.amazon.awssdk.services.s3.model.UploadPartResponse;
  * attempts). Errors are {@link IOException}s naming the key, the bucket and the endpoint, never the
  * secret key.
  */
-public final class S3BlobStore implements BlobStore, AutoCloseable {
+public final class S3BlobStore implements BlobStore, AbandonedUploadCleanup, AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(S3BlobStore.class);
 
@@ -726,6 +727,29 @@ public final class S3BlobStore implements BlobStore, AutoCloseable {
     }
 
     /** Stops the part uploads and range reads still running, and closes the HTTP connections. */
+    /**
+     * Aborts the multipart uploads under this store's key prefix that started before
+     * {@code startedBefore}: what a process killed mid-upload, or an abort that never reached a
+     * dead backend, leaves behind. (A bucket lifecycle rule {@code AbortIncompleteMultipartUpload}
+     * does the same on AWS; this works on every S3-compatible server.)
+     */
+    @Override
+    public int abortUploadsStartedBefore(Instant startedBefore) throws IOException {
+        int aborted = 0;
+        try {
+            for (software.amazon.awssdk.services.s3.model.MultipartUpload upload : client.listMultipartUploadsPaginator(b -> b.bucket(settings.bucket())
+                    .prefix(settings.keyPrefix())).uploads()) {
+                if (upload.initiated() != null && upload.initiated().isBefore(startedBefore)) {
+                    client.abortMultipartUpload(b -> b.bucket(settings.bucket()).key(upload.key()).uploadId(upload.uploadId()));
+                    aborted++;
+                }
+            }
+        } catch (SdkException e) {
+            throw errors.translate("abort abandoned multipart uploads in", null, e);
+        }
+        return aborted;
+    }
+
     @Override
     public void close() {
         executor.shutdownNow();

@@ -74,10 +74,11 @@ public final class ConfigParser {
             problems.add(Variable.MAX_BUILD_LEASE_SECONDS.envName() + " (" + maxLease.toSeconds() + ") must not be below "
                     + Variable.BUILD_LEASE_SECONDS.envName() + " (" + lease.toSeconds() + ")");
         }
+        Duration abandonedUploadAge = Duration.ofHours(integer(Variable.STORAGE_ABANDONED_UPLOAD_HOURS, 1, 24 * 30));
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
-        return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), mount, breaker, layout,
+        return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), mount, breaker, abandonedUploadAge, layout,
                 adminToken, metadata, lease, maxLease, check);
     }
 

@@ -54,6 +54,7 @@ public enum Variable {
     STORAGE_MAX_ATTEMPTS("3", "remote backends: attempts for retryable errors (with backoff and jitter)"),
     STORAGE_BREAKER_FAILURES("5", "remote backends: consecutive failures that make requests fail fast (503)"),
     STORAGE_BREAKER_OPEN_SECONDS("30", "remote backends: how long they fail fast before one trial request"),
+    STORAGE_ABANDONED_UPLOAD_HOURS("24", "remote backends: unfinished uploads older than this are aborted (hourly)"),
     STORAGE_TLS_ENABLED("false", "remote backends: apply the TLS files below to backend connections"),
     STORAGE_TLS_CERT_FILE("(none)", "client certificate (PEM) presented to backends"),
     STORAGE_TLS_KEY_FILE("(none)", "its private key (PEM, PKCS#8)"),

@@ -21,8 +21,10 @@ CEPH_POOL_NAME=builderd
 CEPH_ACCESS_KEY_VALUE=builderd-test-access
 CEPH_SECRET_KEY_VALUE=builderd-test-secret-0123456789abcdef
 DEADLINE_SECONDS=${CEPH_SINGLE_NODE_DEADLINE:-120}
+self=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+started_daemons=()
 
-say() { echo "ceph-single-node: $*" >&2; }
+say() { echo "ceph-single-node: [$(date +%T.%N | cut -c1-12)] $*" >&2; }
 die() { say "$*"; exit 1; }
 
 # A TCP port on 127.0.0.1 that nobody answers on now (racy, like every "free port" probe).
@@ -50,16 +52,52 @@ need() {
 
 now() { date +%s; }
 
-# Runs "$@" until it succeeds or the deadline passes.
+# The daemons started so far (names as in their pid files) that are no longer running.
+dead_daemons() {
+  local name pid
+  for name in "${started_daemons[@]}"; do
+    pid=$(cat "$dir/run/$name.pid" 2>/dev/null || true)
+    if ! [[ $pid =~ ^[0-9]+$ ]] || ! kill -0 "$pid" 2>/dev/null; then
+      echo "$name"
+    fi
+  done
+}
+
+# Runs "$@" until it succeeds, failing at once when a daemon died (a port taken meanwhile, say)
+# and after the deadline otherwise; either way it shows the end of the daemons' logs.
 wait_for() {
   local what=$1; shift
   while ! "$@" >/dev/null 2>&1; do
-    if (($(now) >= deadline)); then
-      say "timed out waiting for $what (logs in $dir/log)"
+    local dead
+    dead=$(dead_daemons)
+    if [[ -n $dead ]] || (($(now) >= deadline)); then
+      if [[ -n $dead ]]; then
+        say "waiting for $what: daemon(s) exited: $dead"
+      else
+        say "timed out after ${DEADLINE_SECONDS}s waiting for $what"
+      fi
+      local f
+      for f in "$dir"/log/*.log "$dir"/log/daemons.out; do
+        [[ -s $f ]] || continue
+        echo "---- last lines of $f" >&2
+        tail -n 15 "$f" >&2
+      done
       return 1
     fi
-    sleep 0.2
+    sleep 0.1
   done
+}
+
+# With CEPH_SINGLE_NODE_OWNER_PID set, a detached watchdog stops the cluster when that process
+# ends without stopping it (a test JVM killed by a timeout, say), so no daemons outlive it.
+start_watchdog() {
+  local owner=${CEPH_SINGLE_NODE_OWNER_PID:-}
+  [[ $owner =~ ^[0-9]+$ ]] || return 0
+  setsid bash -c '
+    while kill -0 "$1" 2>/dev/null && [[ -e $2/ceph.conf ]]; do sleep 2; done
+    [[ -e $2/ceph.conf ]] && CEPH_SINGLE_NODE_WATCHDOG=1 "$3" stop "$2"' \
+    watchdog "$owner" "$dir" "$self" </dev/null >>"$dir/log/watchdog.out" 2>&1 &
+  echo $! >"$dir/watchdog.pid"
 }
 
 kill_all() {
@@ -90,7 +128,11 @@ kill_all() {
 }
 
 cmd_stop() {
-  local d=${1:?usage: stop DIR}
+  local d=${1:?usage: stop DIR} pid
+  if [[ -z ${CEPH_SINGLE_NODE_WATCHDOG:-} && -e $d/watchdog.pid ]]; then
+    pid=$(cat "$d/watchdog.pid" 2>/dev/null || true)
+    [[ $pid =~ ^[0-9]+$ ]] && kill -TERM "$pid" 2>/dev/null || true
+  fi
   kill_all "$d"
   rm -rf -- "$d"
 }
@@ -155,8 +197,11 @@ memstore device bytes = 2147483648
 osd pool default size = 1
 osd pool default min size = 1
 osd pool default pg autoscale mode = off
-osd pool default pg num = 8
-osd pool default pgp num = 8
+osd pool default pg num = 1
+osd pool default pgp num = 1
+# Speed: the monitor batches map changes for 1 s by default; RGW creates ~6 pools one by one.
+paxos propose interval = 0.05
+paxos min wait = 0.01
 mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
@@ -176,6 +221,7 @@ EOF
   ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
   monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_v2,v1:127.0.0.1:$mon_v1]" "$dir/monmap" >/dev/null
   ceph-mon --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring"
+  started_daemons=(mon.a)
   ceph-mon -i a </dev/null >>"$dir/log/daemons.out" 2>&1
   wait_for "the monitor" timeout 10 ceph --connect-timeout 5 health
 
@@ -185,20 +231,26 @@ EOF
   mkdir -p "$dir/osd/ceph-$osd_id"
   ceph-osd --mkfs -i "$osd_id" --osd-uuid "$osd_uuid" >/dev/null 2>&1
   timeout 30 ceph osd crush add "osd.$osd_id" 1.0 host=localhost root=default >/dev/null 2>&1
+  started_daemons+=("osd.$osd_id")
   ceph-osd -i "$osd_id" </dev/null >>"$dir/log/daemons.out" 2>&1
   say "OSD $osd_id starting"
   wait_for "the OSD to be up" osd_up
 
-  timeout 30 ceph osd pool create "$CEPH_POOL_NAME" 8 8 >/dev/null 2>&1
+  say "OSD up; creating pool"
+  timeout 30 ceph osd pool create "$CEPH_POOL_NAME" 4 4 >/dev/null 2>&1
   timeout 30 ceph osd pool application enable "$CEPH_POOL_NAME" rados >/dev/null 2>&1
 
+  started_daemons+=(client.rgw.a)
   radosgw -n client.rgw.a </dev/null >>"$dir/log/daemons.out" 2>&1
   say "RADOS Gateway starting on 127.0.0.1:$rgw_port"
   wait_for "the RADOS Gateway to answer HTTP" rgw_answers
+  say "RGW answers; creating the S3 user"
   timeout 60 radosgw-admin user create --uid=builderd --display-name=builderd \
     --access-key="$CEPH_ACCESS_KEY_VALUE" --secret-key="$CEPH_SECRET_KEY_VALUE" >/dev/null 2>"$dir/log/user-create.err"
   wait_for "the pool $CEPH_POOL_NAME to take writes" pool_writable
+  say "ready"
   trap - ERR
+  start_watchdog
 
   cat <<EOF
 CEPH_CONF=$CEPH_CONF

@@ -24,6 +24,7 @@ class CephServerTest {
         CephServer ceph = CephServer.shared();
         assertThat(CephServer.shared()).isSameAs(ceph);
         assertThat(ceph.rgwEndpoint()).startsWith("http://127.0.0.1:");
+        System.out.println("CephServer: single-node Ceph started in " + ceph.startMillis() + " ms, logs in " + ceph.logDir());
 
         HttpResponse<String> response = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()
                 .send(HttpRequest.newBuilder(URI.create(ceph.rgwEndpoint() + "/")).timeout(Duration.ofSeconds(10)).build(),

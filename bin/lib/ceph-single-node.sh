@@ -144,7 +144,11 @@ pool_writable() {
   echo probe | timeout 10 rados -p "$CEPH_POOL_NAME" put builderd-probe - &&
     timeout 10 rados -p "$CEPH_POOL_NAME" rm builderd-probe
 }
-rgw_answers() { curl -s -o /dev/null -m 2 "http://127.0.0.1:$rgw_port/"; }
+# Any HTTP answer means RGW is up (bash's /dev/tcp: no curl needed on a fresh machine).
+rgw_answers() {
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3 &&
+    IFS= read -r line <&3 && [[ $line == HTTP/* ]]' rgw-probe "$rgw_port"
+}
 
 cmd_start() {
   dir=${1:?usage: start DIR [RGW_PORT]}

@@ -169,6 +169,23 @@ class RadosBlobStoreTest {
         assertThatThrownBy(() -> new RadosBlobStore(wrong).close()).hasMessageContaining("no-such-pool");
     }
 
+    @Test
+    void aMonitorThatNeverAnswersFailsWithinTheConnectTimeout() throws Exception {
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            CephSettings settings = new CephSettings("127.0.0.1:" + silent.getLocalPort(), ceph.pool(), "admin",
+                    Optional.empty(), Optional.empty(), "", STRIPE, ParallelIo.defaults(),
+                    new RemoteTimeouts(Duration.ofSeconds(2), Duration.ofSeconds(2), 1));
+            long started = System.nanoTime();
+
+            assertThatThrownBy(() -> new RadosBlobStore(settings).close())
+                    .isInstanceOf(java.io.IOException.class)
+                    .hasMessageContaining("127.0.0.1:" + silent.getLocalPort());
+
+            // Not a timing assertion of the store's speed: a bound that says "it did not hang".
+            assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(Duration.ofSeconds(60));
+        }
+    }
+
     private String rados(Path tmp, String... args) throws Exception {
         List<String> command = new ArrayList<>(List.of("rados", "-c", ceph.confFile().toString(), "-p", ceph.pool(), "-N", namespace));
         command.addAll(List.of(args));

@@ -88,6 +88,22 @@ wait_for() {
   done
 }
 
+# Launches a daemon (it forks into the background and writes its pid file a little later) and
+# waits for that pid file, so that dead_daemons and stop can rely on it.
+launch() {
+  local name=$1; shift
+  "$@" </dev/null >>"$dir/log/daemons.out" 2>&1
+  while [[ ! -s $dir/run/$name.pid ]]; do
+    if (($(now) >= deadline)); then
+      say "$name did not write its pid file $dir/run/$name.pid"
+      tail -n 15 "$dir/log/$name.log" "$dir/log/daemons.out" >&2 2>/dev/null || true
+      return 1
+    fi
+    sleep 0.05
+  done
+  started_daemons+=("$name")
+}
+
 # With CEPH_SINGLE_NODE_OWNER_PID set, a detached watchdog stops the cluster when that process
 # ends without stopping it (a test JVM killed by a timeout, say), so no daemons outlive it.
 start_watchdog() {
@@ -124,6 +140,17 @@ kill_all() {
     [[ -e $f ]] || continue
     pid=$(cat "$f" 2>/dev/null || true)
     [[ $pid =~ ^[0-9]+$ ]] && kill -KILL "$pid" 2>/dev/null || true
+  done
+  # Let the killed processes go before DIR is removed under them.
+  for _ in $(seq 1 20); do
+    local alive=0
+    for f in "$d"/run/*.pid; do
+      [[ -e $f ]] || continue
+      pid=$(cat "$f" 2>/dev/null || true)
+      [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && alive=1
+    done
+    ((alive)) || return 0
+    sleep 0.1
   done
 }
 
@@ -225,8 +252,7 @@ EOF
   ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
   monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_v2,v1:127.0.0.1:$mon_v1]" "$dir/monmap" >/dev/null
   ceph-mon --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring"
-  started_daemons=(mon.a)
-  ceph-mon -i a </dev/null >>"$dir/log/daemons.out" 2>&1
+  launch mon.a ceph-mon -i a
   wait_for "the monitor" timeout 10 ceph --connect-timeout 5 health
 
   local osd_uuid osd_id
@@ -235,8 +261,7 @@ EOF
   mkdir -p "$dir/osd/ceph-$osd_id"
   ceph-osd --mkfs -i "$osd_id" --osd-uuid "$osd_uuid" >/dev/null 2>&1
   timeout 30 ceph osd crush add "osd.$osd_id" 1.0 host=localhost root=default >/dev/null 2>&1
-  started_daemons+=("osd.$osd_id")
-  ceph-osd -i "$osd_id" </dev/null >>"$dir/log/daemons.out" 2>&1
+  launch "osd.$osd_id" ceph-osd -i "$osd_id"
   say "OSD $osd_id starting"
   wait_for "the OSD to be up" osd_up
 
@@ -244,8 +269,7 @@ EOF
   timeout 30 ceph osd pool create "$CEPH_POOL_NAME" 4 4 >/dev/null 2>&1
   timeout 30 ceph osd pool application enable "$CEPH_POOL_NAME" rados >/dev/null 2>&1
 
-  started_daemons+=(client.rgw.a)
-  radosgw -n client.rgw.a </dev/null >>"$dir/log/daemons.out" 2>&1
+  launch client.rgw.a radosgw -n client.rgw.a
   say "RADOS Gateway starting on 127.0.0.1:$rgw_port"
   wait_for "the RADOS Gateway to answer HTTP" rgw_answers
   say "RGW answers; creating the S3 user"

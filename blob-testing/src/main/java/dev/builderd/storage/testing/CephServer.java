@@ -167,7 +167,7 @@ public final class CephServer {
         Path out = baseDir.resolve("start.out");
         Path err = baseDir.resolve("start.err");
         // A free port probed by the script may be taken before a daemon binds it: try again once,
-        // in a fresh directory (the failed one stays for inspection).
+        // in a fresh directory. The last failure's directory stays for inspection.
         for (int attempt = 1; ; attempt++) {
             clusterDir = baseDir.resolve("cluster-" + attempt);
             int exit = run(List.of("bash", script.toString(), "start", clusterDir.toString()), out, err, START_TIMEOUT_SECONDS);
@@ -180,6 +180,9 @@ public final class CephServer {
                         + baseDir + " is kept for inspection, logs in " + logDir() + "; output:\n" + readQuietly(err));
             }
             System.err.println("CephServer: start attempt " + attempt + " failed, trying again; output:\n" + readQuietly(err));
+            // Its output (with the logs' tails) is printed above; stop stragglers, drop the directory.
+            run(List.of("bash", script.toString(), "stop", clusterDir.toString()),
+                    baseDir.resolve("stop.out"), baseDir.resolve("stop.err"), 60);
         }
         Map<String, String> parsed = new HashMap<>();
         for (String line : readQuietly(out).lines().toList()) {

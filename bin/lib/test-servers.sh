@@ -7,7 +7,7 @@
 # installing it first if needed (via builderd_apt_install, or npm/Maven as that server needs), and
 # add NAME to BUILDERD_TEST_SERVERS. Candidates: nginx (bench baseline), s3proxy, ceph.
 
-BUILDERD_TEST_SERVERS=(postgresql azurite)
+BUILDERD_TEST_SERVERS=(postgresql azurite ceph)
 
 builderd_is_root() { [[ $(id -u) == 0 ]]; }
 
@@ -78,6 +78,26 @@ test_server_azurite() {
     "azurite@$BUILDERD_AZURITE_VERSION" </dev/null >&2 || return 1
   if [[ ! -x $dir/node_modules/.bin/azurite-blob ]]; then
     echo "bin/test: installed azurite@$BUILDERD_AZURITE_VERSION, yet $dir/node_modules/.bin/azurite-blob is missing" >&2
+    return 1
+  fi
+}
+
+# Single-node Ceph (bin/lib/ceph-single-node.sh, started by blob-testing's CephServer): monitor,
+# OSD, RADOS Gateway, the ceph/rados/radosgw-admin clients, and librados for the native store.
+# Debian installs only librados.so.2 without librados-dev; the JNA bindings find it there.
+builderd_ceph_present() {
+  local b
+  for b in ceph ceph-mon ceph-osd radosgw radosgw-admin rados monmaptool ceph-authtool; do
+    command -v "$b" >/dev/null 2>&1 || return 1
+  done
+  compgen -G '/usr/lib/*/librados.so.2' >/dev/null || compgen -G '/usr/lib/librados.so.2' >/dev/null
+}
+
+test_server_ceph() {
+  builderd_ceph_present && return 0
+  builderd_apt_install ceph-mon ceph-osd radosgw ceph-common librados2 || return 1
+  if ! builderd_ceph_present; then
+    echo "bin/test: installed the Debian packages ceph-mon ceph-osd radosgw ceph-common librados2, yet a Ceph program or librados.so.2 is missing" >&2
     return 1
   fi
 }

@@ -6,6 +6,7 @@ import dev.builderd.storage.blob.BlobStoreProbe;
 import dev.builderd.storage.blob.CircuitBreakingBlobStore;
 import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.blob.azure.AzureBlobStore;
+import dev.builderd.storage.blob.ceph.RadosBlobStore;
 import dev.builderd.storage.blob.gcs.GcsBlobStore;
 import dev.builderd.storage.blob.s3.S3BlobStore;
 import dev.builderd.storage.core.Stores;
@@ -74,6 +75,7 @@ final class StoreComposition implements AutoCloseable {
             case BlobBackend.Local local -> new FileBlobStore(localRoot);
             case BlobBackend.S3 s3 -> remote(new S3BlobStore(s3.settings()), config, clients);
             case BlobBackend.Azure azure -> remote(new AzureBlobStore(azure.settings()), config, clients);
+            case BlobBackend.Ceph ceph -> remote(new RadosBlobStore(ceph.settings()), config, clients);
             case BlobBackend.Gcs gcs -> remote(GcsBlobStore.create(gcs.settings()), config, clients);
         };
         LOG.info("{} store: {}", backend.name(), backend instanceof BlobBackend.Local ? localRoot : backend);

@@ -5,7 +5,6 @@ import dev.builderd.storage.blob.RemoteTimeouts;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.function.Function;
 
 /**
  * How {@link RadosBlobStore} reaches a Ceph cluster natively (librados).
@@ -59,25 +58,5 @@ public record CephSettings(String monitors, String pool, String user, Optional<P
     public String clientName() {
         String name = user.isBlank() ? "admin" : user;
         return name.startsWith("client.") ? name : "client." + name;
-    }
-
-    /**
-     * The spec's variables: {@code UNKEY_BUILDERD_CEPH_MONITORS}, {@code _CEPH_POOL},
-     * {@code _CEPH_USER} (default {@code admin}), {@code _CEPH_KEYRING} (optional), with the
-     * defaults for everything else. A missing required variable fails naming it.
-     */
-    public static CephSettings fromEnvironment(Function<String, String> env) {
-        String monitors = env.apply("UNKEY_BUILDERD_CEPH_MONITORS");
-        String pool = env.apply("UNKEY_BUILDERD_CEPH_POOL");
-        if (monitors == null || monitors.isBlank()) {
-            throw new IllegalArgumentException("UNKEY_BUILDERD_CEPH_MONITORS is required for the ceph backend");
-        }
-        if (pool == null || pool.isBlank()) {
-            throw new IllegalArgumentException("UNKEY_BUILDERD_CEPH_POOL is required for the ceph backend");
-        }
-        String user = Optional.ofNullable(env.apply("UNKEY_BUILDERD_CEPH_USER")).filter(s -> !s.isBlank()).orElse("admin");
-        Optional<Path> keyring = Optional.ofNullable(env.apply("UNKEY_BUILDERD_CEPH_KEYRING")).filter(s -> !s.isBlank()).map(Path::of);
-        return new CephSettings(monitors, pool, user, keyring, Optional.empty(), "", DEFAULT_STRIPE_SIZE,
-                ParallelIo.defaults(), RemoteTimeouts.defaults());
     }
 }

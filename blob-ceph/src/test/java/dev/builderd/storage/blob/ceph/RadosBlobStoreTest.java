@@ -140,27 +140,6 @@ class RadosBlobStoreTest {
     }
 
     @Test
-    void settingsComeFromTheSpecsVariables() {
-        Map<String, String> env = Map.of("UNKEY_BUILDERD_CEPH_MONITORS", "10.0.0.1:6789,10.0.0.2:6789",
-                "UNKEY_BUILDERD_CEPH_POOL", "builds", "UNKEY_BUILDERD_CEPH_USER", "builderd",
-                "UNKEY_BUILDERD_CEPH_KEYRING", "/etc/ceph/ceph.client.builderd.keyring");
-
-        CephSettings settings = CephSettings.fromEnvironment(env::get);
-
-        assertThat(settings.monitors()).isEqualTo("10.0.0.1:6789,10.0.0.2:6789");
-        assertThat(settings.pool()).isEqualTo("builds");
-        assertThat(settings.clientName()).isEqualTo("client.builderd");
-        assertThat(settings.keyringFile()).contains(Path.of("/etc/ceph/ceph.client.builderd.keyring"));
-        assertThat(settings.stripeSize()).isEqualTo(CephSettings.DEFAULT_STRIPE_SIZE);
-        assertThat(CephSettings.fromEnvironment(Map.of("UNKEY_BUILDERD_CEPH_MONITORS", "m", "UNKEY_BUILDERD_CEPH_POOL", "p")::get)
-                .clientName()).isEqualTo("client.admin");
-        assertThatThrownBy(() -> CephSettings.fromEnvironment(Map.of("UNKEY_BUILDERD_CEPH_POOL", "p")::get))
-                .hasMessageContaining("UNKEY_BUILDERD_CEPH_MONITORS");
-        assertThatThrownBy(() -> CephSettings.fromEnvironment(Map.of("UNKEY_BUILDERD_CEPH_MONITORS", "m")::get))
-                .hasMessageContaining("UNKEY_BUILDERD_CEPH_POOL");
-    }
-
-    @Test
     void aMissingPoolFailsNamingIt() {
         CephSettings wrong = new CephSettings(ceph.monitors(), "no-such-pool", "admin", Optional.empty(),
                 Optional.of(ceph.confFile()), "", STRIPE, ParallelIo.defaults(),

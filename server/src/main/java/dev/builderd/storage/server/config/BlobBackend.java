@@ -1,6 +1,7 @@
 package dev.builderd.storage.server.config;
 
 import dev.builderd.storage.blob.azure.AzureSettings;
+import dev.builderd.storage.blob.ceph.CephSettings;
 import dev.builderd.storage.blob.gcs.GcsSettings;
 import dev.builderd.storage.blob.s3.S3Settings;
 
@@ -20,6 +21,14 @@ public sealed interface BlobBackend {
 
     /** AWS S3 or an S3-compatible server (MinIO, Ceph RGW, GCS interoperability). */
     record S3(String name, S3Settings settings) implements BlobBackend {
+    }
+
+    /** Ceph natively, through librados (its RADOS Gateway is the {@link S3} backend with an endpoint). */
+    record Ceph(CephSettings settings) implements BlobBackend {
+        @Override
+        public String name() {
+            return "ceph";
+        }
     }
 
     record Azure(AzureSettings settings) implements BlobBackend {

@@ -5,6 +5,7 @@ import dev.builderd.storage.blob.ParallelIo;
 import dev.builderd.storage.blob.RemoteTimeouts;
 import dev.builderd.storage.blob.StorageTls;
 import dev.builderd.storage.blob.azure.AzureSettings;
+import dev.builderd.storage.blob.ceph.CephSettings;
 import dev.builderd.storage.blob.gcs.GcsSettings;
 import dev.builderd.storage.blob.s3.S3Settings;
 import dev.builderd.storage.core.metadata.MetadataLocation;
@@ -149,7 +150,7 @@ public final class ConfigParser {
 
     /** The backend kinds, each with the prefix of its own variables (null: no variables of its own). */
     private static final Map<String, String> KINDS = Map.of(
-            "filesystem", "", "nfs", "NFS_", "iscsi", "ISCSI_", "s3", "S3_", "minio", "MINIO_", "gcs", "GCS_", "azure", "AZURE_");
+            "filesystem", "", "nfs", "NFS_", "iscsi", "ISCSI_", "s3", "S3_", "minio", "MINIO_", "ceph", "CEPH_", "gcs", "GCS_", "azure", "AZURE_");
 
     private String kind(Variable variable, String value) {
         String kind = value.strip().toLowerCase(Locale.ROOT);
@@ -158,7 +159,7 @@ public final class ConfigParser {
         }
         if (!KINDS.containsKey(kind)) {
             problems.add(variable.envName() + "='" + value + "' is not supported: use filesystem (or its alias local), "
-                    + "nfs, iscsi, s3, minio, gcs or azure");
+                    + "nfs, iscsi, s3, minio, ceph, gcs or azure");
             return null;
         }
         return kind;
@@ -192,6 +193,7 @@ public final class ConfigParser {
                 case "filesystem" -> new BlobBackend.Local();
                 case "s3" -> s3();
                 case "minio" -> minio();
+                case "ceph" -> ceph();
                 case "gcs" -> gcs();
                 case "azure" -> azure();
                 default -> throw new IllegalStateException("unhandled backend " + kind);
@@ -220,6 +222,13 @@ public final class ConfigParser {
         return new BlobBackend.S3("minio", new S3Settings(raw(Variable.MINIO_BUCKET), "us-east-1", Optional.of(endpoint),
                 true, raw(Variable.MINIO_ACCESS_KEY), raw(Variable.MINIO_SECRET_KEY),
                 S3Settings.Encryption.NONE, Optional.empty(), parallelIo(), timeouts(), tls(Optional.of(endpoint)), ""));
+    }
+
+    private BlobBackend ceph() {
+        requireAll("ceph", Variable.CEPH_MONITORS, Variable.CEPH_POOL);
+        return new BlobBackend.Ceph(new CephSettings(raw(Variable.CEPH_MONITORS), raw(Variable.CEPH_POOL), text(Variable.CEPH_USER),
+                existingFile(Variable.CEPH_KEYRING), existingFile(Variable.CEPH_CONF), "",
+                integer(Variable.CEPH_STRIPE_SIZE_MB, 1, 64) << 20, parallelIo(), timeouts()));
     }
 
     private BlobBackend gcs() {

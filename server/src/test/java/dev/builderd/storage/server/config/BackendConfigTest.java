@@ -3,7 +3,12 @@ package dev.builderd.storage.server.config;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.builderd.storage.blob.ceph.CephSettings;
 import dev.builderd.storage.blob.s3.S3Settings;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.io.TempDir;
 import dev.builderd.storage.server.mount.NetworkMount;
 import java.net.URI;
 import java.util.HashMap;
@@ -56,6 +61,25 @@ class BackendConfigTest {
         DaemonConfig config = ConfigParser.parse(env("STORAGE_BACKEND", "s3", "S3_BUCKET", "builderd", "S3_ENDPOINT",
                 "http://rgw.example.com:7480", "S3_ACCESS_KEY_ID", "k", "S3_SECRET_ACCESS_KEY", "s"));
         assertThat(((BlobBackend.S3) config.artifacts()).settings().pathStyle()).isTrue();
+    }
+
+    @Test
+    void cephNativelyWithTheSpecsVariables(@TempDir Path dir) throws IOException {
+        Path keyring = Files.writeString(dir.resolve("ceph.client.builderd.keyring"), "[client.builderd]\n");
+        DaemonConfig config = ConfigParser.parse(env("STORAGE_BACKEND", "ceph", "CEPH_MONITORS", "10.0.0.1:6789,10.0.0.2:6789",
+                "CEPH_POOL", "builds", "CEPH_USER", "builderd", "CEPH_KEYRING", keyring.toString()));
+        CephSettings ceph = ((BlobBackend.Ceph) config.artifacts()).settings();
+        assertThat(ceph.monitors()).isEqualTo("10.0.0.1:6789,10.0.0.2:6789");
+        assertThat(ceph.pool()).isEqualTo("builds");
+        assertThat(ceph.clientName()).isEqualTo("client.builderd");
+        assertThat(ceph.keyringFile()).contains(keyring);
+        assertThat(ceph.stripeSize()).isEqualTo(CephSettings.DEFAULT_STRIPE_SIZE);
+        assertThat(((BlobBackend.Ceph) ConfigParser.parse(env("STORAGE_BACKEND", "ceph", "CEPH_MONITORS", "m", "CEPH_POOL", "p"))
+                .artifacts()).settings().clientName()).isEqualTo("client.admin");
+        assertThatThrownBy(() -> ConfigParser.parse(env("STORAGE_BACKEND", "ceph", "CEPH_POOL", "p")))
+                .hasMessageContaining("UNKEY_BUILDERD_CEPH_MONITORS is required by the ceph backend");
+        assertThatThrownBy(() -> ConfigParser.parse(env("STORAGE_BACKEND", "ceph", "CEPH_MONITORS", "m", "CEPH_POOL", "p",
+                "CEPH_KEYRING", "/nonexistent/keyring"))).hasMessageContaining("CEPH_KEYRING='/nonexistent/keyring' is not a readable file");
     }
 
     @Test

@@ -11,6 +11,7 @@ import com.azure.core.http.policy.HttpPipelinePolicy;
 import com.azure.core.http.policy.RetryPolicy;
 import com.azure.core.util.BinaryData;
 import com.azure.core.util.Context;
+import com.azure.core.util.FluxUtil;
 import com.azure.storage.blob.BlobContainerAsyncClient;
 import com.azure.storage.blob.BlobContainerClient;
 import com.azure.storage.blob.BlobServiceClientBuilder;
@@ -37,6 +38,7 @@ import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobNotFoundException;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.ParallelRangeInputStream;
 import dev.builderd.storage.blob.RemoteTimeouts;
 import dev.builderd.storage.blob.StorageTls;
 import dev.builderd.storage.blob.UploadLengthMismatchException;
@@ -47,6 +49,7 @@ import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
+import java.io.SequenceInputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -91,8 +94,15 @@ import reactor.netty.resources.ConnectionProvider;
  * whose commit succeeded but whose answer was lost (a timeout) and then retried reports
  * {@link BlobAlreadyExistsException} although its own blob was stored.
  *
- * <p><b>Reads</b> are one ranged Get Blob each, streamed: an open stream keeps reading the version
- * it started on. <b>Listing</b> is flat, paged (1000 per page) and lazy; Azure lists in UTF-8
+ * <p><b>Reads.</b> A range of at most {@code 2 × partSize} bytes (or any read with one worker) is
+ * one ranged Get Blob, streamed: an open stream keeps reading the version it started on. A longer
+ * range (or one to the end of the blob) streams its first part from one ranged Get Blob, which
+ * also gives the blob's size and ETag, and fetches the rest as ranged Get Blobs of
+ * {@code partSize} bytes with {@code If-Match} that ETag, at most {@code workers} of them ahead of
+ * the reader (see {@link ParallelRangeInputStream}), delivered in order. If the blob is replaced
+ * or deleted during such a read, the read fails (HTTP 412 becomes an {@link IOException} saying
+ * so) rather than mixing two versions. Closing the stream cancels the outstanding requests.
+ * <b>Listing</b> is flat, paged (1000 per page) and lazy; Azure lists in UTF-8
  * byte order, which is {@link BlobKey} order, while Azurite lists in UTF-16 order; the
  * listing is put into {@link BlobKey} order either way, holding back only names with characters
  * above U+FFFF while needed. {@code startAfter} is applied by skipping, since Azure has no portable
@@ -125,7 +135,7 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
     private final ConnectionProvider connections;
     private final BlobContainerClient container;
     private final BlobContainerAsyncClient asyncContainer;
-    private final ExecutorService stagers = Executors.newVirtualThreadPerTaskExecutor();
+    private final ExecutorService transfers = Executors.newVirtualThreadPerTaskExecutor();
     private final String where;
 
     /**
@@ -172,7 +182,7 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
             this.asyncContainer = builder.buildAsyncClient().getBlobContainerAsyncClient(settings.container());
         } catch (IOException | RuntimeException e) {
             connections.dispose();
-            stagers.shutdownNow();
+            transfers.shutdownNow();
             throw e;
         }
     }
@@ -246,7 +256,7 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
                             String.format("%s-%06d", uploadId, blockIds.size()).getBytes(StandardCharsets.US_ASCII));
                     blockIds.add(blockId);
                     BinaryData blockData = chunk.data();
-                    staged.add(stagers.submit(() -> {
+                    staged.add(transfers.submit(() -> {
                         try {
                             blob.stageBlockWithResponse(new BlockBlobStageBlockOptions(blockId, blockData), null, Context.NONE);
                         } catch (Throwable e) {
@@ -363,25 +373,31 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
             }
             return InputStream.nullInputStream();
         }
+        int partSize = settings.parallelIo().partSize();
+        int workers = settings.parallelIo().workers();
+        boolean toEnd = range.length() == ByteRange.TO_END || range.length() > Long.MAX_VALUE - range.offset();
+        boolean parallel = workers > 1 && (toEnd || range.length() > 2L * partSize);
         BlobRange blobRange;
-        if (range.isAll()) {
+        if (parallel) {
+            blobRange = new BlobRange(range.offset(), (long) partSize);
+        } else if (range.isAll()) {
             blobRange = new BlobRange(0);
-        } else if (range.length() == ByteRange.TO_END || range.length() > Long.MAX_VALUE - range.offset()) {
+        } else if (toEnd) {
             blobRange = new BlobRange(range.offset());
         } else {
             blobRange = new BlobRange(range.offset(), range.length());
         }
+        BlobDownloadAsyncResponse response;
+        InputStream first;
         try {
-            BlobDownloadAsyncResponse response = asyncContainer.getBlobAsyncClient(blobName(key))
-                    .downloadStreamWithResponse(blobRange,
-                            new DownloadRetryOptions().setMaxRetryRequests(settings.timeouts().maxAttempts() - 1),
-                            null, false)
+            response = asyncContainer.getBlobAsyncClient(blobName(key))
+                    .downloadStreamWithResponse(blobRange, downloadRetries(), null, false)
                     .block();
             if (response == null) {
                 throw new IOException("reading " + key + " from " + where + " gave no response");
             }
             // Streams the single response's body (no buffering of the whole range).
-            return new ResponseStream(BinaryData.fromFlux(response.getValue(), null, false).block().toStream(), response);
+            first = new ResponseStream(BinaryData.fromFlux(response.getValue(), null, false).block().toStream(), response);
         } catch (RuntimeException e) {
             BlobStorageException s = storageException(e);
             if (s != null && s.getStatusCode() == 416) {
@@ -389,6 +405,72 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
             }
             throw failure("reading", key, e);
         }
+        if (!parallel) {
+            return first;
+        }
+        long total = totalSize(response.getDeserializedHeaders().getContentRange());
+        long end = toEnd ? total : Math.min(total, range.offset() + range.length());
+        long next = range.offset() + partSize;
+        String eTag = response.getDeserializedHeaders().getETag();
+        if (total < 0 || next >= end || eTag == null) {
+            return first;
+        }
+        InputStream rest = new ParallelRangeInputStream((offset, length) -> fetchPart(key, eTag, offset, length),
+                transfers, next, end, partSize, workers);
+        return new SequenceInputStream(first, rest);
+    }
+
+    private DownloadRetryOptions downloadRetries() {
+        return new DownloadRetryOptions().setMaxRetryRequests(settings.timeouts().maxAttempts() - 1);
+    }
+
+    /** The blob's size from {@code Content-Range: bytes a-b/size}, or -1 when absent or unknown. */
+    static long totalSize(String contentRange) {
+        if (contentRange == null) {
+            return -1;
+        }
+        int slash = contentRange.lastIndexOf('/');
+        try {
+            return slash < 0 ? -1 : Long.parseLong(contentRange.substring(slash + 1).strip());
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * Bytes {@code [offset, offset + length)} of the version {@code eTag} of the blob: a ranged
+     * Get Blob with {@code If-Match}, so that a blob replaced (or deleted) since the read began
+     * fails the read instead of mixing versions.
+     */
+    private byte[] fetchPart(BlobKey key, String eTag, long offset, int length) throws IOException {
+        byte[] bytes;
+        try {
+            BlobDownloadAsyncResponse response = asyncContainer.getBlobAsyncClient(blobName(key))
+                    .downloadStreamWithResponse(new BlobRange(offset, (long) length), downloadRetries(),
+                            new BlobRequestConditions().setIfMatch(eTag), false)
+                    .block();
+            if (response == null) {
+                throw new IOException("reading " + key + " from " + where + " gave no response");
+            }
+            bytes = FluxUtil.collectBytesInByteBufferStream(response.getValue(), length).block();
+        } catch (RuntimeException e) {
+            BlobStorageException s = storageException(e);
+            if (s != null && (s.getStatusCode() == 412 || isBlobNotFound(s))) {
+                throw new IOException("blob " + key + " in " + where + " was replaced or deleted while it was being read"
+                        + " (at byte " + offset + "); read it again", s);
+            }
+            if (Thread.currentThread().isInterrupted()) {
+                InterruptedIOException interrupted = new InterruptedIOException("reading " + key + " was cancelled");
+                interrupted.initCause(e);
+                throw interrupted;
+            }
+            throw failure("reading", key, e);
+        }
+        if (bytes == null || bytes.length != length) {
+            throw new IOException("reading " + key + " from " + where + ": asked for " + length + " bytes at " + offset
+                    + ", got " + (bytes == null ? 0 : bytes.length));
+        }
+        return bytes;
     }
 
     /**
@@ -521,7 +603,7 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
 
     @Override
     public void close() {
-        stagers.shutdownNow();
+        transfers.shutdownNow();
         connections.dispose();
     }
 

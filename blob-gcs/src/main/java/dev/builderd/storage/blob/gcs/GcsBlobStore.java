@@ -22,12 +22,14 @@ import dev.builderd.storage.blob.BlobNotFoundException;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
 import dev.builderd.storage.blob.ParallelIo;
+import dev.builderd.storage.blob.ParallelRangeInputStream;
 import dev.builderd.storage.blob.RemoteTimeouts;
 import dev.builderd.storage.blob.UploadLengthMismatchException;
 import dev.builderd.storage.blob.WriteMode;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PushbackInputStream;
+import java.io.SequenceInputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
@@ -43,6 +45,8 @@ import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 
 /**
  * A {@link BlobStore} on one Google Cloud Storage bucket (google-cloud-storage, JSON API over
@@ -65,6 +69,13 @@ import java.util.Optional;
  * a request), then read that <em>generation</em> with {@link Storage#reader} seeked and limited to
  * the range. Pinning the generation means a read that the SDK resumes after a network error
  * never mixes two versions of a blob: if the blob was replaced meanwhile, the read fails instead.
+ * A range longer than {@code 2 × partSize} (with more than one worker) streams its first part that
+ * way and fetches the rest as ranged reads of {@code partSize} bytes of the same generation, with
+ * the precondition {@code ifGenerationMatch}, at most {@code workers} of them ahead of the reader
+ * (see {@link ParallelRangeInputStream}), delivered in order; if the blob is replaced or deleted
+ * meanwhile, the read fails with an {@link IOException} saying so rather than mixing versions.
+ * Closing the stream cancels the parts not yet taken (a part whose request is already running
+ * finishes or times out in the background).
  *
  * <p><b>Lists</b> page lazily through the bucket in GCS's order (lexicographic by UTF-8 bytes, the
  * order of {@link BlobKey#compareKeys}), using {@code startOffset} for {@code startAfter}; objects
@@ -85,6 +96,7 @@ public final class GcsBlobStore implements BlobStore, AutoCloseable {
     private final String keyPrefix;
     private final ParallelIo parallelIo;
     private final boolean ownsClient;
+    private final ExecutorService transfers = Executors.newVirtualThreadPerTaskExecutor();
 
     private GcsBlobStore(Storage storage, String bucket, String keyPrefix, ParallelIo parallelIo, boolean ownsClient) {
         this.storage = Objects.requireNonNull(storage, "storage");
@@ -300,6 +312,24 @@ public final class GcsBlobStore implements BlobStore, AutoCloseable {
         if (length == 0) {
             return InputStream.nullInputStream();
         }
+        long end = range.offset() + length;
+        int partSize = parallelIo.partSize();
+        int workers = parallelIo.workers();
+        Long generation = blob.getGeneration();
+        boolean parallel = workers > 1 && length > 2L * partSize && generation != null;
+        long firstEnd = parallel ? range.offset() + partSize : end;
+        InputStream first = openReader(key, blob, range.offset(), firstEnd, size);
+        if (!parallel) {
+            return first;
+        }
+        InputStream rest = new ParallelRangeInputStream(
+                (offset, partLength) -> fetchPart(key, blob.getName(), generation, offset, partLength),
+                transfers, firstEnd, end, partSize, workers);
+        return new SequenceInputStream(first, rest);
+    }
+
+    /** A stream of bytes {@code [from, to)} of the generation of {@code blob}, its request already sent. */
+    private InputStream openReader(BlobKey key, Blob blob, long from, long to, long size) throws IOException {
         ReadChannel reader;
         try {
             reader = storage.reader(BlobId.of(bucket, blob.getName(), blob.getGeneration()));
@@ -307,11 +337,11 @@ public final class GcsBlobStore implements BlobStore, AutoCloseable {
             throw translate(e, key, "open");
         }
         try {
-            if (range.offset() > 0) {
-                reader.seek(range.offset());
+            if (from > 0) {
+                reader.seek(from);
             }
-            if (range.offset() + length < size) {
-                reader.limit(range.offset() + length);
+            if (to < size) {
+                reader.limit(to);
             }
         } catch (StorageException e) {
             reader.close();
@@ -330,6 +360,42 @@ public final class GcsBlobStore implements BlobStore, AutoCloseable {
             throw e;
         }
         return in;
+    }
+
+    /**
+     * Bytes {@code [offset, offset + length)} of generation {@code generation} of the object, with
+     * the precondition {@code ifGenerationMatch}: if the object was replaced or deleted since the
+     * read began, GCS answers 412 (or 404) and the read fails instead of mixing versions.
+     */
+    private byte[] fetchPart(BlobKey key, String name, long generation, long offset, int length) throws IOException {
+        byte[] bytes = new byte[length];
+        ByteBuffer buffer = ByteBuffer.wrap(bytes);
+        try (ReadChannel reader = storage.reader(BlobId.of(bucket, name, generation),
+                Storage.BlobSourceOption.generationMatch(generation))) {
+            reader.setChunkSize(length);
+            reader.seek(offset);
+            reader.limit(offset + length);
+            while (buffer.hasRemaining()) {
+                if (reader.read(buffer) < 0) {
+                    break;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            StorageException storageException = storageCause(e);
+            if (storageException == null) {
+                throw e;
+            }
+            if (storageException.getCode() == 412 || storageException.getCode() == 404) {
+                throw new IOException("blob " + key + " in gs://" + bucket + " was replaced or deleted while it was being read"
+                        + " (at byte " + offset + "); read it again", storageException);
+            }
+            throw translate(storageException, key, "read");
+        }
+        if (buffer.hasRemaining()) {
+            throw new IOException("reading gs://" + bucket + "/" + name + ": asked for " + length + " bytes at " + offset
+                    + ", got " + buffer.position());
+        }
+        return bytes;
     }
 
     @Override
@@ -456,6 +522,7 @@ public final class GcsBlobStore implements BlobStore, AutoCloseable {
     /** Closes the client if {@link #create} built it; a client passed to {@link #using} stays open. */
     @Override
     public void close() throws Exception {
+        transfers.shutdownNow();
         if (ownsClient) {
             storage.close();
         }

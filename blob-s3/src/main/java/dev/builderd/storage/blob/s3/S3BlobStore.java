@@ -7,6 +7,7 @@ import dev.builderd.storage.blob.BlobNotFoundException;
 import dev.builderd.storage.blob.AbandonedUploadCleanup;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.ParallelRangeInputStream;
 import dev.builderd.storage.blob.UploadLengthMismatchException;
 import dev.builderd.storage.blob.WriteMode;
 import java.io.ByteArrayInputStream;

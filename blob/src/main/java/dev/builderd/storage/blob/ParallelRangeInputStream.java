@@ -1,4 +1,4 @@
-package dev.builderd.storage.blob.s3;
+package dev.builderd.storage.blob;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -13,14 +13,32 @@ import java.util.concurrent.Future;
 
 /**
  * Bytes {@code [from, end)} of a blob, fetched as ranges of {@code partSize} bytes by up to
- * {@code window} concurrent fetches that run ahead of the reader, delivered in order. Memory is
- * bounded: at most {@code window} fetched parts wait, plus the one being read.
+ * {@code window} concurrent fetches that run ahead of the reader. Used by the remote stores
+ * (S3, Azure, GCS) to read large ranges as parallel ranged requests (see {@link ParallelIo}).
+ *
+ * <p>Contract:
+ * <ul>
+ *   <li><b>Order.</b> Parts are delivered in offset order, whatever order their fetches finish
+ *       in; the stream's bytes are exactly the parts' bytes concatenated.
+ *   <li><b>Bounded memory.</b> At most {@code window} parts are fetched ahead (in flight or
+ *       waiting), plus the one being read: at most {@code (window + 1) × partSize} bytes. A new
+ *       fetch is started only when the reader takes a part.
+ *   <li><b>Failures.</b> A fetch that throws fails the read that reaches its part with an
+ *       {@link IOException} carrying the fetcher's message (its {@link RuntimeException}s are
+ *       rethrown as they are); bytes before that part are delivered normally. Which checks make a
+ *       part fail (for instance a version precondition) is the fetcher's business.
+ *   <li><b>Close.</b> {@link #close()} cancels (interrupting) every fetch not yet taken and drops
+ *       the buffered parts; it does not wait for them. Reads after close throw.
+ * </ul>
+ *
+ * <p>Not thread-safe for concurrent readers (like any {@link InputStream}); the fetcher must be
+ * safe to call from several threads at once.
  */
-final class ParallelRangeInputStream extends InputStream {
+public final class ParallelRangeInputStream extends InputStream {
 
     /** Fetches exactly {@code length} bytes at {@code offset}, or throws. */
     @FunctionalInterface
-    interface PartFetcher {
+    public interface PartFetcher {
         byte[] fetch(long offset, int length) throws IOException;
     }
 
@@ -35,9 +53,22 @@ final class ParallelRangeInputStream extends InputStream {
     private int position;
     private boolean closed;
 
-    ParallelRangeInputStream(PartFetcher fetcher, ExecutorService executor, long from, long end, int partSize, int window) {
-        this.fetcher = fetcher;
-        this.executor = executor;
+    /**
+     * Starts fetching at once.
+     *
+     * @param fetcher fetches one part; called from {@code executor}'s threads
+     * @param executor runs the fetches (the caller owns it and shuts it down)
+     * @param from the first byte's offset
+     * @param end the offset just past the last byte ({@code >= from})
+     * @param partSize the size of every part but the last
+     * @param window how many parts are fetched ahead at most
+     */
+    public ParallelRangeInputStream(PartFetcher fetcher, ExecutorService executor, long from, long end, int partSize, int window) {
+        if (from < 0 || end < from || partSize < 1 || window < 1) {
+            throw new IllegalArgumentException("from " + from + ", end " + end + ", part size " + partSize + ", window " + window);
+        }
+        this.fetcher = Objects.requireNonNull(fetcher, "fetcher");
+        this.executor = Objects.requireNonNull(executor, "executor");
         this.nextOffset = from;
         this.end = end;
         this.partSize = partSize;

@@ -14,7 +14,7 @@
 #
 # Facts this relies on (docs/backends.md, TEST-SERVERS.md): with auth none, all six
 # `ms ... mode = crc` settings are needed or RGW hangs for 300 s; memstore needs short object
-# names (osd max object name len = 460).
+# a bound on object names (osd max object name len): 2048 lets RGW hold keys of up to 900 characters.
 set -euo pipefail
 
 CEPH_POOL_NAME=builderd

@@ -13,8 +13,8 @@
 # (the logs are there) after killing whatever it started.
 #
 # Facts this relies on (docs/backends.md, TEST-SERVERS.md): with auth none, all six
-# `ms ... mode = crc` settings are needed or RGW hangs for 300 s; memstore needs short object
-# a bound on object names (osd max object name len): 2048 lets RGW hold keys of up to 900 characters.
+# `ms ... mode = crc` settings are needed or RGW hangs for 300 s; memstore takes long object
+# names (osd max object name len = 2048), which RGW needs for keys of up to 900 characters.
 set -euo pipefail
 
 CEPH_POOL_NAME=builderd

@@ -95,9 +95,13 @@ class AzureBlobStoreTest {
                 if (!isStageBlock(context)) {
                     return next.process();
                 }
+                // Counted down before the response reaches the caller (doOnSuccess, not doFinally,
+                // which runs after the store may already have started the next block).
                 return Mono.fromRunnable(this::enter).subscribeOn(Schedulers.boundedElastic())
                         .then(Mono.defer(next::process))
-                        .doFinally(signal -> inFlight.decrementAndGet());
+                        .doOnSuccess(response -> inFlight.decrementAndGet())
+                        .doOnError(error -> inFlight.decrementAndGet())
+                        .doOnCancel(inFlight::decrementAndGet);
             }
 
             @Override

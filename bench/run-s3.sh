@@ -21,7 +21,7 @@
 # Knobs (environment); the defaults are the documented benchmark:
 #   BENCH_S3_RUNS=3         rounds of the four transfers (median and best reported)
 #   BENCH_S3_MIB=1024       size of the file
-#   BENCH_S3_TRY="8:8 8:16" further daemon settings, WORKERS:PART_MIB each (UNKEY_BUILDERD_IO_WORKERS,
+#   BENCH_S3_TRY="10:8 4:8" further daemon settings, WORKERS:PART_MIB each (UNKEY_BUILDERD_IO_WORKERS,
 #                           UNKEY_BUILDERD_IO_PART_SIZE_MB), each measured with BENCH_S3_TRY_RUNS
 #                           rounds of daemon PUT and GET (daemon restarted); "" for none
 #   BENCH_S3_TRY_RUNS=2
@@ -35,7 +35,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${BENCH_S3_RUNS:-3}
 big_mib=${BENCH_S3_MIB:-1024}
-try_configs=${BENCH_S3_TRY-8:8 8:16}
+try_configs=${BENCH_S3_TRY-10:8 4:8}
 try_runs=${BENCH_S3_TRY_RUNS:-2}
 s3_port=${BENCH_S3PROXY_PORT:-18490}
 daemon_port=${BENCH_DAEMON_PORT:-18492}
@@ -254,18 +254,41 @@ raw() { echo "$*" >>"$results/raw.tsv"; }
 printf 'measure\tclient\tconfig\trun\tvalue\tunit\tload1\n' >"$results/raw.tsv"
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
+# CPU seconds spent by the client (this subshell's children: aws or curl), the daemon and
+# s3proxy during one transfer, from /proc (utime + stime, cutime + cstime), into cpu.tsv.
+# Call both in the same (command-substitution) subshell; cpu_cfg and i label the row.
+tick=$(getconf CLK_TCK)
+proc_ticks() { if [[ -n $1 && -r /proc/$1/stat ]]; then awk -v f="$2" '{print $f + $(f + 1)}' "/proc/$1/stat"; else echo 0; fi; }
+cpu_begin() {
+  cpu_me=$BASHPID
+  cpu_c0=$(proc_ticks "$cpu_me" 16) cpu_d0=$(proc_ticks "$daemon_pid" 14) cpu_s0=$(proc_ticks "$s3proxy_pid" 14)
+}
+cpu_end() { # $1 = measure
+  local c d s
+  c=$(proc_ticks "$cpu_me" 16) d=$(proc_ticks "$daemon_pid" 14) s=$(proc_ticks "$s3proxy_pid" 14)
+  awk -v m="$1" -v cfg="$cpu_cfg" -v run="$i" -v t="$tick" -v c=$((c - cpu_c0)) -v d=$((d - cpu_d0)) -v s=$((s - cpu_s0)) \
+    'BEGIN {printf "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\n", m, cfg, run, c / t, d / t, s / t}' >>"$results/cpu.tsv"
+}
+printf 'measure\tconfig\trun\tclient_cpu_s\tdaemon_cpu_s\ts3proxy_cpu_s\n' >"$results/cpu.tsv"
+cpu_cfg="4x16"
+i=0
+
 cli_put() { # -> MB/s
   local t0 t1
+  cpu_begin
   t0=$(now_ns)
   aws_s3 cp --only-show-errors "$big" "s3://$bucket/cli/big.bin" >>"$log_file" 2>&1 || die "aws s3 cp (upload) failed; see $log_file"
   t1=$(now_ns)
+  cpu_end put_1g_cli
   mbps_of_ns $((t1 - t0))
 }
 cli_get() { # -> MB/s
   local t0 t1 size
+  cpu_begin
   t0=$(now_ns)
   size=$(set -o pipefail; aws_s3 cp --only-show-errors "s3://$bucket/cli/big.bin" - 2>>"$log_file" | wc -c) || die "aws s3 cp (download) failed; see $log_file"
   t1=$(now_ns)
+  cpu_end get_1g_cli
   [[ $size == "$big_bytes" ]] || die "aws s3 cp (download): $size bytes, expected $big_bytes"
   mbps_of_ns $((t1 - t0))
 }
@@ -275,9 +298,11 @@ daemon_warm() { # JIT, connection pools: PUT and GET of the small file, not time
 }
 daemon_put() { # -> MB/s; checks the status and the digest the daemon answers
   local t0 t1 body code
+  cpu_begin
   t0=$(now_ns)
   body=$(curl -sS -w '\n%{http_code}' -H "$auth" -H 'Expect:' -T "$big" "$A/big.bin")
   t1=$(now_ns)
+  cpu_end put_1g_daemon
   code=${body##*$'\n'}
   [[ $code == 201 || $code == 200 ]] || die "daemon PUT: status $code: ${body%$'\n'*}"
   [[ $body == *"$big_sha"* ]] || die "daemon PUT: digest differs from $big_sha: ${body%$'\n'*}"
@@ -285,7 +310,9 @@ daemon_put() { # -> MB/s; checks the status and the digest the daemon answers
 }
 daemon_get() { # -> MB/s (curl's own figure); checks status and size
   local out code size speed
+  cpu_begin
   out=$(curl -sS -o /dev/null -w '%{http_code} %{size_download} %{speed_download}' -H "$auth" "$A/big.bin")
+  cpu_end get_1g_daemon
   read -r code size speed <<<"$out"
   [[ $code == 200 && $size == "$big_bytes" ]] || die "daemon GET: status $code, $size bytes"
   awk -v s="$speed" 'BEGIN {printf "%.1f", s / 1e6}'
@@ -313,6 +340,7 @@ for i in $(seq "$runs"); do
   if ((i % 2)); then run_cli; run_daemon; else run_daemon; run_cli; fi
   say "  round $i: CLI up ${cli_up[-1]} down ${cli_down[-1]} MB/s; daemon PUT ${d_up[-1]} GET ${d_down[-1]} MB/s"
 done
+cu_m=$(echo "${cli_up[*]}" | median) cd_m=$(echo "${cli_down[*]}" | median)
 got_sha=$(curl -sS --fail -H "$auth" "$A/big.bin" | openssl dgst -sha256 -r | cut -d' ' -f1)
 [[ $got_sha == "$big_sha" ]] || die "daemon GET returned sha256 $got_sha, expected $big_sha"
 say "daemon GET verified (untimed): sha256 $big_sha"
@@ -325,6 +353,7 @@ for cfg in $try_configs; do
   w=${cfg%%:*} p=${cfg##*:}
   [[ $w =~ ^[0-9]+$ && $p =~ ^[0-9]+$ ]] || die "BENCH_S3_TRY: '$cfg' is not WORKERS:PART_MIB"
   start_daemon "w${w}p${p}" "$w" "$p"
+  cpu_cfg="${w}x${p}"
   daemon_warm
   tu=() td=()
   for i in $(seq "$try_runs"); do
@@ -335,7 +364,7 @@ for cfg in $try_configs; do
   tum=$(echo "${tu[*]}" | median) tub=$(echo "${tu[*]}" | maximum)
   tdm=$(echo "${td[*]}" | median) tdb=$(echo "${td[*]}" | maximum)
   say "  daemon ${w} workers x ${p} MiB: PUT ${tu[*]}, GET ${td[*]} MB/s"
-  try_rows+="| daemon, ${w} workers × ${p} MiB parts ($try_runs rounds) | $(fmt "$tum") / $(fmt "$tub") | $(fmt "$tdm") / $(fmt "$tdb") |"$'\n'
+  try_rows+="| daemon, ${w} workers × ${p} MiB parts ($try_runs rounds) | $(fmt "$tum") / $(fmt "$tub") ($(ratio "$tum" "$cu_m")× the CLI's median) | $(fmt "$tdm") / $(fmt "$tdb") ($(ratio "$tdm" "$cd_m")×) |"$'\n'
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -366,6 +395,18 @@ if [[ -n $try_rows ]]; then
   table+=$'\n\n'"Other daemon settings (each on a restarted daemon after the rounds above; compare with the CLI's medians above):"$'\n\n'
   table+="| $big_label, MB/s (median / best) | daemon PUT | daemon GET |"$'\n'"|---|---|---|"$'\n'"${try_rows%$'\n'}"
 fi
+cpu_med() { # measure column -> median over the default configuration's rounds
+  awk -F'\t' -v m="$1" -v c="$2" '$1 == m && $2 == "4x16" && $3 > 0 {print $c}' "$results/cpu.tsv" | tr '\n' ' ' | median
+}
+cpu_row() { # label measure
+  local c d s
+  c=$(cpu_med "$2" 4) d=$(cpu_med "$2" 5) s=$(cpu_med "$2" 6)
+  echo "| $1 | $(fmt "$c" 1) | $(fmt "$d" 1) | $(fmt "$s" 1) | $(awk -v a="$c" -v b="$d" -v x="$s" 'BEGIN {printf "%.1f", a + b + x}') |"
+}
+table+=$'\n\n'"CPU seconds per $big_label transfer (median of the $runs rounds, from /proc; the machine has $(nproc) cores):"$'\n\n'
+table+="| transfer | client (aws or curl) | daemon | s3proxy | total |"$'\n'"|---|---|---|---|---|"$'\n'
+table+="$(cpu_row "AWS CLI upload" put_1g_cli)"$'\n'"$(cpu_row "daemon PUT" put_1g_daemon)"$'\n'
+table+="$(cpu_row "AWS CLI download" get_1g_cli)"$'\n'"$(cpu_row "daemon GET" get_1g_daemon)"
 echo "$table" >"$results/table.md"
 
 if [[ -z ${BENCH_NO_DOC:-} ]]; then

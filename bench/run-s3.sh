@@ -423,7 +423,7 @@ if [[ -z ${BENCH_NO_DOC:-} ]]; then
     echo "## S3 backend against the AWS CLI (s3proxy)"
     echo
     cat <<EOF
-Written by \`bench/run-s3.sh\` (about 5 minutes; root installs the AWS CLI with apt when missing;
+Written by \`bench/run-s3.sh\` (about 3 minutes; root installs the AWS CLI with apt when missing;
 \`bench/run-e2e.sh\` keeps this block when it rewrites the file). One s3proxy 4.1.0 on 127.0.0.1
 (\`filesystem-nio2\` storage on the disk below, signatures checked, $s3proxy_opts) serves both
 clients in the same run: the AWS CLI copying a $big_label file to and from it, and the daemon

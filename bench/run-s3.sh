@@ -13,7 +13,7 @@
 #   - daemon GET                       (curl -o /dev/null)
 # verifies once that the daemon's GET returns the file's SHA-256, optionally tries other daemon
 # parallel-I/O settings (BENCH_S3_TRY), writes the section "S3 backend against the AWS CLI
-# (s3proxy)" into docs/performance.md (between the markers <!-- s3-bench:begin --> and
+# (s3proxy)" into docs/performance.md (with the hand-written bench/s3-notes.md; between the markers <!-- s3-bench:begin --> and
 # <!-- s3-bench:end -->, replacing an earlier one; bench/run-e2e.sh carries that block over when it
 # regenerates the file), prints the table, keeps raw output in bench/results/s3-<timestamp>/
 # (git-ignored), and cleans up (processes by PID, big files) on exit.

@@ -493,6 +493,8 @@ echo "$table" >"$results/table.md"
 if [[ -z ${BENCH_NO_DOC:-} ]]; then
   mkdir -p "$root/docs"
   notes="$root/bench/performance-notes.md"
+  # The section bench/run-s3.sh writes (between its markers) is carried over unchanged.
+  s3_block=$(sed -n '/^<!-- s3-bench:begin -->$/,/^<!-- s3-bench:end -->$/p' "$root/docs/performance.md" 2>/dev/null || true)
   {
     cat <<EOF
 # Performance
@@ -557,6 +559,7 @@ EOF
     echo "- Memory: with a 256 MiB heap the daemon moved $mem_label up and down concurrently, $up_ok/4 and $down_ok/4 verified, peak RSS $((hwm_mem_kib / 1024)) MiB: bodies stream, nothing is buffered whole."
     echo
     if [[ -f $notes ]]; then cat "$notes"; fi
+    if [[ -n $s3_block ]]; then echo; echo "$s3_block"; fi
   } >"$root/docs/performance.md"
   say "wrote docs/performance.md"
 fi

@@ -25,6 +25,7 @@
 #                           UNKEY_BUILDERD_IO_PART_SIZE_MB), each measured with BENCH_S3_TRY_RUNS
 #                           rounds of daemon PUT and GET (daemon restarted); "" for none
 #   BENCH_S3_TRY_RUNS=2
+#   BENCH_S3_TLS=0          1: s3proxy on https (self-signed certificate trusted by both clients)
 #   BENCH_WORK_DIR=/var/tmp where the temp directory goes (must not be tmpfs)
 #   BENCH_S3PROXY_PORT=18490 BENCH_DAEMON_PORT=18492
 #   BENCH_S3PROXY_JAR=...   an s3proxy jar-with-dependencies (default: blob-s3/target/s3proxy, the
@@ -166,8 +167,28 @@ s3_id="bench-$(openssl rand -hex 6)"
 s3_secret=$(openssl rand -hex 20)
 bucket="builderd-bench"
 mkdir -p "$work/s3proxy-data"
+# BENCH_S3_TLS=1: s3proxy on HTTPS with a self-signed certificate that both clients trust; the
+# production setting, where the SDK sends UNSIGNED-PAYLOAD instead of hashing every part.
+transport=http
+curl_tls=()
+daemon_tls=()
+if [[ ${BENCH_S3_TLS:-0} == 1 ]]; then
+  transport=https
+  "$JAVA_HOME/bin/keytool" -genkeypair -alias s3proxy -keyalg RSA -keysize 2048 -validity 2 -dname CN=127.0.0.1 \
+    -ext SAN=IP:127.0.0.1 -keystore "$work/keystore.jks" -storetype JKS -storepass changeit -keypass changeit >>"$log_file" 2>&1
+  "$JAVA_HOME/bin/keytool" -exportcert -rfc -alias s3proxy -keystore "$work/keystore.jks" -storepass changeit \
+    >"$work/ca.pem" 2>>"$log_file"
+  endpoint_properties="s3proxy.secure-endpoint=https://127.0.0.1:$s3_port
+s3proxy.keystore-path=$work/keystore.jks
+s3proxy.keystore-password=changeit"
+  curl_tls=(--cacert "$work/ca.pem")
+  export AWS_CA_BUNDLE="$work/ca.pem"
+  daemon_tls=(UNKEY_BUILDERD_STORAGE_TLS_ENABLED=true "UNKEY_BUILDERD_STORAGE_TLS_CA_FILE=$work/ca.pem")
+else
+  endpoint_properties="s3proxy.endpoint=http://127.0.0.1:$s3_port"
+fi
 cat >"$work/s3proxy.properties" <<EOF
-s3proxy.endpoint=http://127.0.0.1:$s3_port
+$endpoint_properties
 s3proxy.authorization=aws-v2-or-v4
 s3proxy.identity=$s3_id
 s3proxy.credential=$s3_secret
@@ -181,9 +202,9 @@ s3proxy_opts="-Xmx512m"
 "$JAVA_HOME/bin/java" $s3proxy_opts -jar "$s3proxy_jar" --properties "$work/s3proxy.properties" >"$results/s3proxy.log" 2>&1 &
 s3proxy_pid=$!
 pids+=("$s3proxy_pid")
-S="http://127.0.0.1:$s3_port"
+S="$transport://127.0.0.1:$s3_port"
 deadline=$((SECONDS + 60))
-until [[ $(curl -s -o /dev/null -w '%{http_code}' "$S/" || true) != 000 ]]; do   # any answer (403) = up
+until [[ $(curl -s "${curl_tls[@]}" -o /dev/null -w '%{http_code}' "$S/" || true) != 000 ]]; do   # any answer (403) = up
   kill -0 "$s3proxy_pid" 2>/dev/null || die "s3proxy exited at start; see $results/s3proxy.log"
   ((SECONDS < deadline)) || die "s3proxy did not answer within 60 s; see $results/s3proxy.log"
   sleep 0.1
@@ -200,14 +221,14 @@ export AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true
 aws configure set default.s3.addressing_style path
 aws_s3() { aws --endpoint-url "$S" s3 "$@"; }
 aws_s3 mb "s3://$bucket" >>"$log_file" 2>&1 || die "could not create the bucket; see $log_file"
-say "s3proxy (pid $s3proxy_pid, $s3proxy_opts, filesystem-nio2) on 127.0.0.1:$s3_port, bucket $bucket; $aws_version"
+say "s3proxy (pid $s3proxy_pid, $s3proxy_opts, filesystem-nio2) on $S, bucket $bucket; $aws_version"
 
 admin_token="bench-$(openssl rand -hex 16)"
 auth="Authorization: Bearer $admin_token"
 D="http://127.0.0.1:$daemon_port"
 start_daemon() { # $1 = name (log, data dir), $2 = workers, $3 = part MiB; sets daemon_pid
   local name=$1 workers=$2 part=$3
-  UNKEY_BUILDERD_PORT=$daemon_port UNKEY_BUILDERD_BIND_ADDRESS=127.0.0.1 \
+  env "${daemon_tls[@]}" UNKEY_BUILDERD_PORT=$daemon_port UNKEY_BUILDERD_BIND_ADDRESS=127.0.0.1 \
     UNKEY_BUILDERD_DATA_DIR="$work/daemon-$name" UNKEY_BUILDERD_ADMIN_TOKEN="$admin_token" \
     UNKEY_BUILDERD_STORAGE_BACKEND=s3 UNKEY_BUILDERD_S3_ENDPOINT="$S" UNKEY_BUILDERD_S3_BUCKET="$bucket" \
     UNKEY_BUILDERD_S3_ACCESS_KEY_ID="$s3_id" UNKEY_BUILDERD_S3_SECRET_ACCESS_KEY="$s3_secret" \
@@ -437,6 +458,7 @@ bench/run-s3.sh
 | | |
 |---|---|
 | date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |
+| transport | \`$transport\` between the clients and s3proxy (\`BENCH_S3_TLS=1\` for https; with https the SDK sends \`UNSIGNED-PAYLOAD\`) |
 | CPU | $(nproc) cores, $cpu_model |
 | JDK | $java_version |
 | disk | $disk_dev, $fstype (source file and s3proxy's storage in one temp dir under $work_parent) |

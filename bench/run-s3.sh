@@ -452,7 +452,7 @@ clients in the same run: the AWS CLI copying a $big_label file to and from it, a
 file as an artifact PUT and serving it as a GET.
 
 \`\`\`
-bench/run-s3.sh
+$( [[ $transport == https ]] && printf "BENCH_S3_TLS=1 " )bench/run-s3.sh
 \`\`\`
 
 | | |

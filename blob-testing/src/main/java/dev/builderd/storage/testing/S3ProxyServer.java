@@ -75,6 +75,7 @@ public final class S3ProxyServer {
     private static RuntimeException secureFailure;
 
     private final boolean tls;
+    private final String provider;
     private final Path baseDir;
     private final Path logFile;
     private final AtomicInteger buckets = new AtomicInteger();
@@ -119,14 +120,42 @@ public final class S3ProxyServer {
     }
 
     private static S3ProxyServer start(boolean tls) {
-        S3ProxyServer server = new S3ProxyServer(tls);
+        return start(tls, PROVIDER);
+    }
+
+    private static S3ProxyServer start(boolean tls, String provider) {
+        S3ProxyServer server = new S3ProxyServer(tls, provider);
         server.launch();
         Runtime.getRuntime().addShutdownHook(new Thread(server::stop, "s3proxy-stop"));
         return server;
     }
 
-    private S3ProxyServer(boolean tls) {
+    /**
+     * A plain-HTTP server of the caller's own, storing on disk ({@code filesystem-nio2}), so that a
+     * test may {@link #kill()} it and {@link #restart()} it over the same data.
+     */
+    public static S3ProxyServer startPrivate() {
+        return start(false, "filesystem-nio2");
+    }
+
+    /** Kills the server process at once (SIGKILL), as a crash would. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+    }
+
+    /** Starts the server again over the same data, on a new port (see {@link #endpoint()}). */
+    public void restart() {
+        launch();
+    }
+
+    /** Where a disk-backed server keeps its objects. */
+    public Path dataDirectory() {
+        return baseDir.resolve("data");
+    }
+
+    private S3ProxyServer(boolean tls, String provider) {
         this.tls = tls;
+        this.provider = provider;
         try {
             this.baseDir = Files.createTempDirectory("builderd-s3proxy-");
         } catch (IOException e) {
@@ -264,11 +293,12 @@ public final class S3ProxyServer {
                 "s3proxy.authorization=aws-v2-or-v4",
                 "s3proxy.identity=" + ACCESS_KEY,
                 "s3proxy.credential=" + SECRET_KEY,
-                "jclouds.provider=" + PROVIDER,
+                "jclouds.provider=" + provider,
                 "jclouds.identity=builderd",
                 "jclouds.credential=builderd"));
-        if (PROVIDER.startsWith("filesystem")) {
-            lines.add("jclouds.filesystem.basedir=" + baseDir.resolve("data"));
+        if (provider.startsWith("filesystem")) {
+            Files.createDirectories(dataDirectory());
+            lines.add("jclouds.filesystem.basedir=" + dataDirectory());
         }
         if (tls) {
             lines.add("s3proxy.secure-endpoint=https://" + HOST + ":" + port);

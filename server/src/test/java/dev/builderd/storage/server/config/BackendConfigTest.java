@@ -9,6 +9,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.io.TempDir;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import org.slf4j.LoggerFactory;
 import dev.builderd.storage.server.mount.NetworkMount;
 import java.net.URI;
 import java.util.HashMap;
@@ -117,6 +121,22 @@ class BackendConfigTest {
         assertThat(iscsi.dataRootMount()).get().isInstanceOfSatisfying(NetworkMount.Iscsi.class,
                 mount -> assertThat(mount.filesystem()).isEqualTo("xfs"));
         assertThat(ConfigParser.parse(Map.of()).dataRootMount()).isEqualTo(Optional.empty());
+    }
+
+    @Test
+    void aVariableOfABackendNoCategoryUsesIsWarnedAbout() {
+        Logger logger = (Logger) LoggerFactory.getLogger(ConfigParser.class);
+        ListAppender<ILoggingEvent> warnings = new ListAppender<>();
+        warnings.start();
+        logger.addAppender(warnings);
+        try {
+            ConfigParser.parse(env("STORAGE_BACKEND", "azure", "AZURE_ACCOUNT", "builderdstorage", "AZURE_CONTAINER", "artifacts",
+                    "AZURE_ACCESS_KEY", "a2V5", "S3_BUCKET", "builderd-artifacts"));
+        } finally {
+            logger.detachAppender(warnings);
+        }
+        assertThat(warnings.list).extracting(ILoggingEvent::getFormattedMessage).anySatisfy(message -> assertThat(message)
+                .contains("UNKEY_BUILDERD_S3_BUCKET is set but no category uses the s3 backend (the storage backend is azure)"));
     }
 
     @Test

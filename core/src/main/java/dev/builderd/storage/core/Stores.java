@@ -10,16 +10,24 @@ import java.util.Objects;
  *
  * @param artifacts rooted so that {@link Layout#artifactKey} lands in the build's {@code rootfs/}
  * @param logs rooted so that {@link Layout#logKey} lands in the build's {@code logs/}
+ * @param caches rooted so that a tenant's cache keys land in its {@code cache/} tree; a tenant's
+ *     purge empties it with the rest
  */
-public record Stores(BlobStore artifacts, BlobStore logs) {
+public record Stores(BlobStore artifacts, BlobStore logs, BlobStore caches) {
 
     public Stores {
         Objects.requireNonNull(artifacts, "artifacts");
         Objects.requireNonNull(logs, "logs");
+        Objects.requireNonNull(caches, "caches");
+    }
+
+    /** One store for every category. */
+    public static Stores single(BlobStore store) {
+        return new Stores(store, store, store);
     }
 
     /** Each distinct store once. */
     public List<BlobStore> distinct() {
-        return artifacts == logs ? List.of(artifacts) : List.of(artifacts, logs);
+        return java.util.stream.Stream.of(artifacts, logs, caches).distinct().toList();
     }
 }

@@ -62,7 +62,7 @@ class EmbeddedStorageTest {
         metadata = MetadataStore.open(metadataLocation());
         Layout layout = Layout.under(dataRoot);
         FileBlobStore files = new FileBlobStore(dataRoot);
-        storage = new BuilderdStorage(CoreConfig.defaults(layout), metadata, new Stores(files, files),
+        storage = new BuilderdStorage(CoreConfig.defaults(layout), metadata, Stores.single(files),
                 "admin-token-for-tests", clock);
     }
 

@@ -55,8 +55,9 @@ final class StoreComposition implements AutoCloseable {
         try {
             BlobStore artifacts = store(config.artifacts(), config.layout().rootfsRoot(), config, built, clients);
             BlobStore logs = store(config.logs(), config.layout().dataRoot(), config, built, clients);
+            BlobStore caches = store(config.caches(), config.layout().cacheRoot(), config, built, clients);
             List<BlobStore> remotes = built.values().stream().filter(CircuitBreakingBlobStore.class::isInstance).toList();
-            return new StoreComposition(new Stores(artifacts, logs), clients, remotes);
+            return new StoreComposition(new Stores(artifacts, logs, caches), clients, remotes);
         } catch (IOException | RuntimeException e) {
             new StoreComposition(null, clients, List.of()).close();
             throw e;

@@ -43,6 +43,23 @@ abstract class HttpApiTestBase {
         daemon = DaemonFixture.start(dataRoot, store.newMetadataUrl(), backendEnvironment());
     }
 
+    /**
+     * The keys under {@code prefix} in one category's store, read behind the daemon's back with a
+     * client of the daemon's own configuration.
+     */
+    List<String> storedKeys(java.util.function.Function<dev.builderd.storage.core.Stores, dev.builderd.storage.blob.BlobStore> category,
+            String prefix) {
+        Map<String, String> env = new java.util.HashMap<>(backendEnvironment());
+        env.put("UNKEY_BUILDERD_DATA_DIR", dataRoot.toString());
+        try (StoreComposition stores = StoreComposition.compose(dev.builderd.storage.server.config.ConfigParser.parse(env))) {
+            List<String> keys = new java.util.ArrayList<>();
+            category.apply(stores.stores()).list(prefix, null).forEachRemaining(blob -> keys.add(blob.key().value()));
+            return keys;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /** Variables that select the storage backend; none means the filesystem default. */
     Map<String, String> backendEnvironment() {
         return Map.of();

@@ -3,18 +3,14 @@ package dev.builderd.storage.server;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.builderd.storage.blob.BlobInfo;
+import dev.builderd.storage.core.Stores;
 import dev.builderd.storage.server.DaemonFixture.Response;
-import dev.builderd.storage.server.config.ConfigParser;
 import dev.builderd.storage.testing.AzuriteServer;
 import dev.builderd.storage.testing.S3ProxyServer;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -138,17 +134,8 @@ class RemoteBackendHttpTest extends HttpApiTestBase {
         assertThat(get(artifactPath("acme", "b1", "bad.img"), token).status()).isEqualTo(404);
     }
 
-    /** What the object store holds under {@code prefix}, read with a client of the daemon's own configuration. */
+    /** What the object store holds under {@code prefix}. */
     private List<String> remoteKeys(String prefix) {
-        Map<String, String> env = new HashMap<>(backendEnvironment());
-        env.put("UNKEY_BUILDERD_DATA_DIR", dataRoot.toString());
-        try (StoreComposition stores = StoreComposition.compose(ConfigParser.parse(env))) {
-            List<String> keys = new ArrayList<>();
-            Iterator<BlobInfo> blobs = stores.stores().artifacts().list(prefix, null);
-            blobs.forEachRemaining(blob -> keys.add(blob.key().value()));
-            return keys;
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
+        return storedKeys(Stores::artifacts, prefix);
     }
 }

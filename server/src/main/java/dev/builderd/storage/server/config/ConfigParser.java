@@ -52,9 +52,10 @@ public final class ConfigParser {
         String storageKind = kind(Variable.STORAGE_BACKEND, text(Variable.STORAGE_BACKEND));
         String artifactsKind = categoryKind(Variable.ARTIFACTS_BACKEND, storageKind);
         String logsKind = categoryKind(Variable.LOGS_BACKEND, storageKind);
+        String cachesKind = categoryKind(Variable.CACHE_BACKEND, storageKind);
         Optional<NetworkMount> mount = networkMount(storageKind);
         Map<String, BlobBackend> backends = new TreeMap<>();
-        for (String kind : new String[] {artifactsKind, logsKind}) {
+        for (String kind : new String[] {artifactsKind, logsKind, cachesKind}) {
             if (kind != null && !backends.containsKey(kind)) {
                 backends.put(kind, blobBackend(kind));
             }
@@ -79,7 +80,7 @@ public final class ConfigParser {
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
-        return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), mount, breaker, abandonedUploadAge, layout,
+        return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
                 adminToken, metadata, lease, maxLease, check);
     }
 

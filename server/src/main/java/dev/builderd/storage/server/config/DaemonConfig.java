@@ -12,6 +12,7 @@ import java.util.Optional;
  *
  * @param artifacts where build artifacts live
  * @param logs where build logs live
+ * @param caches where tenants' build caches live
  * @param abandonedUploadAge unfinished remote uploads older than this are aborted
  * @param dataRootMount the network filesystem the data root must be on ({@code nfs}, {@code iscsi})
  * @param adminToken empty when it is to be read from, or generated into, {@code config/admin.token}
@@ -21,6 +22,7 @@ public record DaemonConfig(
         int port,
         BlobBackend artifacts,
         BlobBackend logs,
+        BlobBackend caches,
         Optional<NetworkMount> dataRootMount,
         Breaker breaker,
         Duration abandonedUploadAge,

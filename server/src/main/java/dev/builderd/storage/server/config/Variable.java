@@ -14,6 +14,7 @@ public enum Variable {
     STORAGE_BACKEND("filesystem", "where durable data lives: filesystem (alias local), nfs, iscsi, s3, minio, ceph, gcs, azure"),
     ARTIFACTS_BACKEND("(the storage backend)", "backend of build artifacts, to route them apart from the rest"),
     LOGS_BACKEND("(the storage backend)", "backend of build logs, to route them apart from the rest"),
+    CACHE_BACKEND("(the storage backend)", "backend of tenants' build caches, to route them apart from the rest"),
     SCRATCH_DIR("(data root)", "root of the tenant trees holding builds' temp/ directories"),
     WORKSPACE_DIR("(data root)", "root of the tenant trees holding builds' workspace/ directories"),
     ROOTFS_OUTPUT_DIR("(data root)", "root of the tenant trees holding builds' rootfs/ artifacts"),

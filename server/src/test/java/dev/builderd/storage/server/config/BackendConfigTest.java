@@ -89,9 +89,11 @@ class BackendConfigTest {
     @Test
     void categoriesCanGoToDifferentBackends() {
         DaemonConfig config = ConfigParser.parse(env("STORAGE_BACKEND", "filesystem", "ARTIFACTS_BACKEND", "azure",
-                "AZURE_ACCOUNT", "builderdstorage", "AZURE_CONTAINER", "artifacts", "AZURE_ACCESS_KEY", "a2V5"));
+                "AZURE_ACCOUNT", "builderdstorage", "AZURE_CONTAINER", "artifacts", "AZURE_ACCESS_KEY", "a2V5",
+                "CACHE_BACKEND", "s3", "S3_BUCKET", "builderd-cache", "S3_ACCESS_KEY_ID", "k", "S3_SECRET_ACCESS_KEY", "s"));
         assertThat(config.artifacts()).isInstanceOf(BlobBackend.Azure.class);
         assertThat(config.logs()).isInstanceOf(BlobBackend.Local.class);
+        assertThat(config.caches()).isInstanceOf(BlobBackend.S3.class);
     }
 
     @Test

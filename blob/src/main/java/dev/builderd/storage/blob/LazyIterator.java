@@ -10,7 +10,7 @@ import java.util.NoSuchElementException;
  * this class does the {@link Iterator} bookkeeping. I/O failures surface as
  * {@link UncheckedIOException}, as {@link BlobStore#list} promises.
  */
-abstract class LazyIterator<T> implements Iterator<T> {
+public abstract class LazyIterator<T> implements Iterator<T> {
 
     private T next;
 

@@ -38,6 +38,7 @@ import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobNotFoundException;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.LazyIterator;
 import dev.builderd.storage.blob.ParallelRangeInputStream;
 import dev.builderd.storage.blob.RemoteTimeouts;
 import dev.builderd.storage.blob.StorageTls;
@@ -61,7 +62,6 @@ import java.util.Arrays;
 import java.util.Base64;
 import java.util.Iterator;
 import java.util.List;
-import java.util.NoSuchElementException;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
@@ -555,20 +555,18 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
         } catch (RuntimeException e) {
             throw failure("listing", null, e);
         }
-        return new CodePointOrder(new Iterator<>() {
-            private BlobInfo next;
-
+        return new CodePointOrder(new LazyIterator<>() {
             @Override
-            public boolean hasNext() {
-                while (next == null) {
+            protected BlobInfo computeNext() throws IOException {
+                while (true) {
                     BlobItem item;
                     try {
                         if (!items.hasNext()) {
-                            return false;
+                            return null;
                         }
                         item = items.next();
                     } catch (RuntimeException e) {
-                        throw new UncheckedIOException(failure("listing", null, e));
+                        throw failure("listing", null, e);
                     }
                     if (Boolean.TRUE.equals(item.isPrefix()) || Boolean.TRUE.equals(item.isDeleted())
                             || !item.getName().startsWith(settings.keyPrefix())) {
@@ -578,20 +576,9 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
                     if (!BlobKey.isValid(name) || startAfter != null && BlobKey.compareKeys(name, startAfter.value()) <= 0) {
                         continue;
                     }
-                    next = new BlobInfo(BlobKey.of(name), item.getProperties().getContentLength(),
+                    return new BlobInfo(BlobKey.of(name), item.getProperties().getContentLength(),
                             instant(item.getProperties().getLastModified()));
                 }
-                return true;
-            }
-
-            @Override
-            public BlobInfo next() {
-                if (!hasNext()) {
-                    throw new NoSuchElementException();
-                }
-                BlobInfo result = next;
-                next = null;
-                return result;
             }
         });
     }

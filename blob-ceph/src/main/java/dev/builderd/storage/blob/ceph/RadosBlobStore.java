@@ -10,12 +10,12 @@ import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobNotFoundException;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.LazyIterator;
 import dev.builderd.storage.blob.UploadLengthMismatchException;
 import dev.builderd.storage.blob.WriteMode;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -28,7 +28,6 @@ import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.NoSuchElementException;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
@@ -336,35 +335,20 @@ public final class RadosBlobStore implements BlobStore, AutoCloseable {
         all.addAll(hashed);
         all.sort((a, b) -> BlobKey.compareKeys(keyOf(a), keyOf(b)));
         Iterator<Object> names = all.iterator();
-        return new Iterator<>() {
-            private BlobInfo next;
-
+        return new LazyIterator<>() {
             @Override
-            public boolean hasNext() {
-                while (next == null && names.hasNext()) {
+            protected BlobInfo computeNext() throws IOException {
+                while (names.hasNext()) {
                     Object item = names.next();
                     if (item instanceof BlobInfo info) {
-                        next = info;
-                    } else {
-                        try {
-                            Head head = readHead(headName(BlobKey.of((String) item)));
-                            next = head == null ? null : head.info(); // deleted since the scan
-                        } catch (IOException e) {
-                            throw new UncheckedIOException(e);
-                        }
+                        return info;
+                    }
+                    Head head = readHead(headName(BlobKey.of((String) item)));
+                    if (head != null) { // else deleted since the scan
+                        return head.info();
                     }
                 }
-                return next != null;
-            }
-
-            @Override
-            public BlobInfo next() {
-                if (!hasNext()) {
-                    throw new NoSuchElementException();
-                }
-                BlobInfo result = next;
-                next = null;
-                return result;
+                return null;
             }
         };
     }

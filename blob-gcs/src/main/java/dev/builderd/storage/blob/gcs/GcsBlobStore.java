@@ -21,6 +21,7 @@ import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobNotFoundException;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.LazyIterator;
 import dev.builderd.storage.blob.ParallelIo;
 import dev.builderd.storage.blob.ParallelRangeInputStream;
 import dev.builderd.storage.blob.RemoteTimeouts;
@@ -30,7 +31,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.PushbackInputStream;
 import java.io.SequenceInputStream;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.file.FileAlreadyExistsException;
@@ -42,7 +42,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
-import java.util.NoSuchElementException;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
@@ -450,12 +449,11 @@ public final class GcsBlobStore implements BlobStore, AutoCloseable {
     }
 
     /** Walks the pages one at a time, fetching the next page only when the current one is used up. */
-    private final class Listing implements Iterator<BlobInfo> {
+    private final class Listing extends LazyIterator<BlobInfo> {
         private Page<Blob> page;
         private Iterator<Blob> blobs;
         private final String prefix;
         private final BlobKey startAfter;
-        private BlobInfo next;
 
         Listing(Page<Blob> first, String prefix, BlobKey startAfter) {
             this.page = first;
@@ -465,25 +463,26 @@ public final class GcsBlobStore implements BlobStore, AutoCloseable {
         }
 
         @Override
-        public boolean hasNext() {
-            while (next == null) {
+        protected BlobInfo computeNext() throws IOException {
+            while (true) {
                 if (!blobs.hasNext()) {
                     if (page == null || !page.hasNextPage()) {
                         page = null;
-                        return false;
+                        return null;
                     }
                     try {
                         page = page.getNextPage();
                     } catch (StorageException e) {
-                        throw new UncheckedIOException(new IOException(
-                                "cannot list gs://" + bucket + "/" + keyPrefix + prefix + ": " + e.getMessage(), e));
+                        throw new IOException("cannot list gs://" + bucket + "/" + keyPrefix + prefix + ": " + e.getMessage(), e);
                     }
                     blobs = page == null ? List.<Blob>of().iterator() : page.getValues().iterator();
                     continue;
                 }
-                next = toInfo(blobs.next());
+                BlobInfo info = toInfo(blobs.next());
+                if (info != null) {
+                    return info;
+                }
             }
-            return true;
         }
 
         private BlobInfo toInfo(Blob blob) {
@@ -501,15 +500,6 @@ public final class GcsBlobStore implements BlobStore, AutoCloseable {
             return info(BlobKey.of(keyName), blob);
         }
 
-        @Override
-        public BlobInfo next() {
-            if (!hasNext()) {
-                throw new NoSuchElementException();
-            }
-            BlobInfo result = next;
-            next = null;
-            return result;
-        }
     }
 
     // ---------------------------------------------------------------- the rest

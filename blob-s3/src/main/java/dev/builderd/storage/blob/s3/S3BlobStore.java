@@ -1,12 +1,13 @@
 package dev.builderd.storage.blob.s3;
 
+import dev.builderd.storage.blob.AbandonedUploadCleanup;
 import dev.builderd.storage.blob.BlobAlreadyExistsException;
 import dev.builderd.storage.blob.BlobInfo;
 import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobNotFoundException;
-import dev.builderd.storage.blob.AbandonedUploadCleanup;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.LazyIterator;
 import dev.builderd.storage.blob.ParallelRangeInputStream;
 import dev.builderd.storage.blob.UploadLengthMismatchException;
 import dev.builderd.storage.blob.WriteMode;
@@ -15,14 +16,12 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.io.SequenceInputStream;
-import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
-import java.util.NoSuchElementException;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -649,14 +648,13 @@ public final class S3BlobStore implements BlobStore, AbandonedUploadCleanup, Aut
     }
 
     /** A lazy walk over ListObjectsV2 pages. */
-    private final class Listing implements Iterator<BlobInfo> {
+    private final class Listing extends LazyIterator<BlobInfo> {
         private final String fullPrefix;
         private final String startAfter;
         private Iterator<S3Object> page = Collections.emptyIterator();
         private String continuation;
         private boolean lastPage;
         private boolean started;
-        private BlobInfo next;
 
         Listing(String fullPrefix, String startAfter) {
             this.fullPrefix = fullPrefix;
@@ -687,41 +685,23 @@ public final class S3BlobStore implements BlobStore, AbandonedUploadCleanup, Aut
         }
 
         @Override
-        public boolean hasNext() {
-            while (next == null) {
+        protected BlobInfo computeNext() throws IOException {
+            while (true) {
                 if (page.hasNext()) {
                     S3Object object = page.next();
                     String name = object.key();
-                    if (!name.startsWith(settings.keyPrefix())) {
-                        continue;
+                    String value = name.startsWith(settings.keyPrefix()) ? name.substring(settings.keyPrefix().length()) : null;
+                    if (value != null && BlobKey.isValid(value)) {
+                        return new BlobInfo(BlobKey.of(value), object.size(), object.lastModified());
                     }
-                    String value = name.substring(settings.keyPrefix().length());
-                    if (!BlobKey.isValid(value)) {
-                        continue;
-                    }
-                    next = new BlobInfo(BlobKey.of(value), object.size(), object.lastModified());
                 } else if (lastPage) {
-                    return false;
+                    return null;
                 } else {
-                    try {
-                        fetch();
-                    } catch (IOException e) {
-                        throw new UncheckedIOException(e);
-                    }
+                    fetch();
                 }
             }
-            return true;
         }
 
-        @Override
-        public BlobInfo next() {
-            if (!hasNext()) {
-                throw new NoSuchElementException();
-            }
-            BlobInfo result = next;
-            next = null;
-            return result;
-        }
     }
 
     @Override

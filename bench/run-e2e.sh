@@ -41,11 +41,13 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 results="$root/bench/results/$stamp"
 mkdir -p "$results"
 log_file="$results/run.log"
-
-say() { printf '[%s load %s] %s\n' "$(date +%H:%M:%S)" "$(cut -d' ' -f1 /proc/loadavg)" "$*" | tee -a "$log_file" >&2; }
-daemon_pid=""
-die() { say "ERROR: $*"; exit 1; }
-now_ns() { date +%s%N; }
+# shellcheck disable=SC2034   # read by bench/lib/harness.sh
+bench_name="bench/run-e2e.sh"
+# say, die, now_ns, make_work_dir (with cleanup on exit), forget_pid, check_idle, the daemon's readiness wait, stop_daemon,
+# api, the statistics helpers and raw
+# shellcheck source=bench/lib/harness.sh
+# shellcheck disable=SC1091
+source "$root/bench/lib/harness.sh"
 
 # ---------------------------------------------------------------------------------------------
 # 1. Tools
@@ -84,51 +86,8 @@ done
 # ---------------------------------------------------------------------------------------------
 # 2. Work directory (a real disk), clean-up
 # ---------------------------------------------------------------------------------------------
-mkdir -p "$work_parent"
-fstype=$(df -PT "$work_parent" | awk 'NR==2 {print $2}')
-[[ $fstype == tmpfs || $fstype == ramfs ]] && die "$work_parent is $fstype; set BENCH_WORK_DIR to a directory on a disk"
-work=$(mktemp -d "$work_parent/builderd-bench.XXXXXX")
-pids=()
-daemon_pid=""
-cleanup() {
-  local status=$?
-  local pid daemon_status=0
-  # A daemon that died on its own is the likeliest cause of a failure: say how it ended.
-  if ((status != 0)) && [[ -n $daemon_pid ]] && ! kill -0 "$daemon_pid" 2>/dev/null; then
-    wait "$daemon_pid" 2>/dev/null || daemon_status=$?
-    say "the daemon (pid $daemon_pid) had ended on its own, exit status $daemon_status$( ((daemon_status > 128)) && echo " (SIG$(kill -l $((daemon_status - 128))))")"
-  fi
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-  if ((status != 0)); then
-    echo "bench/run-e2e.sh failed (exit $status); raw output in $results" >&2
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-forget_pid() {
-  local gone=$1 kept=() pid
-  for pid in "${pids[@]}"; do [[ $pid == "$gone" ]] || kept+=("$pid"); done
-  pids=("${kept[@]}")
-}
-
-# CPU busy before anything starts: other work on the machine makes every figure noisy.
-cpu_busy_pct() { # over $1 seconds, from /proc/stat
-  local a b
-  a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
-  sleep "$1"
-  b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
-  awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", (y[2] > x[2] ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0)}'
-}
-busy_before=$(cpu_busy_pct 3)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-say "CPU busy before the run (other work on the machine): ${busy_before}%"
-((busy_before > 15)) && say "WARNING: the machine is not idle (${busy_before}% busy); expect noisy figures"
+make_work_dir builderd-bench
+check_idle
 
 mib=$((1024 * 1024))
 avail_kib=$(df -Pk "$work" | awk 'NR==2 {print $4}')
@@ -211,18 +170,7 @@ start_daemon() { # $1 = log file, $2.. = extra JVM options; sets daemon_pid
     BUILDERD_JAVA_OPTS="-Xmx256m -XX:ErrorFile=$results/hs_err_%p.log $*" "$root/bin/builderd" >"$log" 2>&1 &
   daemon_pid=$!
   pids+=("$daemon_pid")
-  local deadline=$((SECONDS + 60))
-  until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$daemon_port/health/ready" || true) == 200 ]]; do
-    kill -0 "$daemon_pid" 2>/dev/null || die "the daemon exited at start; see $log"
-    ((SECONDS < deadline)) || die "the daemon was not ready within 60 s; see $log"
-    sleep 0.05
-  done
-}
-stop_daemon() {
-  kill -TERM "$daemon_pid" 2>/dev/null || true
-  wait "$daemon_pid" 2>/dev/null || true
-  forget_pid "$daemon_pid"
-  daemon_pid=""
+  wait_daemon_ready "$log"
 }
 vm_hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
@@ -236,11 +184,6 @@ say "nginx (pid $nginx_pid) on 127.0.0.1:$nginx_port, daemon (pid $daemon_pid, -
 
 D="http://127.0.0.1:$daemon_port"
 N="http://127.0.0.1:$nginx_port"
-api() { # method path [curl args...]; fails on a non-2xx status
-  local method=$1 path=$2
-  shift 2
-  curl -sS --fail-with-body -X "$method" -H "$auth" "$@" "$D$path"
-}
 api PUT /v1/tenants/bench -H 'Content-Type: application/json' -d '{"tier":"dedicated"}' >>"$log_file"
 for b in get put small; do
   api POST /v1/tenants/bench/builds -H 'Content-Type: application/json' -d "{\"build_id\":\"$b\"}" >>"$log_file"
@@ -254,13 +197,6 @@ echo >>"$log_file"
 # ---------------------------------------------------------------------------------------------
 # 5. Measurements
 # ---------------------------------------------------------------------------------------------
-# Statistics over whitespace-separated numbers.
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-maximum() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
-minimum() { tr ' ' '\n' | grep -v '^$' | sort -g | head -1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
-fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN {printf "%.*f", d, x}'; }
-raw() { echo "$*" >>"$results/raw.tsv"; }
 printf 'measure\tserver\trun\tvalue\tunit\n' >"$results/raw.tsv"
 
 # --- GET 1 GiB ---------------------------------------------------------------------------------
@@ -284,7 +220,6 @@ for i in $(seq "$big_runs"); do
 done
 
 # --- durable PUT 1 GiB -------------------------------------------------------------------------
-mbps_of_ns() { awk -v b="$big_bytes" -v ns="$1" 'BEGIN {printf "%.1f", b / (ns / 1e9) / 1e6}'; }
 put_nginx() { # -> MB/s of PUT + sync
   rm -f "$ng/www/put/up.bin"
   sync

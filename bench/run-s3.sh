@@ -45,10 +45,13 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 results="$root/bench/results/s3-$stamp"
 mkdir -p "$results"
 log_file="$results/run.log"
-
-say() { printf '[%s load %s] %s\n' "$(date +%H:%M:%S)" "$(cut -d' ' -f1 /proc/loadavg)" "$*" | tee -a "$log_file" >&2; }
-die() { say "ERROR: $*"; exit 1; }
-now_ns() { date +%s%N; }
+# shellcheck disable=SC2034   # read by bench/lib/harness.sh
+bench_name="bench/run-s3.sh"
+# say, die, now_ns, make_work_dir (with cleanup on exit), forget_pid, check_idle, the daemon's readiness wait, stop_daemon,
+# api, the statistics helpers and raw
+# shellcheck source=bench/lib/harness.sh
+# shellcheck disable=SC1091
+source "$root/bench/lib/harness.sh"
 
 # ---------------------------------------------------------------------------------------------
 # 1. Tools
@@ -96,50 +99,9 @@ done
 # ---------------------------------------------------------------------------------------------
 # 2. Work directory (a real disk), clean-up
 # ---------------------------------------------------------------------------------------------
-mkdir -p "$work_parent"
-fstype=$(df -PT "$work_parent" | awk 'NR==2 {print $2}')
-[[ $fstype == tmpfs || $fstype == ramfs ]] && die "$work_parent is $fstype; set BENCH_WORK_DIR to a directory on a disk"
-work=$(mktemp -d "$work_parent/builderd-bench-s3.XXXXXX")
-pids=()
-daemon_pid=""
-cleanup() {
-  local status=$?
-  local pid daemon_status=0
-  if ((status != 0)) && [[ -n $daemon_pid ]] && ! kill -0 "$daemon_pid" 2>/dev/null; then
-    wait "$daemon_pid" 2>/dev/null || daemon_status=$?
-    say "the daemon (pid $daemon_pid) had ended on its own, exit status $daemon_status"
-  fi
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-  if ((status != 0)); then
-    echo "bench/run-s3.sh failed (exit $status); raw output in $results" >&2
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-forget_pid() {
-  local gone=$1 kept=() pid
-  for pid in "${pids[@]}"; do [[ $pid == "$gone" ]] || kept+=("$pid"); done
-  pids=("${kept[@]}")
-}
-
-cpu_busy_pct() { # over $1 seconds, from /proc/stat
-  local a b
-  a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
-  sleep "$1"
-  b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
-  awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", (y[2] > x[2] ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0)}'
-}
-busy_before=$(cpu_busy_pct 3)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+make_work_dir builderd-bench-s3
 loads=()   # 1-minute load average at each timed transfer
-say "CPU busy before the run (other work on the machine): ${busy_before}%"
-((busy_before > 15)) && say "WARNING: the machine is not idle (${busy_before}% busy); expect noisy figures"
+check_idle
 
 mib=$((1024 * 1024))
 avail_kib=$(df -Pk "$work" | awk 'NR==2 {print $4}')
@@ -237,12 +199,7 @@ start_daemon() { # $1 = name (log, data dir), $2 = workers, $3 = part MiB; sets 
     "$root/bin/builderd" >"$results/daemon-$name.log" 2>&1 &
   daemon_pid=$!
   pids+=("$daemon_pid")
-  local deadline=$((SECONDS + 60))
-  until [[ $(curl -s -o /dev/null -w '%{http_code}' "$D/health/ready" || true) == 200 ]]; do
-    kill -0 "$daemon_pid" 2>/dev/null || die "the daemon exited at start; see $results/daemon-$name.log"
-    ((SECONDS < deadline)) || die "the daemon was not ready within 60 s; see $results/daemon-$name.log"
-    sleep 0.05
-  done
+  wait_daemon_ready "$results/daemon-$name.log"
   # Each configuration gets its own tenant, so its objects never meet another's in the bucket.
   {
     api PUT "/v1/tenants/$name" -H 'Content-Type: application/json' -d '{"tier":"dedicated"}'
@@ -251,27 +208,10 @@ start_daemon() { # $1 = name (log, data dir), $2 = workers, $3 = part MiB; sets 
   } >>"$log_file"
   A="$D/v1/tenants/$name/builds/s3/artifacts"
 }
-stop_daemon() {
-  kill -TERM "$daemon_pid" 2>/dev/null || true
-  wait "$daemon_pid" 2>/dev/null || true
-  forget_pid "$daemon_pid"
-  daemon_pid=""
-}
-api() { # method path [curl args...]; fails on a non-2xx status
-  local method=$1 path=$2
-  shift 2
-  curl -sS --fail-with-body -X "$method" -H "$auth" "$@" "$D$path"
-}
 
 # ---------------------------------------------------------------------------------------------
 # 4. Measurements
 # ---------------------------------------------------------------------------------------------
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-maximum() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
-fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN {printf "%.*f", d, x}'; }
-mbps_of_ns() { awk -v b="$big_bytes" -v ns="$1" 'BEGIN {printf "%.1f", b / (ns / 1e9) / 1e6}'; }
-raw() { echo "$*" >>"$results/raw.tsv"; }
 printf 'measure\tclient\tconfig\trun\tvalue\tunit\tload1\n' >"$results/raw.tsv"
 load1() { cut -d' ' -f1 /proc/loadavg; }
 

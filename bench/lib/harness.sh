@@ -1,0 +1,108 @@
+# shellcheck shell=bash
+# Shared helpers of the benchmark scripts (bench/run-e2e.sh, bench/run-s3.sh); sourced, not run.
+#
+# The sourcing script sets, before it calls any of these functions:
+#   bench_name   the script as its messages name it, e.g. bench/run-e2e.sh
+#   log_file     where say() appends its lines
+#   results      the raw-output directory (raw.tsv, cleanup's message)
+#   work_parent  where make_work_dir creates the temp directory
+#   pids         array of the PIDs cleanup stops (forget_pid drops one); make_work_dir empties it
+#   daemon_pid   the running daemon, "" when none
+#   daemon_port  the daemon's port on 127.0.0.1 (wait_daemon_ready)
+#   auth, D      the admin token's Authorization header and the daemon's base URL (api)
+#   big_bytes    the size of the big test file (mbps_of_ns)
+# shellcheck disable=SC2154   # all of the above are assigned by the sourcing script
+# It sets for the script: work and fstype (make_work_dir), busy_before and load_start (check_idle).
+# shellcheck disable=SC2034
+
+say() { printf '[%s load %s] %s\n' "$(date +%H:%M:%S)" "$(cut -d' ' -f1 /proc/loadavg)" "$*" | tee -a "$log_file" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+now_ns() { date +%s%N; }
+
+# ---------------------------------------------------------------------------------------------
+# Processes and clean-up
+# ---------------------------------------------------------------------------------------------
+cleanup() {
+  local status=$?
+  local pid daemon_status=0
+  # A daemon that died on its own is the likeliest cause of a failure: say how it ended.
+  if ((status != 0)) && [[ -n $daemon_pid ]] && ! kill -0 "$daemon_pid" 2>/dev/null; then
+    wait "$daemon_pid" 2>/dev/null || daemon_status=$?
+    say "the daemon (pid $daemon_pid) had ended on its own, exit status $daemon_status$( ((daemon_status > 128)) && echo " (SIG$(kill -l $((daemon_status - 128))))")"
+  fi
+  for pid in "${pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+  if ((status != 0)); then
+    echo "$bench_name failed (exit $status); raw output in $results" >&2
+  fi
+}
+make_work_dir() { # $1 = name prefix; the temp directory under $work_parent (not tmpfs), cleaned up on exit
+  mkdir -p "$work_parent"
+  fstype=$(df -PT "$work_parent" | awk 'NR==2 {print $2}')
+  [[ $fstype == tmpfs || $fstype == ramfs ]] && die "$work_parent is $fstype; set BENCH_WORK_DIR to a directory on a disk"
+  work=$(mktemp -d "$work_parent/$1.XXXXXX")
+  pids=()
+  daemon_pid=""
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+forget_pid() {
+  local gone=$1 kept=() pid
+  for pid in "${pids[@]}"; do [[ $pid == "$gone" ]] || kept+=("$pid"); done
+  pids=("${kept[@]}")
+}
+
+# CPU busy before anything starts: other work on the machine makes every figure noisy.
+cpu_busy_pct() { # over $1 seconds, from /proc/stat
+  local a b
+  a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+  sleep "$1"
+  b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", (y[2] > x[2] ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0)}'
+}
+check_idle() { # sets busy_before (CPU busy % over 3 s) and load_start, warns when the machine is busy
+  busy_before=$(cpu_busy_pct 3)
+  load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+  say "CPU busy before the run (other work on the machine): ${busy_before}%"
+  ((busy_before > 15)) && say "WARNING: the machine is not idle (${busy_before}% busy); expect noisy figures"
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# The daemon
+# ---------------------------------------------------------------------------------------------
+wait_daemon_ready() { # $1 = the daemon's log (for the message); polls /health/ready for up to 60 s
+  local log=$1 deadline=$((SECONDS + 60))
+  until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$daemon_port/health/ready" || true) == 200 ]]; do
+    kill -0 "$daemon_pid" 2>/dev/null || die "the daemon exited at start; see $log"
+    ((SECONDS < deadline)) || die "the daemon was not ready within 60 s; see $log"
+    sleep 0.05
+  done
+}
+stop_daemon() {
+  kill -TERM "$daemon_pid" 2>/dev/null || true
+  wait "$daemon_pid" 2>/dev/null || true
+  forget_pid "$daemon_pid"
+  daemon_pid=""
+}
+api() { # method path [curl args...]; fails on a non-2xx status
+  local method=$1 path=$2
+  shift 2
+  curl -sS --fail-with-body -X "$method" -H "$auth" "$@" "$D$path"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Statistics over whitespace-separated numbers, formatting, raw output
+# ---------------------------------------------------------------------------------------------
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+maximum() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
+minimum() { tr ' ' '\n' | grep -v '^$' | sort -g | head -1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
+fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN {printf "%.*f", d, x}'; }
+mbps_of_ns() { awk -v b="$big_bytes" -v ns="$1" 'BEGIN {printf "%.1f", b / (ns / 1e9) / 1e6}'; }
+raw() { echo "$*" >>"$results/raw.tsv"; }

@@ -3,8 +3,6 @@ package dev.builderd.storage.testing;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -78,8 +76,11 @@ public final class AzuriteServer implements AutoCloseable {
     private static final int START_ATTEMPTS = 3;
     private static final String API_VERSION = "2021-12-02";
 
-    private static AzuriteServer shared;
-    private static RuntimeException sharedFailure;
+    private static final SharedServer<AzuriteServer> SHARED = new SharedServer<>("azurite-stop", () -> {
+        AzuriteServer server = new AzuriteServer(findProgram(), null);
+        server.start();
+        return server;
+    }, AzuriteServer::stop);
 
     /** The server's certificate and key (PEM) and the CA bundle that signed it, for HTTPS. */
     private record Tls(Path certFile, Path keyFile, Path caFile) {
@@ -100,22 +101,8 @@ public final class AzuriteServer implements AutoCloseable {
      * @throws IllegalStateException when Azurite is not installed (saying how to install it) or
      *     does not start (naming its log)
      */
-    public static synchronized AzuriteServer shared() {
-        if (shared != null) {
-            return shared;
-        }
-        if (sharedFailure != null) {
-            throw new IllegalStateException(sharedFailure.getMessage(), sharedFailure);
-        }
-        try {
-            AzuriteServer server = new AzuriteServer(findProgram(), null);
-            server.start();
-            shared = server;
-            return server;
-        } catch (RuntimeException e) {
-            sharedFailure = e;
-            throw e;
-        }
+    public static AzuriteServer shared() {
+        return SHARED.get();
     }
 
     /**
@@ -126,6 +113,7 @@ public final class AzuriteServer implements AutoCloseable {
     public static AzuriteServer startHttps(Path certFile, Path keyFile, Path caFile) {
         AzuriteServer server = new AzuriteServer(findProgram(), new Tls(certFile, keyFile, caFile));
         server.start();
+        ServerFiles.stopAtExit("azurite-stop", server::stop);
         return server;
     }
 
@@ -203,10 +191,19 @@ public final class AzuriteServer implements AutoCloseable {
                 .build();
     }
 
+    /** Starts the server; when it fails, no process of it is left running. */
     private void start() {
-        Runtime.getRuntime().addShutdownHook(new Thread(this::stop, "azurite-stop"));
+        try {
+            launch();
+        } catch (RuntimeException e) {
+            stop();
+            throw e;
+        }
+    }
+
+    private void launch() {
         for (int attempt = 1; ; attempt++) {
-            port = freePort();
+            port = ServerFiles.freePort(HOST);
             List<String> command = new ArrayList<>(List.of(program.toString(),
                     "--blobHost", HOST, "--blobPort", Integer.toString(port),
                     // Without --disableTelemetry, SIGTERM does not stop Azurite.
@@ -217,12 +214,7 @@ public final class AzuriteServer implements AutoCloseable {
                 command.addAll(List.of("--cert", tls.certFile().toString(), "--key", tls.keyFile().toString()));
             }
             try {
-                process = new ProcessBuilder(command)
-                        .redirectErrorStream(true)
-                        // A file, not a pipe: a full pipe would stall the server.
-                        .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
-                        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                        .start();
+                process = ServerFiles.startLogged(new ProcessBuilder(command), logFile);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot run " + String.join(" ", command), e);
             }
@@ -232,37 +224,21 @@ public final class AzuriteServer implements AutoCloseable {
             stop();
             if (attempt >= START_ATTEMPTS || !logMentionsPortInUse()) {
                 throw new IllegalStateException("Azurite did not answer on " + endpoint() + " within " + READY_DEADLINE.toSeconds()
-                        + " s; command: " + String.join(" ", command) + "; log " + logFile + ":\n" + readQuietly(logFile));
+                        + " s; command: " + String.join(" ", command) + "; log " + logFile + ":\n" + ServerFiles.readQuietly(logFile));
             }
         }
     }
 
     /** Polls the port until any HTTP answer comes (an unauthenticated request gets 4xx: up). */
     private boolean awaitReady() {
-        long deadline = System.nanoTime() + READY_DEADLINE.toNanos();
         HttpRequest probe = HttpRequest.newBuilder(URI.create(endpoint() + "?comp=list"))
                 .timeout(Duration.ofSeconds(2)).GET().build();
-        while (System.nanoTime() < deadline) {
-            if (!process.isAlive()) {
-                return false;
-            }
-            try {
-                http.send(probe, HttpResponse.BodyHandlers.discarding());
-                return true;
-            } catch (IOException e) {
-                // not listening yet
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while waiting for Azurite", e);
-            }
-            try {
-                process.waitFor(50, TimeUnit.MILLISECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while waiting for Azurite", e);
-            }
+        try {
+            return ServerFiles.awaitHttpAnswer(process, http, probe, READY_DEADLINE, Duration.ofMillis(50));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for Azurite", e);
         }
-        return false;
     }
 
     /** Stops this server (the shared one stops by itself when the JVM exits). */
@@ -290,15 +266,7 @@ public final class AzuriteServer implements AutoCloseable {
     }
 
     private boolean logMentionsPortInUse() {
-        return readQuietly(logFile).contains("EADDRINUSE");
-    }
-
-    private static String readQuietly(Path file) {
-        try {
-            return Files.readString(file, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "(cannot read " + file + ": " + e.getMessage() + ")";
-        }
+        return ServerFiles.mentions(logFile, "EADDRINUSE");
     }
 
     private static javax.net.ssl.SSLContext trusting(Path caFile) {
@@ -319,14 +287,6 @@ public final class AzuriteServer implements AutoCloseable {
             throw new UncheckedIOException("cannot read the CA file " + caFile, e);
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("cannot trust the CA in " + caFile + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static int freePort() {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(HOST))) {
-            return socket.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot find a free port on " + HOST, e);
         }
     }
 

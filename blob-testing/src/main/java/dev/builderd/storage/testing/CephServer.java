@@ -3,7 +3,6 @@ package dev.builderd.storage.testing;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -49,8 +48,16 @@ public final class CephServer {
     private static final int START_TIMEOUT_SECONDS = 180;
     private static final int START_ATTEMPTS = 2;
 
-    private static CephServer shared;
-    private static RuntimeException sharedFailure;
+    private static final SharedServer<CephServer> SHARED = new SharedServer<>("ceph-server-stop", () -> {
+        List<String> missing = missingPrograms();
+        if (!missing.isEmpty()) {
+            throw new IllegalStateException("Ceph programs not found on PATH: " + String.join(", ", missing)
+                    + "; run bin/test as root (it installs them) or apt-get install " + PACKAGES);
+        }
+        CephServer server = new CephServer(findScript());
+        server.start();
+        return server;
+    }, CephServer::stop);
 
     private final Path script;
     private final Path baseDir;
@@ -67,27 +74,8 @@ public final class CephServer {
      * @throws IllegalStateException when the Ceph programs are missing (naming the Debian
      *     packages) or the cluster does not start (naming its log directory)
      */
-    public static synchronized CephServer shared() {
-        if (shared != null) {
-            return shared;
-        }
-        if (sharedFailure != null) {
-            throw new IllegalStateException(sharedFailure.getMessage(), sharedFailure);
-        }
-        try {
-            List<String> missing = missingPrograms();
-            if (!missing.isEmpty()) {
-                throw new IllegalStateException("Ceph programs not found on PATH: " + String.join(", ", missing)
-                        + "; run bin/test as root (it installs them) or apt-get install " + PACKAGES);
-            }
-            CephServer server = new CephServer(findScript());
-            server.start();
-            shared = server;
-            return server;
-        } catch (RuntimeException e) {
-            sharedFailure = e;
-            throw e;
-        }
+    public static CephServer shared() {
+        return SHARED.get();
     }
 
     private CephServer(Path script) {
@@ -177,15 +165,15 @@ public final class CephServer {
             if (attempt >= START_ATTEMPTS) {
                 // Keep the directory: the daemons' logs explain the failure.
                 throw new IllegalStateException("Ceph did not start (exit " + exit + ", " + attempt + " attempts); its directory "
-                        + baseDir + " is kept for inspection, logs in " + logDir() + "; output:\n" + readQuietly(err));
+                        + baseDir + " is kept for inspection, logs in " + logDir() + "; output:\n" + ServerFiles.readQuietly(err));
             }
-            System.err.println("CephServer: start attempt " + attempt + " failed, trying again; output:\n" + readQuietly(err));
+            System.err.println("CephServer: start attempt " + attempt + " failed, trying again; output:\n" + ServerFiles.readQuietly(err));
             // Its output (with the logs' tails) is printed above; stop stragglers, drop the directory.
             run(List.of("bash", script.toString(), "stop", clusterDir.toString()),
                     baseDir.resolve("stop.out"), baseDir.resolve("stop.err"), 60);
         }
         Map<String, String> parsed = new HashMap<>();
-        for (String line : readQuietly(out).lines().toList()) {
+        for (String line : ServerFiles.readQuietly(out).lines().toList()) {
             int eq = line.indexOf('=');
             if (eq > 0) {
                 parsed.put(line.substring(0, eq), line.substring(eq + 1));
@@ -193,7 +181,6 @@ public final class CephServer {
         }
         facts = Map.copyOf(parsed);
         startMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
-        Runtime.getRuntime().addShutdownHook(new Thread(this::stop, "ceph-server-stop"));
     }
 
     private void stop() {
@@ -201,7 +188,7 @@ public final class CephServer {
                 baseDir.resolve("stop.out"), baseDir.resolve("stop.err"), 60);
         if (exit != 0) {
             System.err.println("CephServer: stopping the cluster in " + clusterDir + " failed (exit " + exit + "): "
-                    + readQuietly(baseDir.resolve("stop.err")));
+                    + ServerFiles.readQuietly(baseDir.resolve("stop.err")));
             return;
         }
         for (String name : List.of("start.out", "start.err", "stop.out", "stop.err")) {
@@ -235,7 +222,7 @@ public final class CephServer {
             if (!process.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
                 process.destroyForcibly();
                 throw new IllegalStateException(String.join(" ", command) + " did not finish in " + timeoutSeconds
-                        + " s; output:\n" + readQuietly(err));
+                        + " s; output:\n" + ServerFiles.readQuietly(err));
             }
             return process.exitValue();
         } catch (IOException e) {
@@ -277,13 +264,5 @@ public final class CephServer {
         }
         throw new IllegalStateException(SCRIPT + " not found above " + Path.of("").toAbsolutePath()
                 + "; run the tests from the repository or set -Dbuilderd.ceph.script=PATH");
-    }
-
-    private static String readQuietly(Path file) {
-        try {
-            return Files.readString(file, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "(cannot read " + file + ": " + e.getMessage() + ")";
-        }
     }
 }

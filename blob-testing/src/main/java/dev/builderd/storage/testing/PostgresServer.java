@@ -3,14 +3,9 @@ package dev.builderd.storage.testing;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.GroupPrincipal;
 import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.UserPrincipal;
@@ -66,8 +61,11 @@ public final class PostgresServer {
     private static final int START_ATTEMPTS = 3;
     private static final int PG_CTL_TIMEOUT_SECONDS = 60;
 
-    private static PostgresServer shared;
-    private static RuntimeException sharedFailure;
+    private static final SharedServer<PostgresServer> SHARED = new SharedServer<>("postgres-server-stop", () -> {
+        PostgresServer server = new PostgresServer(findBinDir());
+        server.start();
+        return server;
+    }, PostgresServer::stop);
 
     private final Path binDir;
     private final Path baseDir;
@@ -84,22 +82,8 @@ public final class PostgresServer {
      * @throws IllegalStateException when the binaries are missing or the server does not start;
      *     the message names the server log
      */
-    public static synchronized PostgresServer shared() {
-        if (shared != null) {
-            return shared;
-        }
-        if (sharedFailure != null) {
-            throw new IllegalStateException(sharedFailure.getMessage(), sharedFailure);
-        }
-        try {
-            PostgresServer server = new PostgresServer(findBinDir());
-            server.start();
-            shared = server;
-            return server;
-        } catch (RuntimeException e) {
-            sharedFailure = e;
-            throw e;
-        }
+    public static PostgresServer shared() {
+        return SHARED.get();
     }
 
     private PostgresServer(Path binDir) {
@@ -159,7 +143,7 @@ public final class PostgresServer {
                     "-E", "UTF8", "--no-locale", "--no-sync"), "initdb");
             // A free port found now may be taken before the server binds it; then try another.
             for (int attempt = 1; ; attempt++) {
-                port = freePort();
+                port = ServerFiles.freePort(HOST);
                 try {
                     run(List.of(bin("pg_ctl"), "-D", dataDir.toString(), "-l", logFile.toString(),
                             "-w", "-t", Integer.toString(PG_CTL_TIMEOUT_SECONDS),
@@ -178,7 +162,6 @@ public final class PostgresServer {
             throw new IllegalStateException("PostgreSQL did not start; its directory " + baseDir
                     + " is kept for inspection. " + e.getMessage(), e);
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(this::stop, "postgres-server-stop"));
     }
 
     private void stop() {
@@ -188,16 +171,11 @@ public final class PostgresServer {
             // The JVM is exiting: say why the server may outlive it, but do not fail the exit.
             System.err.println("PostgresServer: " + e.getMessage());
         }
-        deleteQuietly();
+        ServerFiles.deleteQuietly(baseDir, "PostgresServer");
     }
 
     private boolean logMentionsPortInUse() {
-        try {
-            String log = Files.readString(logFile, StandardCharsets.UTF_8);
-            return log.contains("could not bind") || log.contains("Address already in use");
-        } catch (IOException e) {
-            return false;
-        }
+        return ServerFiles.mentions(logFile, "could not bind", "Address already in use");
     }
 
     private String bin(String program) {
@@ -232,7 +210,7 @@ public final class PostgresServer {
             if (process.exitValue() != 0) {
                 throw new IllegalStateException(what + " failed with exit code " + process.exitValue()
                         + "; command: " + String.join(" ", full) + "; server log: " + logFile
-                        + "; output:\n" + readQuietly(output) + tailOfLog());
+                        + "; output:\n" + ServerFiles.readQuietly(output) + tailOfLog());
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot run " + String.join(" ", full), e);
@@ -243,20 +221,7 @@ public final class PostgresServer {
     }
 
     private String tailOfLog() {
-        if (!Files.exists(logFile)) {
-            return "";
-        }
-        List<String> lines = readQuietly(logFile).lines().toList();
-        return "\nlast lines of " + logFile + ":\n"
-                + String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
-    }
-
-    private static String readQuietly(Path file) {
-        try {
-            return Files.readString(file, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "(cannot read " + file + ": " + e.getMessage() + ")";
-        }
+        return Files.exists(logFile) ? ServerFiles.tail(logFile, 20) : "";
     }
 
     private void chownToPostgres(Path dir) {
@@ -289,14 +254,6 @@ public final class PostgresServer {
             return Integer.valueOf(0).equals(Files.getAttribute(Path.of("/proc/self"), "unix:uid"));
         } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
             return "root".equals(System.getProperty("user.name"));
-        }
-    }
-
-    private static int freePort() {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(HOST))) {
-            return socket.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot find a free port on " + HOST, e);
         }
     }
 
@@ -348,28 +305,5 @@ public final class PostgresServer {
             Thread.currentThread().interrupt();
         }
         return Optional.empty();
-    }
-
-    private void deleteQuietly() {
-        if (!Files.exists(baseDir)) {
-            return;
-        }
-        try {
-            Files.walkFileTree(baseDir, new SimpleFileVisitor<>() {
-                @Override
-                public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-                    Files.deleteIfExists(file);
-                    return FileVisitResult.CONTINUE;
-                }
-
-                @Override
-                public FileVisitResult postVisitDirectory(Path dir, IOException e) throws IOException {
-                    Files.deleteIfExists(dir);
-                    return FileVisitResult.CONTINUE;
-                }
-            });
-        } catch (IOException e) {
-            System.err.println("PostgresServer: cannot delete " + baseDir + ": " + e.getMessage());
-        }
     }
 }

@@ -4,18 +4,13 @@ import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.time.Duration;
@@ -69,10 +64,10 @@ public final class S3ProxyServer {
     /** The jclouds storage behind s3proxy; {@code -Dbuilderd.s3proxy.provider=...} picks another. */
     private static final String PROVIDER = System.getProperty("builderd.s3proxy.provider", "transient-nio2");
 
-    private static S3ProxyServer plain;
-    private static S3ProxyServer secure;
-    private static RuntimeException plainFailure;
-    private static RuntimeException secureFailure;
+    private static final SharedServer<S3ProxyServer> PLAIN =
+            new SharedServer<>("s3proxy-stop", () -> start(false, PROVIDER), S3ProxyServer::stop);
+    private static final SharedServer<S3ProxyServer> SECURE =
+            new SharedServer<>("s3proxy-stop", () -> start(true, PROVIDER), S3ProxyServer::stop);
 
     private final boolean tls;
     private final String provider;
@@ -86,47 +81,18 @@ public final class S3ProxyServer {
     private int port;
 
     /** The plain-HTTP server of this JVM, started on the first call; a failed start is remembered. */
-    public static synchronized S3ProxyServer shared() {
-        if (plain != null) {
-            return plain;
-        }
-        if (plainFailure != null) {
-            throw new IllegalStateException(plainFailure.getMessage(), plainFailure);
-        }
-        try {
-            plain = start(false);
-            return plain;
-        } catch (RuntimeException e) {
-            plainFailure = e;
-            throw e;
-        }
+    public static S3ProxyServer shared() {
+        return PLAIN.get();
     }
 
     /** The HTTPS server of this JVM (certificate from a CA of its own), started on the first call. */
-    public static synchronized S3ProxyServer sharedTls() {
-        if (secure != null) {
-            return secure;
-        }
-        if (secureFailure != null) {
-            throw new IllegalStateException(secureFailure.getMessage(), secureFailure);
-        }
-        try {
-            secure = start(true);
-            return secure;
-        } catch (RuntimeException e) {
-            secureFailure = e;
-            throw e;
-        }
-    }
-
-    private static S3ProxyServer start(boolean tls) {
-        return start(tls, PROVIDER);
+    public static S3ProxyServer sharedTls() {
+        return SECURE.get();
     }
 
     private static S3ProxyServer start(boolean tls, String provider) {
         S3ProxyServer server = new S3ProxyServer(tls, provider);
         server.launch();
-        Runtime.getRuntime().addShutdownHook(new Thread(server::stop, "s3proxy-stop"));
         return server;
     }
 
@@ -135,7 +101,9 @@ public final class S3ProxyServer {
      * test may {@link #kill()} it and {@link #restart()} it over the same data.
      */
     public static S3ProxyServer startPrivate() {
-        return start(false, "filesystem-nio2");
+        S3ProxyServer server = start(false, "filesystem-nio2");
+        ServerFiles.stopAtExit("s3proxy-stop", server::stop);
+        return server;
     }
 
     /** Kills the server process at once (SIGKILL), as a crash would. */
@@ -245,21 +213,20 @@ public final class S3ProxyServer {
             }
             http = httpClient();
             for (int attempt = 1; ; attempt++) {
-                port = freePort();
+                port = ServerFiles.freePort(HOST);
                 Path properties = writeProperties();
-                process = new ProcessBuilder(javaCommand(), "-Xmx512m", "-jar", jar.toString(), "--properties", properties.toString())
-                        .directory(baseDir.toFile())
-                        .redirectErrorStream(true)
-                        .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
-                        .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                        .start();
+                process = ServerFiles.startLogged(
+                        new ProcessBuilder(javaCommand(), "-Xmx512m", "-jar", jar.toString(), "--properties", properties.toString())
+                                .directory(baseDir.toFile()),
+                        logFile);
                 if (awaitReady()) {
                     return;
                 }
                 process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-                if (attempt >= START_ATTEMPTS || !logMentions("Address already in use")) {
+                if (attempt >= START_ATTEMPTS || !ServerFiles.mentions(logFile, "Address already in use")) {
                     throw new IllegalStateException("s3proxy did not answer on " + endpoint() + " within " + START_DEADLINE.toSeconds()
-                            + " s (exit code " + (process.isAlive() ? "none, still running" : process.exitValue()) + ")" + tailOfLog());
+                            + " s (exit code " + (process.isAlive() ? "none, still running" : process.exitValue()) + ")"
+                            + ServerFiles.tail(logFile, 30));
                 }
             }
         } catch (IOException e) {
@@ -272,20 +239,8 @@ public final class S3ProxyServer {
 
     /** Polls until the server gives any HTTP answer (403 included), the process dies or the deadline passes. */
     private boolean awaitReady() throws InterruptedException {
-        long deadline = System.nanoTime() + START_DEADLINE.toNanos();
         HttpRequest probe = HttpRequest.newBuilder(endpoint().resolve("/")).timeout(Duration.ofSeconds(5)).GET().build();
-        while (System.nanoTime() < deadline) {
-            if (!process.isAlive()) {
-                return false;
-            }
-            try {
-                http.send(probe, HttpResponse.BodyHandlers.discarding());
-                return true;
-            } catch (IOException e) {
-                process.waitFor(200, TimeUnit.MILLISECONDS);
-            }
-        }
-        return false;
+        return ServerFiles.awaitHttpAnswer(process, http, probe, START_DEADLINE, Duration.ofMillis(200));
     }
 
     private Path writeProperties() throws IOException {
@@ -376,7 +331,7 @@ public final class S3ProxyServer {
                 }
             });
         }
-        deleteQuietly();
+        ServerFiles.deleteQuietly(baseDir, "S3ProxyServer");
     }
 
     private static Path findJar() {
@@ -402,51 +357,6 @@ public final class S3ProxyServer {
     private static String javaCommand() {
         return ProcessHandle.current().info().command()
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    }
-
-    private static int freePort() {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(HOST))) {
-            return socket.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot find a free port on " + HOST, e);
-        }
-    }
-
-    private boolean logMentions(String text) {
-        try {
-            return Files.readString(logFile, StandardCharsets.UTF_8).contains(text);
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
-    private String tailOfLog() {
-        try {
-            List<String> lines = Files.readAllLines(logFile, StandardCharsets.UTF_8);
-            return "\nlast lines of " + logFile + ":\n" + String.join("\n", lines.subList(Math.max(0, lines.size() - 30), lines.size()));
-        } catch (IOException e) {
-            return " (no log: " + e.getMessage() + ")";
-        }
-    }
-
-    private void deleteQuietly() {
-        try {
-            Files.walkFileTree(baseDir, new SimpleFileVisitor<>() {
-                @Override
-                public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-                    Files.deleteIfExists(file);
-                    return FileVisitResult.CONTINUE;
-                }
-
-                @Override
-                public FileVisitResult postVisitDirectory(Path dir, IOException e) throws IOException {
-                    Files.deleteIfExists(dir);
-                    return FileVisitResult.CONTINUE;
-                }
-            });
-        } catch (IOException e) {
-            System.err.println("S3ProxyServer: cannot delete " + baseDir + ": " + e.getMessage());
-        }
     }
 
     @Override

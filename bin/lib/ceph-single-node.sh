@@ -116,42 +116,39 @@ start_watchdog() {
   echo $! >"$dir/watchdog.pid"
 }
 
+# The pids in DIR's pid files.
+pids_of() {
+  local f pid
+  for f in "$1"/run/*.pid; do
+    [[ -e $f ]] || continue
+    pid=$(cat "$f" 2>/dev/null || true)
+    [[ $pid =~ ^[0-9]+$ ]] && echo "$pid"
+  done
+  return 0
+}
+
+# Waits up to $2 tenths of a second for every daemon of DIR $1 to be gone; fails if one remains.
+await_gone() {
+  local pid
+  for _ in $(seq 1 "$2"); do
+    local alive=0
+    for pid in $(pids_of "$1"); do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 kill_all() {
-  local d=$1 f pid
+  local d=$1 pid
   [[ -d $d/run ]] || return 0
-  for f in "$d"/run/*.pid; do
-    [[ -e $f ]] || continue
-    pid=$(cat "$f" 2>/dev/null || true)
-    [[ $pid =~ ^[0-9]+$ ]] && kill -TERM "$pid" 2>/dev/null || true
-  done
+  for pid in $(pids_of "$d"); do kill -TERM "$pid" 2>/dev/null || true; done
   # The cluster keeps nothing worth a clean shutdown (memstore): give TERM 1 s, then KILL.
-  for _ in $(seq 1 10); do
-    local alive=0
-    for f in "$d"/run/*.pid; do
-      [[ -e $f ]] || continue
-      pid=$(cat "$f" 2>/dev/null || true)
-      [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && alive=1
-    done
-    ((alive)) || return 0
-    sleep 0.1
-  done
+  await_gone "$d" 10 && return 0
   say "daemons still running after TERM; sending KILL"
-  for f in "$d"/run/*.pid; do
-    [[ -e $f ]] || continue
-    pid=$(cat "$f" 2>/dev/null || true)
-    [[ $pid =~ ^[0-9]+$ ]] && kill -KILL "$pid" 2>/dev/null || true
-  done
+  for pid in $(pids_of "$d"); do kill -KILL "$pid" 2>/dev/null || true; done
   # Let the killed processes go before DIR is removed under them.
-  for _ in $(seq 1 20); do
-    local alive=0
-    for f in "$d"/run/*.pid; do
-      [[ -e $f ]] || continue
-      pid=$(cat "$f" 2>/dev/null || true)
-      [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && alive=1
-    done
-    ((alive)) || return 0
-    sleep 0.1
-  done
+  await_gone "$d" 20 || true
 }
 
 cmd_stop() {

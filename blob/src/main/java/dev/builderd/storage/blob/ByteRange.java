@@ -42,4 +42,20 @@ public record ByteRange(long offset, long length) {
         }
         return Math.min(length, size - offset);
     }
+
+    /**
+     * The whole blob's size as an HTTP {@code Content-Range: bytes first-last/size} header gives it,
+     * or -1 when the header is absent or the size unknown ({@code *}).
+     */
+    public static long totalSizeOf(String contentRange) {
+        if (contentRange == null) {
+            return -1;
+        }
+        int slash = contentRange.lastIndexOf('/');
+        try {
+            return slash < 0 ? -1 : Long.parseLong(contentRange.substring(slash + 1).strip());
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
 }

@@ -408,7 +408,7 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
         if (!parallel) {
             return first;
         }
-        long total = totalSize(response.getDeserializedHeaders().getContentRange());
+        long total = ByteRange.totalSizeOf(response.getDeserializedHeaders().getContentRange());
         long end = toEnd ? total : Math.min(total, range.offset() + range.length());
         long next = range.offset() + partSize;
         String eTag = response.getDeserializedHeaders().getETag();
@@ -422,19 +422,6 @@ public final class AzureBlobStore implements BlobStore, AutoCloseable {
 
     private DownloadRetryOptions downloadRetries() {
         return new DownloadRetryOptions().setMaxRetryRequests(settings.timeouts().maxAttempts() - 1);
-    }
-
-    /** The blob's size from {@code Content-Range: bytes a-b/size}, or -1 when absent or unknown. */
-    static long totalSize(String contentRange) {
-        if (contentRange == null) {
-            return -1;
-        }
-        int slash = contentRange.lastIndexOf('/');
-        try {
-            return slash < 0 ? -1 : Long.parseLong(contentRange.substring(slash + 1).strip());
-        } catch (NumberFormatException e) {
-            return -1;
-        }
     }
 
     /**

@@ -559,7 +559,7 @@ public final class S3BlobStore implements BlobStore, AbandonedUploadCleanup, Aut
         if (!parallel) {
             return first;
         }
-        long total = totalSize(first.response());
+        long total = ByteRange.totalSizeOf(first.response().contentRange());
         long end = toEnd ? total : Math.min(total, range.offset() + range.length());
         long next = range.offset() + partSize;
         if (total < 0 || next >= end) {
@@ -569,20 +569,6 @@ public final class S3BlobStore implements BlobStore, AbandonedUploadCleanup, Aut
         InputStream rest = new ParallelRangeInputStream((offset, length) -> fetchPart(key, eTag, offset, length),
                 executor, next, end, partSize, workers);
         return new SequenceInputStream(first, rest);
-    }
-
-    /** The object's size from {@code Content-Range: bytes a-b/size}, or -1 when absent. */
-    private static long totalSize(GetObjectResponse response) {
-        String contentRange = response.contentRange();
-        if (contentRange == null) {
-            return -1;
-        }
-        int slash = contentRange.lastIndexOf('/');
-        try {
-            return slash < 0 ? -1 : Long.parseLong(contentRange.substring(slash + 1).strip());
-        } catch (NumberFormatException e) {
-            return -1;
-        }
     }
 
     private byte[] fetchPart(BlobKey key, String eTag, long offset, int length) throws IOException {

@@ -5,13 +5,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.ByteRange;
 import dev.builderd.storage.blob.WriteMode;
+import dev.builderd.storage.testing.RangeReads;
 import dev.builderd.storage.testing.S3ProxyServer;
 import dev.builderd.storage.testing.SeededBytes;
 import java.io.InputStream;
 import java.security.SecureRandom;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -108,22 +108,7 @@ final class S3ParallelTransferTest {
         try (S3BlobStore store = new S3BlobStore(settings, List.of(inFlight))) {
             BlobKey key = BlobKey.of("blob");
             store.put(key, new java.io.ByteArrayInputStream(data), SIZE, WriteMode.OVERWRITE);
-            Random random = new Random(seed);
-            List<ByteRange> ranges = new java.util.ArrayList<>(List.of(
-                    ByteRange.ALL, new ByteRange(1, ByteRange.TO_END), new ByteRange(5 * MIB - 1, 10 * MIB + 2),
-                    new ByteRange(SIZE - 11 * MIB, 11 * MIB), new ByteRange(3, SIZE + 100L)));
-            for (int i = 0; i < 5; i++) {
-                long offset = random.nextInt(SIZE);
-                ranges.add(new ByteRange(offset, 1 + random.nextInt(SIZE)));
-            }
-            for (ByteRange range : ranges) {
-                int from = (int) Math.min(range.offset(), SIZE);
-                int to = (int) (from + range.lengthWithin(SIZE));
-                try (InputStream in = store.open(key, range)) {
-                    assertThat(Arrays.equals(in.readAllBytes(), Arrays.copyOfRange(data, from, to)))
-                            .as(range + " (seed " + seed + ")").isTrue();
-                }
-            }
+            RangeReads.assertEveryRangeReadsExactly(store, key, data, 5 * MIB, seed, 5);
             assertThat(inFlight.max.get()).as("ranged GETs in flight at once")
                     .isLessThanOrEqualTo(settings.parallelIo().workers() + 1);
         }

@@ -51,7 +51,11 @@ class EncryptingBlobStoreTest {
     static StreamingAead newAead() {
         try {
             StreamingAeadConfig.register();
-            KeysetHandle keyset = KeysetHandle.generateNew(PredefinedStreamingAeadParameters.AES256_GCM_HKDF_1MB);
+            // KeysetHandle.generateNew(parameters) is deprecated in Tink 1.24; this is its replacement.
+            KeysetHandle keyset = KeysetHandle.newBuilder()
+                    .addEntry(KeysetHandle.generateEntryFromParameters(PredefinedStreamingAeadParameters.AES256_GCM_HKDF_1MB)
+                            .withRandomId().makePrimary())
+                    .build();
             return keyset.getPrimitive(RegistryConfiguration.get(), StreamingAead.class);
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException(e);
@@ -248,6 +252,30 @@ class EncryptingBlobStoreTest {
             try (InputStream in = store.open(KEY, range)) {
                 return in.readAllBytes();
             }
+        }
+
+        @Test
+        void aRangeReadRacingAReplaceReadsTheNewVersion() throws IOException {
+            byte[] replacement = SeededBytes.array(99, 2 * MIB + 7);
+            AtomicLong opens = new AtomicLong();
+            BlobStore racing = new CountingBlobStore(raw) {
+                @Override
+                public InputStream open(BlobKey key, ByteRange range) throws IOException {
+                    if (opens.getAndIncrement() == 0) {
+                        store.put(KEY, new ByteArrayInputStream(replacement), replacement.length, WriteMode.OVERWRITE);
+                    }
+                    return super.open(key, range);
+                }
+            };
+            EncryptingBlobStore reader = new EncryptingBlobStore(racing, key -> AEAD);
+            long offset = segmentStart(1) + 3;
+
+            byte[] got;
+            try (InputStream in = reader.open(KEY, new ByteRange(offset, 5000))) {
+                got = in.readAllBytes();
+            }
+
+            assertThat(got).isEqualTo(Arrays.copyOfRange(replacement, (int) offset, (int) offset + 5000));
         }
 
         @Test

@@ -1,6 +1,7 @@
 package dev.builderd.storage.blob;
 
 import com.google.crypto.tink.StreamingAead;
+import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -203,6 +204,27 @@ public final class EncryptingBlobStore implements BlobStore {
             return new TranslatingInputStream(key, plaintext, ciphertext, Long.MAX_VALUE);
         }
         BlobInfo stored = delegate.stat(key).orElseThrow(() -> new BlobNotFoundException(key));
+        try {
+            return openRange(key, range, aead, stored);
+        } catch (IntegrityViolationException e) {
+            // The blob may have been replaced between the stat and the ranged reads: then try once
+            // more against the new version; a blob that did not change is really damaged.
+            Optional<BlobInfo> now = delegate.stat(key);
+            if (now.isEmpty()) {
+                throw new BlobNotFoundException(key);
+            }
+            if (now.get().equals(stored)) {
+                throw e;
+            }
+            return openRange(key, range, aead, now.get());
+        }
+    }
+
+    /**
+     * Range {@code range} of the blob whose ciphertext {@code stored} describes. The first segment
+     * the range needs is decrypted (so authenticated) before this returns.
+     */
+    private InputStream openRange(BlobKey key, ByteRange range, StreamingAead aead, BlobInfo stored) throws IOException {
         long ciphertextSize = stored.size();
         long plaintextSize = plaintextLength(ciphertextSize);
         long wanted = range.lengthWithin(plaintextSize);
@@ -214,14 +236,29 @@ public final class EncryptingBlobStore implements BlobStore {
         long needStart = firstSegment * CIPHERTEXT_SEGMENT_SIZE;
         long needEnd = Math.min((lastSegment + 1) * CIPHERTEXT_SEGMENT_SIZE, ciphertextSize);
         CiphertextChannel ciphertext = new CiphertextChannel(key, ciphertextSize, needStart, needEnd);
+        InputStream result;
         try {
             SeekableByteChannel plaintext = aead.newSeekableDecryptingChannel(ciphertext, associatedData(key));
             plaintext.position(range.offset());
-            return new TranslatingInputStream(key, java.nio.channels.Channels.newInputStream(plaintext), ciphertext, wanted);
+            result = new TranslatingInputStream(key, java.nio.channels.Channels.newInputStream(plaintext), ciphertext, wanted);
         } catch (GeneralSecurityException | IOException e) {
             ciphertext.close();
             throw translate(key, e, ciphertext.failure);
         }
+        BufferedInputStream prefetched = new BufferedInputStream(result, CHUNK);
+        try {
+            prefetched.mark(1);
+            prefetched.read();
+            prefetched.reset();
+        } catch (IOException e) {
+            try {
+                prefetched.close();
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+        return prefetched;
     }
 
     /** The delegate's own failure if there was one, else an integrity violation. */
@@ -320,9 +357,16 @@ public final class EncryptingBlobStore implements BlobStore {
             if (remaining == 0) {
                 return -1;
             }
-            int n;
+            int n = 0;
             try {
-                n = plaintext.read(b, off, (int) Math.min(len, remaining));
+                // Tink's seekable channel may return 0 while it loads a segment; it is blocking
+                // underneath, so 0 only means "call again".
+                for (int zeros = 0; n == 0; zeros++) {
+                    if (zeros == 1000) {
+                        throw new IOException("decryption made no progress");
+                    }
+                    n = plaintext.read(b, off, (int) Math.min(len, remaining));
+                }
             } catch (IOException | RuntimeException e) {
                 throw translate(key, e, source.failure());
             }

@@ -1,0 +1,423 @@
+package dev.builderd.storage.testing;
+
+import static dev.builderd.storage.blob.EncryptingBlobStore.CIPHERTEXT_SEGMENT_SIZE;
+import static dev.builderd.storage.blob.EncryptingBlobStore.HEADER_SIZE;
+import static dev.builderd.storage.blob.EncryptingBlobStore.PLAINTEXT_SEGMENT_SIZE;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.google.crypto.tink.KeysetHandle;
+import com.google.crypto.tink.RegistryConfiguration;
+import com.google.crypto.tink.StreamingAead;
+import com.google.crypto.tink.streamingaead.PredefinedStreamingAeadParameters;
+import com.google.crypto.tink.streamingaead.StreamingAeadConfig;
+import dev.builderd.storage.blob.BlobInfo;
+import dev.builderd.storage.blob.BlobKey;
+import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.EncryptingBlobStore;
+import dev.builderd.storage.blob.FileBlobStore;
+import dev.builderd.storage.blob.IntegrityViolationException;
+import dev.builderd.storage.blob.MemoryBlobStore;
+import dev.builderd.storage.blob.WriteMode;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class EncryptingBlobStoreTest {
+
+    private static final int MIB = 1 << 20;
+    private static final StreamingAead AEAD = newAead();
+    private static final StreamingAead OTHER_AEAD = newAead();
+
+    static StreamingAead newAead() {
+        try {
+            StreamingAeadConfig.register();
+            // KeysetHandle.generateNew(parameters) is deprecated in Tink 1.24; this is its replacement.
+            KeysetHandle keyset = KeysetHandle.newBuilder()
+                    .addEntry(KeysetHandle.generateEntryFromParameters(PredefinedStreamingAeadParameters.AES256_GCM_HKDF_1MB)
+                            .withRandomId().makePrimary())
+                    .build();
+            return keyset.getPrimitive(RegistryConfiguration.get(), StreamingAead.class);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The wrapper keeps the whole contract over the memory store. */
+    @Nested
+    class OnMemory extends BlobStoreContract {
+        @Override
+        protected BlobStore newStore() {
+            return new EncryptingBlobStore(new MemoryBlobStore(), key -> AEAD);
+        }
+    }
+
+    /** The wrapper keeps the whole contract over the filesystem store. */
+    @Nested
+    class OnFiles extends BlobStoreContract {
+        @TempDir
+        Path temp;
+
+        private Path root;
+
+        @Override
+        protected BlobStore newStore() throws Exception {
+            root = temp.resolve("store");
+            return new EncryptingBlobStore(new FileBlobStore(root), key -> AEAD);
+        }
+
+        @Override
+        protected List<String> leftovers() throws IOException {
+            if (!Files.exists(root)) {
+                return List.of();
+            }
+            try (Stream<Path> files = Files.walk(root)) {
+                return files.filter(file -> file.getFileName().toString().startsWith(".~builderd-"))
+                        .map(file -> root.relativize(file).toString())
+                        .toList();
+            }
+        }
+    }
+
+    /** Damaged, truncated, moved or foreign ciphertext never decrypts. */
+    @Nested
+    class Tampering {
+        // ---------------------------------------------------------------- tampering
+
+        private static final BlobKey KEY = BlobKey.of("tenants/acme/builds/b1/rootfs/filesystem.ext4");
+        /** Four ciphertext segments, the last one partial. */
+        private static final int SIZE = 3 * MIB + 1000;
+
+        private MemoryBlobStore raw;
+        private EncryptingBlobStore store;
+        private byte[] plaintext;
+
+        @BeforeEach
+        void storeOneBlob() throws IOException {
+            raw = new MemoryBlobStore();
+            store = new EncryptingBlobStore(raw, key -> AEAD);
+            plaintext = new byte[SIZE];
+            new Random(42).nextBytes(plaintext);
+            store.put(KEY, new ByteArrayInputStream(plaintext), SIZE, WriteMode.CREATE_NEW);
+        }
+
+        private byte[] ciphertext(BlobKey key) throws IOException {
+            try (InputStream in = raw.open(key, ByteRange.ALL)) {
+                return in.readAllBytes();
+            }
+        }
+
+        private void replaceCiphertext(BlobKey key, byte[] bytes) throws IOException {
+            raw.put(key, new ByteArrayInputStream(bytes), bytes.length, WriteMode.OVERWRITE);
+        }
+
+        private void flipByteAt(long position) throws IOException {
+            byte[] bytes = ciphertext(KEY);
+            bytes[(int) position] ^= 0x01;
+            replaceCiphertext(KEY, bytes);
+        }
+
+        /** Plaintext offset of the first byte of segment {@code segment}. */
+        private static long segmentStart(int segment) {
+            return segment == 0 ? 0 : (long) segment * PLAINTEXT_SEGMENT_SIZE - HEADER_SIZE;
+        }
+
+        /**
+         * Reading {@code range} of {@code key} fails with an integrity violation, and every byte handed
+         * out before the failure is the true plaintext.
+         */
+        private void assertUnreadable(EncryptingBlobStore reader, BlobKey key, ByteRange range) {
+            ByteArrayOutputStream got = new ByteArrayOutputStream();
+            assertThatThrownBy(() -> {
+                try (InputStream in = reader.open(key, range)) {
+                    byte[] buffer = new byte[8192];
+                    int n;
+                    while ((n = in.read(buffer)) >= 0) {
+                        got.write(buffer, 0, n);
+                    }
+                }
+            }).as("reading %s of %s", range, key)
+                    .isInstanceOf(IntegrityViolationException.class)
+                    .hasMessageContaining(key.value());
+            byte[] returned = got.toByteArray();
+            int from = (int) range.offset();
+            assertThat(returned).as("bytes returned before the failure are true plaintext")
+                    .isEqualTo(Arrays.copyOfRange(plaintext, from, from + returned.length));
+        }
+
+        private void assertUnreadable(ByteRange range) {
+            assertUnreadable(store, KEY, ByteRange.ALL);
+            assertUnreadable(store, KEY, range);
+        }
+
+        @ParameterizedTest(name = "header byte {0}")
+        @ValueSource(ints = {0, 1, 20, HEADER_SIZE - 1})
+        void aFlippedHeaderByteIsAnIntegrityViolation(int position) throws IOException {
+            flipByteAt(position);
+
+            assertUnreadable(new ByteRange(segmentStart(2) + 10, 1000));
+            assertUnreadable(new ByteRange(0, 10));
+        }
+
+        @Test
+        void aFlippedByteInAMiddleSegmentIsAnIntegrityViolation() throws IOException {
+            flipByteAt(CIPHERTEXT_SEGMENT_SIZE + 12345);
+
+            assertUnreadable(new ByteRange(segmentStart(1) + 100, 1000));
+            assertThat(readRange(new ByteRange(segmentStart(2) + 5, 1000))).as("other segments still read")
+                    .isEqualTo(Arrays.copyOfRange(plaintext, (int) segmentStart(2) + 5, (int) segmentStart(2) + 1005));
+        }
+
+        @Test
+        void aFlippedByteInTheLastSegmentIsAnIntegrityViolation() throws IOException {
+            flipByteAt(EncryptingBlobStore.ciphertextLength(SIZE) - 3);
+
+            assertUnreadable(new ByteRange(SIZE - 100, 100));
+        }
+
+        @ParameterizedTest(name = "{0} bytes cut")
+        @ValueSource(ints = {1, 16, 17, 500})
+        void aTruncatedTailIsAnIntegrityViolation(int cut) throws IOException {
+            byte[] bytes = ciphertext(KEY);
+            replaceCiphertext(KEY, Arrays.copyOf(bytes, bytes.length - cut));
+
+            long size = store.stat(KEY).orElseThrow().size();
+            assertUnreadable(new ByteRange(segmentStart(3), 10));
+            if (size > 0) {
+                assertUnreadable(store, KEY, new ByteRange(size - 1, 1));
+            }
+        }
+
+        @Test
+        void aBlobCutAtASegmentBoundaryIsAnIntegrityViolation() throws IOException {
+            byte[] bytes = ciphertext(KEY);
+            replaceCiphertext(KEY, Arrays.copyOf(bytes, 3 * CIPHERTEXT_SEGMENT_SIZE));
+
+            assertThat(store.stat(KEY)).get().extracting(BlobInfo::size).isEqualTo(segmentStart(3));
+            assertUnreadable(new ByteRange(segmentStart(3) - 10, 10));
+        }
+
+        @ParameterizedTest(name = "copied to {0}")
+        @ValueSource(strings = {
+            "tenants/acme/builds/b1/rootfs/other.ext4",
+            "tenants/acme/builds/b2/rootfs/filesystem.ext4",
+            "tenants/evil/builds/b1/rootfs/filesystem.ext4"})
+        void aBlobCopiedToAnotherKeyOrTenantDoesNotDecrypt(String target) throws IOException {
+            BlobKey copy = BlobKey.of(target);
+            replaceCiphertext(copy, ciphertext(KEY));
+
+            assertUnreadable(store, copy, ByteRange.ALL);
+            assertUnreadable(store, copy, new ByteRange(segmentStart(1) + 7, 100));
+            assertUnreadable(store, copy, new ByteRange(0, 100));
+        }
+
+        @Test
+        void anotherKeysetDoesNotDecrypt() {
+            EncryptingBlobStore other = new EncryptingBlobStore(raw, key -> OTHER_AEAD);
+
+            assertUnreadable(other, KEY, ByteRange.ALL);
+            assertUnreadable(other, KEY, new ByteRange(segmentStart(2) + 1, 100));
+        }
+
+        @Test
+        void anUntouchedBlobReadsWholeAndInRanges() throws IOException {
+            assertThat(readRange(ByteRange.ALL)).isEqualTo(plaintext);
+            for (long offset : new long[] {0, segmentStart(1) - 1, segmentStart(1), segmentStart(3) + 999, SIZE - 1}) {
+                assertThat(readRange(new ByteRange(offset, 3000))).as("range at %d", offset)
+                        .isEqualTo(Arrays.copyOfRange(plaintext, (int) offset, (int) Math.min(SIZE, offset + 3000)));
+            }
+            assertThat(readRange(new ByteRange(SIZE, 10))).isEmpty();
+        }
+
+        private byte[] readRange(ByteRange range) throws IOException {
+            try (InputStream in = store.open(KEY, range)) {
+                return in.readAllBytes();
+            }
+        }
+
+        @Test
+        void aRangeReadRacingAReplaceReadsTheNewVersion() throws IOException {
+            byte[] replacement = SeededBytes.array(99, 2 * MIB + 7);
+            AtomicLong opens = new AtomicLong();
+            BlobStore racing = new CountingBlobStore(raw) {
+                @Override
+                public InputStream open(BlobKey key, ByteRange range) throws IOException {
+                    if (opens.getAndIncrement() == 0) {
+                        store.put(KEY, new ByteArrayInputStream(replacement), replacement.length, WriteMode.OVERWRITE);
+                    }
+                    return super.open(key, range);
+                }
+            };
+            EncryptingBlobStore reader = new EncryptingBlobStore(racing, key -> AEAD);
+            long offset = segmentStart(1) + 3;
+
+            byte[] got;
+            try (InputStream in = reader.open(KEY, new ByteRange(offset, 5000))) {
+                got = in.readAllBytes();
+            }
+
+            assertThat(got).isEqualTo(Arrays.copyOfRange(replacement, (int) offset, (int) offset + 5000));
+        }
+
+        @Test
+        void aBackendFailureStaysABackendFailure() throws IOException {
+            BlobStore failing = new CountingBlobStore(raw) {
+                @Override
+                public InputStream open(BlobKey key, ByteRange range) throws IOException {
+                    return new FailingInputStream(super.open(key, range), 2 * MIB);
+                }
+            };
+            EncryptingBlobStore reader = new EncryptingBlobStore(failing, key -> AEAD);
+
+            assertThatThrownBy(() -> {
+                try (InputStream in = reader.open(KEY, ByteRange.ALL)) {
+                    in.readAllBytes();
+                }
+            }).isNotInstanceOf(IntegrityViolationException.class).hasMessageContaining(FailingInputStream.MESSAGE);
+        }
+    }
+
+    // ---------------------------------------------------------------- range reads read only what they need
+
+    /** Counts the ciphertext bytes read from the delegate. */
+    static class CountingBlobStore implements BlobStore {
+        final BlobStore inner;
+        final AtomicLong bytesRead = new AtomicLong();
+
+        CountingBlobStore(BlobStore inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public BlobInfo put(BlobKey key, InputStream data, long length, WriteMode mode) throws IOException {
+            return inner.put(key, data, length, mode);
+        }
+
+        @Override
+        public InputStream open(BlobKey key, ByteRange range) throws IOException {
+            return new FilterInputStream(inner.open(key, range)) {
+                @Override
+                public int read() throws IOException {
+                    int b = super.read();
+                    if (b >= 0) {
+                        bytesRead.incrementAndGet();
+                    }
+                    return b;
+                }
+
+                @Override
+                public int read(byte[] b, int off, int len) throws IOException {
+                    int n = super.read(b, off, len);
+                    if (n > 0) {
+                        bytesRead.addAndGet(n);
+                    }
+                    return n;
+                }
+
+                @Override
+                public long skip(long n) throws IOException {
+                    long skipped = super.skip(n);
+                    bytesRead.addAndGet(skipped);
+                    return skipped;
+                }
+            };
+        }
+
+        @Override
+        public Optional<BlobInfo> stat(BlobKey key) throws IOException {
+            return inner.stat(key);
+        }
+
+        @Override
+        public boolean delete(BlobKey key) throws IOException {
+            return inner.delete(key);
+        }
+
+        @Override
+        public Iterator<BlobInfo> list(String prefix, BlobKey startAfter) throws IOException {
+            return inner.list(prefix, startAfter);
+        }
+
+        @Override
+        public String backendName() {
+            return inner.backendName();
+        }
+    }
+
+    @ParameterizedTest(name = "range at {0}")
+    @ValueSource(longs = {0, 7L * MIB + 12345, 19L * MIB - 100})
+    void aRangeOfALargeBlobReadsOnlyTheSegmentsItNeeds(long offset) throws IOException {
+        CountingBlobStore counting = new CountingBlobStore(new MemoryBlobStore());
+        EncryptingBlobStore big = new EncryptingBlobStore(counting, key -> AEAD);
+        long size = 20L * MIB;
+        BlobKey key = BlobKey.of("tenants/acme/builds/b1/rootfs/big.img");
+        big.put(key, SeededBytes.stream(7, size), size, WriteMode.CREATE_NEW);
+        counting.bytesRead.set(0);
+
+        byte[] range;
+        try (InputStream in = big.open(key, new ByteRange(offset, MIB))) {
+            range = in.readAllBytes();
+        }
+
+        long wanted = Math.min(MIB, size - offset);
+        assertThat(counting.bytesRead.get()).as("ciphertext read for a 1 MiB range").isLessThan(3L * MIB);
+        byte[] expected;
+        try (InputStream all = SeededBytes.stream(7, size)) {
+            all.skipNBytes(offset);
+            expected = all.readNBytes((int) wanted);
+        }
+        assertThat(range).isEqualTo(expected);
+    }
+
+    // ---------------------------------------------------------------- sizes
+
+    @ParameterizedTest(name = "{0} bytes")
+    @ValueSource(longs = {
+        0, 1, 2, PLAINTEXT_SEGMENT_SIZE - HEADER_SIZE - 1, PLAINTEXT_SEGMENT_SIZE - HEADER_SIZE,
+        PLAINTEXT_SEGMENT_SIZE - HEADER_SIZE + 1, MIB, 2L * PLAINTEXT_SEGMENT_SIZE - HEADER_SIZE - 1,
+        2L * PLAINTEXT_SEGMENT_SIZE - HEADER_SIZE, 2L * PLAINTEXT_SEGMENT_SIZE - HEADER_SIZE + 1, 5L * MIB + 3})
+    void theCiphertextLengthFormulaMatchesTink(long size) throws IOException {
+        MemoryBlobStore memory = new MemoryBlobStore();
+        EncryptingBlobStore encrypting = new EncryptingBlobStore(memory, key -> AEAD);
+        BlobKey key = BlobKey.of("tenants/acme/cache/dependencies/blob");
+
+        BlobInfo info = encrypting.put(key, SeededBytes.stream(size, size), -1, WriteMode.CREATE_NEW);
+
+        long stored = memory.stat(key).orElseThrow().size();
+        assertThat(EncryptingBlobStore.ciphertextLength(size)).as("formula vs Tink").isEqualTo(stored);
+        assertThat(EncryptingBlobStore.plaintextLength(stored)).isEqualTo(size);
+        assertThat(info.size()).isEqualTo(size);
+        assertThat(encrypting.stat(key)).get().extracting(BlobInfo::size).isEqualTo(size);
+        assertThat(encrypting.list("", null).next().size()).isEqualTo(size);
+        try (InputStream in = encrypting.open(key, ByteRange.ALL)) {
+            assertThat(SeededBytes.sha256(in)).isEqualTo(SeededBytes.sha256(size, size));
+        }
+    }
+
+    @Test
+    void knownSegmentSizes() {
+        assertThat(EncryptingBlobStore.ciphertextLength(0)).isEqualTo(HEADER_SIZE + 16);
+        assertThat(EncryptingBlobStore.ciphertextLength(PLAINTEXT_SEGMENT_SIZE - HEADER_SIZE)).isEqualTo(CIPHERTEXT_SEGMENT_SIZE);
+        assertThat(EncryptingBlobStore.ciphertextLength(PLAINTEXT_SEGMENT_SIZE - HEADER_SIZE + 1))
+                .isEqualTo(CIPHERTEXT_SEGMENT_SIZE + 1 + 16);
+    }
+}

@@ -18,8 +18,8 @@ import java.util.Optional;
  * reopens the circuit.
  *
  * <p>Only failures of the backend count: a missing key, a key taken by {@code CREATE_NEW}, a body
- * of the wrong length, and any failure of the caller's own input stream (a client that broke off)
- * say nothing about the backend's health.
+ * of the wrong length, a blob that fails verification, and any failure of the caller's own input
+ * stream (a client that broke off) say nothing about the backend's health.
  */
 public final class CircuitBreakingBlobStore implements BlobStore {
 
@@ -165,7 +165,8 @@ public final class CircuitBreakingBlobStore implements BlobStore {
     private static boolean isBackendFailure(Throwable failure) {
         return !(failure instanceof BlobNotFoundException || failure instanceof BlobAlreadyExistsException
                 || failure instanceof UploadLengthMismatchException || failure instanceof BackendUnavailableException
-                || failure instanceof SymbolicLinkRefusedException || failure instanceof IllegalArgumentException);
+                || failure instanceof SymbolicLinkRefusedException || failure instanceof IntegrityViolationException
+                || failure instanceof IllegalArgumentException);
     }
 
     /** Remembers whether the caller's stream itself failed, which is no fault of the backend. */

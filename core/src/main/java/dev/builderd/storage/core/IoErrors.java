@@ -1,7 +1,9 @@
 package dev.builderd.storage.core;
 
+import dev.builderd.storage.blob.IntegrityViolationException;
 import dev.builderd.storage.blob.SymbolicLinkRefusedException;
 import dev.builderd.storage.core.error.ConflictException;
+import dev.builderd.storage.core.error.IntegrityException;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.error.QuotaExceededException;
@@ -28,6 +30,10 @@ final class IoErrors {
         }
         if (e instanceof UploadLengthMismatchException mismatch) {
             return new InvalidInputException(mismatch.getMessage() + "; nothing was stored");
+        }
+        if (e instanceof IntegrityViolationException violation) {
+            return new IntegrityException("stored data failed verification while " + what + ": " + violation.getMessage()
+                    + "; nothing unverified was returned", violation);
         }
         if (e instanceof SymbolicLinkRefusedException refused) {
             return new ConflictException(refused.getMessage() + " (planted in the build's tree; remove it)");

@@ -276,8 +276,7 @@ public final class ArtifactService {
         }
         Path file = base.path().resolve(parts[1]);
         try {
-            Path expectedParent = base.root().toRealPath().resolve(base.root().relativize(file.getParent()));
-            if (!file.getParent().toRealPath().equals(expectedParent)) {
+            if (!SafeTree.isRealDirectoryBelow(base.root(), file.getParent())) {
                 throw new InvalidInputException("\"from\" passes through a symbolic link; links are never followed");
             }
             var attributes = Files.readAttributes(file, "unix:mode,nlink,isRegularFile,isSymbolicLink", LinkOption.NOFOLLOW_LINKS);

@@ -16,7 +16,8 @@ import java.util.List;
  * Deletes directory trees that untrusted build processes could write into, without ever
  * following a symbolic link: a link is removed, never its target. Deletion goes through
  * {@link SecureDirectoryStream}, relative to open directory handles, so a directory swapped for
- * a link while the walk runs cannot redirect it.
+ * a link while the walk runs cannot redirect it. Also the one check, for any code that touches
+ * files in those trees, that no link lies between a trusted root and a directory.
  */
 final class SafeTree {
 
@@ -31,15 +32,12 @@ final class SafeTree {
      */
     static void delete(Path root, Path path) throws IOException {
         Path parent = path.getParent();
-        Path expected = root.toRealPath().resolve(root.relativize(parent));
-        Path actual;
         try {
-            actual = parent.toRealPath();
+            if (!isRealDirectoryBelow(root, parent)) {
+                throw new IOException("refusing to delete " + path + ": a directory on its path is a symbolic link");
+            }
         } catch (NoSuchFileException e) {
             return;
-        }
-        if (!actual.equals(expected)) {
-            throw new IOException("refusing to delete " + path + ": a directory on its path is a symbolic link");
         }
         try (DirectoryStream<Path> stream = Files.newDirectoryStream(parent)) {
             if (!(stream instanceof SecureDirectoryStream<Path> secure)) {
@@ -49,6 +47,16 @@ final class SafeTree {
         } catch (NoSuchFileException e) {
             // Gone already: the wanted outcome.
         }
+    }
+
+    /**
+     * Whether {@code directory} is reached from {@code root} through real directories only: no
+     * symbolic link anywhere between them (the root itself is trusted).
+     *
+     * @throws NoSuchFileException if {@code directory} does not exist
+     */
+    static boolean isRealDirectoryBelow(Path root, Path directory) throws IOException {
+        return directory.toRealPath().equals(root.toRealPath().resolve(root.relativize(directory)));
     }
 
     private static void deleteEntry(SecureDirectoryStream<Path> directory, Path name) throws IOException {

@@ -8,13 +8,11 @@ import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
 import dev.builderd.storage.blob.FileAdoption;
 import dev.builderd.storage.blob.WriteMode;
-import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.metadata.ArtifactRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.model.ArtifactInfo;
-import dev.builderd.storage.core.model.BuildInfo;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.FileName;
 import dev.builderd.storage.core.model.Principal;
@@ -170,7 +168,7 @@ public final class ArtifactService {
     /** Removes an artifact of an active build. */
     public void delete(Principal caller, BuildRef ref, FileName name) {
         caller.requireAccessTo(ref.tenant());
-        try (BuildActivity.Upload change = activity.beginUpload(ref, () -> requireActive(ref))) {
+        try (BuildActivity.Upload change = activity.beginUpload(ref, () -> builds.requireActive(ref))) {
             activity.underLock(ref, () -> {
                 if (metadata.read(h -> ArtifactRows.find(h, ref, name)).isEmpty()) {
                     throw new NotFoundException("build " + ref + " has no artifact '" + name + "'");
@@ -194,7 +192,7 @@ public final class ArtifactService {
             throw new InvalidInputException("'" + name + "' is written by the service and cannot be uploaded");
         }
         ArtifactRef artifact = new ArtifactRef(ref, name);
-        try (BuildActivity.Upload upload = activity.beginUpload(ref, () -> requireActive(ref));
+        try (BuildActivity.Upload upload = activity.beginUpload(ref, () -> builds.requireActive(ref));
                 KeyedLocks.Held sameName = sameNameUploads.lock(artifact, config.sameNameUploadWait(),
                         "another upload of artifact '" + name + "' to build " + ref + " is still in progress")) {
             Stored stored = storing.store(layout.artifactKey(ref, name));
@@ -217,14 +215,6 @@ public final class ArtifactService {
             throw IoErrors.translate(e, "storing artifact " + name + " of build " + ref);
         } catch (UncheckedIOException e) {
             throw IoErrors.translate(e.getCause(), "storing artifact " + name + " of build " + ref);
-        }
-    }
-
-    private void requireActive(BuildRef ref) {
-        BuildInfo build = builds.require(ref);
-        if (!build.isActive()) {
-            throw new ConflictException("build " + ref + " is " + build.status().wireName()
-                    + BuildService.describeReason(build) + "; a completed build is immutable");
         }
     }
 

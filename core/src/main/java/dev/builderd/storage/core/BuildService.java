@@ -204,6 +204,15 @@ public final class BuildService {
                 .orElseThrow(() -> new NotFoundException("build '" + ref.build() + "' of tenant '" + ref.tenant() + "' does not exist"));
     }
 
+    /** Throws {@link ConflictException} unless the build exists and is active: only then may anything of it change. */
+    void requireActive(BuildRef ref) {
+        BuildInfo build = require(ref);
+        if (!build.isActive()) {
+            throw new ConflictException("build " + ref + " is " + build.status().wireName() + describeReason(build)
+                    + "; a completed build is immutable");
+        }
+    }
+
     static String describeReason(BuildInfo build) {
         return build.failureReason().map(reason -> " (" + reason + ")").orElse("");
     }

@@ -5,9 +5,7 @@ import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
 import dev.builderd.storage.blob.WriteMode;
-import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.NotFoundException;
-import dev.builderd.storage.core.model.BuildInfo;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.FileName;
 import dev.builderd.storage.core.model.Principal;
@@ -40,12 +38,7 @@ public final class LogService {
     /** Stores (or replaces) the log {@code name}, streaming. */
     public LogInfo put(Principal caller, BuildRef ref, FileName name, InputStream body, long length) {
         caller.requireAccessTo(ref.tenant());
-        try (BuildActivity.Upload upload = activity.beginUpload(ref, () -> {
-            BuildInfo build = builds.require(ref);
-            if (!build.isActive()) {
-                throw new ConflictException("build " + ref + " is " + build.status().wireName() + "; a completed build is immutable");
-            }
-        })) {
+        try (BuildActivity.Upload upload = activity.beginUpload(ref, () -> builds.requireActive(ref))) {
             BlobInfo info = store.put(layout.logKey(ref, name), new HashingInputStream(body, null), length, WriteMode.OVERWRITE);
             return new LogInfo(name, info.size());
         } catch (IOException e) {

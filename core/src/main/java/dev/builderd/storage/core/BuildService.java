@@ -163,6 +163,11 @@ public final class BuildService {
     }
 
     private int reapExpired(TenantId tenantOrNull) {
+        // Every read of builds comes here: look first on a read connection, so that the single
+        // SQLite writer is only taken when there is a lease to expire.
+        if (metadata.read(h -> BuildRows.expired(h, tenantOrNull, clock.instant())).isEmpty()) {
+            return 0;
+        }
         List<BuildInfo> reaped = metadata.inTransaction(h -> expireLeases(h, tenantOrNull));
         reaped.forEach(this::cleanScratch);
         return reaped.size();

@@ -1,23 +1,13 @@
 package dev.builderd.storage.blob.s3;
 
 import dev.builderd.storage.blob.BlobStore;
-import dev.builderd.storage.blob.RemoteTimeouts;
-import dev.builderd.storage.blob.StorageTls;
 import dev.builderd.storage.testing.BlobStoreContract;
 import dev.builderd.storage.testing.CephServer;
 import java.net.URI;
-import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
-import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
-import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
-import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
-import software.amazon.awssdk.http.apache5.Apache5HttpClient;
-import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
 
 /**
@@ -39,15 +29,7 @@ final class CephRgwContractTest extends BlobStoreContract {
     static void startCeph() {
         ceph = CephServer.shared();
         bucket = ceph.newBucketName();
-        raw = S3Client.builder()
-                .httpClient(Apache5HttpClient.create())
-                .region(Region.US_EAST_1)
-                .endpointOverride(URI.create(ceph.rgwEndpoint()))
-                .forcePathStyle(true)
-                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(ceph.accessKey(), ceph.secretKey())))
-                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
-                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
-                .build();
+        raw = S3TestSupport.rawClient(URI.create(ceph.rgwEndpoint()), "us-east-1", ceph.accessKey(), ceph.secretKey());
         raw.createBucket(b -> b.bucket(bucket));
     }
 
@@ -59,9 +41,8 @@ final class CephRgwContractTest extends BlobStoreContract {
     @Override
     protected BlobStore newStore() throws Exception {
         prefix = "test-" + TESTS.incrementAndGet() + "/";
-        return new S3BlobStore(new S3Settings(bucket, "us-east-1", Optional.of(URI.create(ceph.rgwEndpoint())), true,
-                ceph.accessKey(), ceph.secretKey(), S3Settings.Encryption.NONE, Optional.empty(), S3TestSupport.SMALL_PARTS,
-                new RemoteTimeouts(Duration.ofSeconds(5), Duration.ofSeconds(30), 3), StorageTls.platformDefaults(), prefix));
+        return new S3BlobStore(S3TestSupport.settings(URI.create(ceph.rgwEndpoint()), "us-east-1", ceph.accessKey(),
+                ceph.secretKey(), bucket).withKeyPrefix(prefix));
     }
 
     /** Three parts and a bit: a parallel multipart upload and parallel ranged reads. */

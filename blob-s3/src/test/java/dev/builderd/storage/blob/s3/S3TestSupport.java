@@ -4,6 +4,7 @@ import dev.builderd.storage.blob.ParallelIo;
 import dev.builderd.storage.blob.RemoteTimeouts;
 import dev.builderd.storage.blob.StorageTls;
 import dev.builderd.storage.testing.S3ProxyServer;
+import java.net.URI;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -25,22 +26,31 @@ final class S3TestSupport {
     }
 
     static S3Settings settings(S3ProxyServer server, String bucket) {
-        return new S3Settings(bucket, server.region(), Optional.of(server.endpoint()), true,
-                server.accessKey(), server.secretKey(), S3Settings.Encryption.NONE, Optional.empty(),
-                SMALL_PARTS, new RemoteTimeouts(Duration.ofSeconds(5), Duration.ofSeconds(30), 3),
-                server.caPem().map(ca -> new StorageTls(Optional.of(ca), Optional.empty(), Optional.empty()))
-                        .orElse(StorageTls.platformDefaults()),
-                "");
+        return settings(server.endpoint(), server.region(), server.accessKey(), server.secretKey(), bucket)
+                .withTls(server.caPem().map(ca -> new StorageTls(Optional.of(ca), Optional.empty(), Optional.empty()))
+                        .orElse(StorageTls.platformDefaults()));
+    }
+
+    /** Path-style settings for any S3-compatible test server, with {@link #SMALL_PARTS}. */
+    static S3Settings settings(URI endpoint, String region, String accessKey, String secretKey, String bucket) {
+        return new S3Settings(bucket, region, Optional.of(endpoint), true, accessKey, secretKey, S3Settings.Encryption.NONE,
+                Optional.empty(), SMALL_PARTS, new RemoteTimeouts(Duration.ofSeconds(5), Duration.ofSeconds(30), 3),
+                StorageTls.platformDefaults(), "");
     }
 
     /** A plain SDK client on the plain-HTTP server, to look behind the store's back. */
     static S3Client rawClient(S3ProxyServer server) {
+        return rawClient(server.endpoint(), server.region(), server.accessKey(), server.secretKey());
+    }
+
+    /** A plain SDK client on any S3-compatible test server over plain HTTP. */
+    static S3Client rawClient(URI endpoint, String region, String accessKey, String secretKey) {
         return S3Client.builder()
                 .httpClient(Apache5HttpClient.create())
-                .region(Region.of(server.region()))
-                .endpointOverride(server.endpoint())
+                .region(Region.of(region))
+                .endpointOverride(endpoint)
                 .forcePathStyle(true)
-                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(server.accessKey(), server.secretKey())))
+                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(accessKey, secretKey)))
                 .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
                 .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
                 .build();

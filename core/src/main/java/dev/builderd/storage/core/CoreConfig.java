@@ -22,9 +22,12 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
         }
     }
 
+    /** How long an upload waits, by default, for another upload of the same artifact. */
+    public static final Duration SAME_NAME_UPLOAD_WAIT = Duration.ofMinutes(10);
+
     /** Defaults for a data root: 15-minute leases (at most a day), checked every 30 seconds. */
     public static CoreConfig defaults(Layout layout) {
         return new CoreConfig(layout, Duration.ofMinutes(15), Duration.ofDays(1), Duration.ofSeconds(30),
-                Duration.ofMinutes(10));
+                SAME_NAME_UPLOAD_WAIT);
     }
 }

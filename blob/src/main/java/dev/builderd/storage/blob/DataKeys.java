@@ -1,19 +1,21 @@
 package dev.builderd.storage.blob;
 
-import com.google.crypto.tink.StreamingAead;
 import java.io.IOException;
+import java.util.Optional;
 
 /**
- * Gives the {@link StreamingAead} primitive for a key's owner. The caller maps keys to tenants and
- * tenants to keysets; {@link EncryptingBlobStore} does not know tenants.
- *
- * <p>The primitive must come from an AES256_GCM_HKDF_1MB keyset (every key in it), because
- * {@link EncryptingBlobStore} converts between plaintext and ciphertext sizes with that format's
- * segment, header and tag sizes.
+ * Gives the data keys of a blob's owner. The caller maps keys to tenants and tenants to keysets;
+ * {@link EncryptingBlobStore} does not know tenants.
  */
 @FunctionalInterface
 public interface DataKeys {
 
-    /** The primitive that encrypts and decrypts the blob under {@code key}; never null. */
-    StreamingAead forKey(BlobKey key) throws IOException;
+    /**
+     * The keyring of the owner of the blob under {@code key}, or empty when that owner's blobs are
+     * stored as plaintext.
+     *
+     * @throws IOException if the owner has keys that cannot be loaded (the store then neither
+     *     reads nor writes its blobs, rather than fall back to plaintext)
+     */
+    Optional<DataKeyring> forKey(BlobKey key) throws IOException;
 }

@@ -1,43 +1,66 @@
 package dev.builderd.storage.blob;
 
 import com.google.crypto.tink.StreamingAead;
+import com.google.crypto.tink.streamingaead.AesGcmHkdfStreamingParameters;
 import java.io.BufferedInputStream;
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.SequenceInputStream;
 import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.NonWritableChannelException;
 import java.nio.channels.SeekableByteChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.util.Iterator;
 import java.util.Objects;
 import java.util.Optional;
 
 /**
- * Encrypts every blob of a delegate store with Tink's streaming AEAD (AES256_GCM_HKDF_1MB), with
- * the UTF-8 bytes of the full key as associated data. Keys look like
- * {@code tenants/{tenant}/...}, so the associated data binds a blob to its tenant and its key: a
- * blob copied or moved to another key or tenant fails to decrypt.
+ * Encrypts the blobs of owners that have a {@link DataKeyring} with Tink's streaming AEAD
+ * (AES-256-GCM with HKDF, {@value #CIPHERTEXT_SEGMENT_SIZE}-byte segments), with the UTF-8 bytes
+ * of the full key as associated data. Keys look like {@code tenants/{tenant}/...}, so the
+ * associated data binds a blob to its tenant and its key: a blob copied or moved to another key
+ * or tenant fails to decrypt. Blobs of owners without a keyring pass through unchanged, with the
+ * delegate's own capabilities ({@link FileChannelReads}, {@link FileAdoption}).
+ *
+ * <p>An encrypted blob is an envelope, the owner's {@value DataKeyring#MARKER_SIZE}-byte marker
+ * and the 4-byte id of the key that encrypted it, followed by Tink's ciphertext. The envelope is
+ * what tells an encrypted blob from a plaintext one written before its owner turned encryption
+ * on (readable while {@link DataKeyring} accepts plaintext), and which key to decrypt with.
  *
  * <p>Uploads are encrypted while they stream (at most about one segment is held in memory); the
  * delegate is told the exact ciphertext length, or {@code -1} when the plaintext length is
  * unknown. Sizes in {@link BlobInfo} are plaintext sizes. Range reads decrypt only the segments
- * they touch (seekable decryption over ranged reads of the delegate). Any authentication failure
- * is an {@link IntegrityViolationException}; no unauthenticated byte is ever returned.
+ * they touch (seekable decryption over ranged reads of the delegate), so a 1 MiB range reads at
+ * most 1.5 MiB of ciphertext. Any authentication failure is an
+ * {@link IntegrityViolationException}; no unauthenticated byte is ever returned.
  */
-public final class EncryptingBlobStore implements BlobStore {
+public final class EncryptingBlobStore implements BlobStore, FileChannelReads, FileAdoption {
 
-    /** Ciphertext segment size of AES256_GCM_HKDF_1MB. */
-    public static final int CIPHERTEXT_SEGMENT_SIZE = 1 << 20;
+    /**
+     * Ciphertext segment size. Not Tink's predefined 1 MB: with 1 MB segments a 1 MiB range that
+     * straddles two segment boundaries must authenticate three segments (3 MiB); with 256 KiB it
+     * reads at most 1.5 MiB, at the same throughput.
+     */
+    public static final int CIPHERTEXT_SEGMENT_SIZE = 256 * 1024;
     /** GCM tag at the end of every segment. */
     public static final int TAG_SIZE = 16;
-    /** Header: one length byte, a 32-byte HKDF salt and a 7-byte nonce prefix. */
+    /** Tink's header: one length byte, a 32-byte HKDF salt and a 7-byte nonce prefix. */
     public static final int HEADER_SIZE = 1 + 32 + 7;
     /** Plaintext bytes per full segment (the first segment holds {@link #HEADER_SIZE} fewer). */
     public static final int PLAINTEXT_SEGMENT_SIZE = CIPHERTEXT_SEGMENT_SIZE - TAG_SIZE;
+    /** Before Tink's ciphertext: the owner's marker and the id of the key used. */
+    public static final int ENVELOPE_SIZE = DataKeyring.MARKER_SIZE + Integer.BYTES;
+    /** The parameters of every data key. */
+    public static final AesGcmHkdfStreamingParameters KEY_PARAMETERS = keyParameters();
 
     private static final int CHUNK = 64 * 1024;
 
@@ -49,7 +72,20 @@ public final class EncryptingBlobStore implements BlobStore {
         this.keys = Objects.requireNonNull(keys, "keys");
     }
 
-    /** The exact ciphertext length of a plaintext of {@code plaintextLength} bytes. */
+    private static AesGcmHkdfStreamingParameters keyParameters() {
+        try {
+            return AesGcmHkdfStreamingParameters.builder()
+                    .setKeySizeBytes(32)
+                    .setDerivedAesGcmKeySizeBytes(32)
+                    .setHkdfHashType(AesGcmHkdfStreamingParameters.HashType.SHA256)
+                    .setCiphertextSegmentSizeBytes(CIPHERTEXT_SEGMENT_SIZE)
+                    .build();
+        } catch (GeneralSecurityException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** The exact stored length (envelope and ciphertext) of a plaintext of {@code plaintextLength} bytes. */
     public static long ciphertextLength(long plaintextLength) {
         if (plaintextLength < 0) {
             throw new IllegalArgumentException("plaintext length must be >= 0, was " + plaintextLength);
@@ -57,16 +93,17 @@ public final class EncryptingBlobStore implements BlobStore {
         long total = plaintextLength + HEADER_SIZE;
         long fullSegments = total / PLAINTEXT_SEGMENT_SIZE;
         long rest = total % PLAINTEXT_SEGMENT_SIZE;
-        return fullSegments * CIPHERTEXT_SEGMENT_SIZE + (rest > 0 ? rest + TAG_SIZE : 0);
+        return ENVELOPE_SIZE + fullSegments * CIPHERTEXT_SEGMENT_SIZE + (rest > 0 ? rest + TAG_SIZE : 0);
     }
 
     /**
-     * The plaintext length of a ciphertext of {@code ciphertextLength} bytes; 0 for a ciphertext
-     * too short to be valid (reading it fails with {@link IntegrityViolationException}).
+     * The plaintext length of an encrypted blob of {@code storedLength} bytes; 0 for one too short
+     * to be valid (reading it fails with {@link IntegrityViolationException}).
      */
-    public static long plaintextLength(long ciphertextLength) {
-        long fullSegments = ciphertextLength / CIPHERTEXT_SEGMENT_SIZE;
-        long rest = ciphertextLength % CIPHERTEXT_SEGMENT_SIZE;
+    public static long plaintextLength(long storedLength) {
+        long tink = Math.max(0, storedLength - ENVELOPE_SIZE);
+        long fullSegments = tink / CIPHERTEXT_SEGMENT_SIZE;
+        long rest = tink % CIPHERTEXT_SEGMENT_SIZE;
         long plain = fullSegments * PLAINTEXT_SEGMENT_SIZE + Math.max(0, rest - TAG_SIZE) - HEADER_SIZE;
         return Math.max(0, plain);
     }
@@ -80,11 +117,57 @@ public final class EncryptingBlobStore implements BlobStore {
         return key.value().getBytes(StandardCharsets.UTF_8);
     }
 
-    private StreamingAead aead(BlobKey key) throws IOException {
-        return Objects.requireNonNull(keys.forKey(key), "DataKeys gave no primitive");
+    private Optional<DataKeyring> keyring(BlobKey key) throws IOException {
+        return Objects.requireNonNull(keys.forKey(key), "DataKeys gave null");
     }
 
-    private static BlobInfo plain(BlobInfo stored) {
+    /** What the first bytes of a stored blob say it is. */
+    private sealed interface Envelope {
+        /** No marker: a plaintext blob, if the owner still accepts those. */
+        record Plaintext() implements Envelope {
+        }
+
+        /** Encrypted under the owner's key {@code keyId}. */
+        record Encrypted(int keyId) implements Envelope {
+        }
+
+        static Envelope of(DataKeyring keyring, byte[] first) {
+            if (first.length < ENVELOPE_SIZE || !keyring.startsWithMarker(first)) {
+                return new Plaintext();
+            }
+            return new Encrypted(ByteBuffer.wrap(first, DataKeyring.MARKER_SIZE, Integer.BYTES).getInt());
+        }
+    }
+
+    private static byte[] envelopeOf(DataKeyring keyring) {
+        return ByteBuffer.allocate(ENVELOPE_SIZE).put(keyring.marker()).putInt(keyring.primaryId()).array();
+    }
+
+    /** The first {@code n} bytes of the stored blob (fewer if it is shorter). */
+    private byte[] storedPrefix(BlobKey key, int n) throws IOException {
+        try (InputStream in = delegate.open(key, new ByteRange(0, n))) {
+            return in.readNBytes(n);
+        }
+    }
+
+    private static StreamingAead aeadFor(BlobKey key, DataKeyring keyring, Envelope.Encrypted envelope)
+            throws IntegrityViolationException {
+        return keyring.key(envelope.keyId()).orElseThrow(() -> new IntegrityViolationException(key,
+                new GeneralSecurityException("encrypted with key " + Integer.toUnsignedString(envelope.keyId())
+                        + ", which the owner's keyset does not hold")));
+    }
+
+    private static IntegrityViolationException unmarked(BlobKey key) {
+        return new IntegrityViolationException(key, new GeneralSecurityException(
+                "the blob does not carry its owner's encryption envelope"));
+    }
+
+    /** The size a reader sees of the stored blob {@code stored}. */
+    private BlobInfo plain(DataKeyring keyring, BlobInfo stored) throws IOException {
+        if (keyring.acceptsPlaintext()
+                && Envelope.of(keyring, storedPrefix(stored.key(), ENVELOPE_SIZE)) instanceof Envelope.Plaintext) {
+            return stored;
+        }
         return new BlobInfo(stored.key(), plaintextLength(stored.size()), stored.lastModified());
     }
 
@@ -95,9 +178,54 @@ public final class EncryptingBlobStore implements BlobStore {
         if (length < -1) {
             throw new IllegalArgumentException("length must be >= -1, was " + length);
         }
-        EncryptingInputStream ciphertext = new EncryptingInputStream(key, aead(key), data, length);
+        Optional<DataKeyring> keyring = keyring(key);
+        if (keyring.isEmpty()) {
+            return delegate.put(key, data, length, mode);
+        }
+        EncryptingInputStream ciphertext = new EncryptingInputStream(key, keyring.get(), data, length);
         BlobInfo stored = delegate.put(key, ciphertext, length < 0 ? -1 : ciphertextLength(length), mode);
         return new BlobInfo(stored.key(), ciphertext.plaintextRead, stored.lastModified());
+    }
+
+    /**
+     * Whether the blob under {@code key} is not yet encrypted under its owner's primary key: it is
+     * plaintext, or encrypted under an older key. False for a missing blob or an owner without keys.
+     */
+    public boolean needsReencryption(BlobKey key) throws IOException {
+        Optional<DataKeyring> keyring = keyring(key);
+        if (keyring.isEmpty()) {
+            return false;
+        }
+        byte[] first;
+        try {
+            first = storedPrefix(key, ENVELOPE_SIZE);
+        } catch (BlobNotFoundException gone) {
+            return false;
+        }
+        return !(Envelope.of(keyring.get(), first) instanceof Envelope.Encrypted encrypted)
+                || !keyring.get().isPrimary(encrypted.keyId());
+    }
+
+    /**
+     * Rewrites the blob under {@code key} encrypted under its owner's primary key, atomically, if
+     * {@link #needsReencryption} says so. The caller keeps other writers of the key away meanwhile
+     * (a write that lands during the rewrite would be replaced by the older content).
+     *
+     * @return the plaintext bytes rewritten, or -1 if there was nothing to do
+     */
+    public long reencrypt(BlobKey key) throws IOException {
+        if (!needsReencryption(key)) {
+            return -1;
+        }
+        Optional<BlobInfo> current = stat(key);
+        if (current.isEmpty()) {
+            return -1;
+        }
+        try (InputStream plaintext = open(key, ByteRange.ALL)) {
+            return put(key, plaintext, current.get().size(), WriteMode.OVERWRITE).size();
+        } catch (BlobNotFoundException gone) {
+            return -1;
+        }
     }
 
     /**
@@ -116,12 +244,13 @@ public final class EncryptingBlobStore implements BlobStore {
         private boolean finished;
         long plaintextRead;
 
-        EncryptingInputStream(BlobKey key, StreamingAead aead, InputStream plaintext, long declared) throws IOException {
+        EncryptingInputStream(BlobKey key, DataKeyring keyring, InputStream plaintext, long declared) throws IOException {
             this.key = key;
             this.plaintext = plaintext;
             this.declared = declared;
             try {
-                this.encrypter = aead.newEncryptingStream(buffer, associatedData(key));
+                buffer.write(envelopeOf(keyring));
+                this.encrypter = keyring.primary().newEncryptingStream(buffer, associatedData(key));
             } catch (GeneralSecurityException e) {
                 throw new IOException("cannot start encrypting blob " + key, e);
             }
@@ -191,21 +320,16 @@ public final class EncryptingBlobStore implements BlobStore {
 
     @Override
     public InputStream open(BlobKey key, ByteRange range) throws IOException {
-        StreamingAead aead = aead(key);
+        Optional<DataKeyring> keyring = keyring(key);
+        if (keyring.isEmpty()) {
+            return delegate.open(key, range);
+        }
         if (range.isAll()) {
-            RecordingInputStream ciphertext = new RecordingInputStream(delegate.open(key, ByteRange.ALL));
-            InputStream plaintext;
-            try {
-                plaintext = aead.newDecryptingStream(ciphertext, associatedData(key));
-            } catch (GeneralSecurityException | IOException e) {
-                ciphertext.close();
-                throw translate(key, e, ciphertext.failure);
-            }
-            return new TranslatingInputStream(key, plaintext, ciphertext, Long.MAX_VALUE);
+            return openWhole(key, keyring.get());
         }
         BlobInfo stored = delegate.stat(key).orElseThrow(() -> new BlobNotFoundException(key));
         try {
-            return openRange(key, range, aead, stored);
+            return openRange(key, range, keyring.get(), stored);
         } catch (IntegrityViolationException e) {
             // The blob may have been replaced between the stat and the ranged reads: then try once
             // more against the new version; a blob that did not change is really damaged.
@@ -216,17 +340,45 @@ public final class EncryptingBlobStore implements BlobStore {
             if (now.get().equals(stored)) {
                 throw e;
             }
-            return openRange(key, range, aead, now.get());
+            return openRange(key, range, keyring.get(), now.get());
+        }
+    }
+
+    private InputStream openWhole(BlobKey key, DataKeyring keyring) throws IOException {
+        RecordingInputStream stored = new RecordingInputStream(delegate.open(key, ByteRange.ALL));
+        try {
+            byte[] first = stored.readNBytes(ENVELOPE_SIZE);
+            Envelope envelope = Envelope.of(keyring, first);
+            if (envelope instanceof Envelope.Encrypted encrypted) {
+                InputStream plaintext = aeadFor(key, keyring, encrypted).newDecryptingStream(stored, associatedData(key));
+                return new TranslatingInputStream(key, plaintext, stored, Long.MAX_VALUE);
+            }
+            if (keyring.acceptsPlaintext()) {
+                return new SequenceInputStream(new ByteArrayInputStream(first), stored);
+            }
+            throw unmarked(key);
+        } catch (GeneralSecurityException | IOException e) {
+            stored.close();
+            throw translate(key, e, stored.failure);
         }
     }
 
     /**
-     * Range {@code range} of the blob whose ciphertext {@code stored} describes. The first segment
-     * the range needs is decrypted (so authenticated) before this returns.
+     * Range {@code range} of the blob that {@code stored} describes. The first segment the range
+     * needs is decrypted (so authenticated) before this returns.
      */
-    private InputStream openRange(BlobKey key, ByteRange range, StreamingAead aead, BlobInfo stored) throws IOException {
-        long ciphertextSize = stored.size();
-        long plaintextSize = plaintextLength(ciphertextSize);
+    private InputStream openRange(BlobKey key, ByteRange range, DataKeyring keyring, BlobInfo stored) throws IOException {
+        byte[] first = storedPrefix(key, ENVELOPE_SIZE + HEADER_SIZE);
+        Envelope envelope = Envelope.of(keyring, first);
+        if (!(envelope instanceof Envelope.Encrypted encrypted)) {
+            if (keyring.acceptsPlaintext()) {
+                return delegate.open(key, range);
+            }
+            throw unmarked(key);
+        }
+        StreamingAead aead = aeadFor(key, keyring, encrypted);
+        long ciphertextSize = stored.size() - ENVELOPE_SIZE;
+        long plaintextSize = plaintextLength(stored.size());
         long wanted = range.lengthWithin(plaintextSize);
         if (wanted == 0) {
             return InputStream.nullInputStream();
@@ -235,12 +387,13 @@ public final class EncryptingBlobStore implements BlobStore {
         long lastSegment = segmentOf(range.offset() + wanted - 1);
         long needStart = firstSegment * CIPHERTEXT_SEGMENT_SIZE;
         long needEnd = Math.min((lastSegment + 1) * CIPHERTEXT_SEGMENT_SIZE, ciphertextSize);
-        CiphertextChannel ciphertext = new CiphertextChannel(key, ciphertextSize, needStart, needEnd);
+        byte[] header = java.util.Arrays.copyOfRange(first, ENVELOPE_SIZE, first.length);
+        CiphertextChannel ciphertext = new CiphertextChannel(key, ciphertextSize, header, needStart, needEnd);
         InputStream result;
         try {
             SeekableByteChannel plaintext = aead.newSeekableDecryptingChannel(ciphertext, associatedData(key));
             plaintext.position(range.offset());
-            result = new TranslatingInputStream(key, java.nio.channels.Channels.newInputStream(plaintext), ciphertext, wanted);
+            result = new TranslatingInputStream(key, Channels.newInputStream(plaintext), ciphertext, wanted);
         } catch (GeneralSecurityException | IOException e) {
             ciphertext.close();
             throw translate(key, e, ciphertext.failure);
@@ -398,15 +551,15 @@ public final class EncryptingBlobStore implements BlobStore {
     }
 
     /**
-     * The delegate's ciphertext as a read-only seekable channel of the size it had when the read
-     * was opened. The ranges a range read needs (the header and the segments it touches) are
-     * opened at once, so the reader keeps seeing the blob as it was when opened; any other
+     * Tink's ciphertext (the stored blob after its envelope) as a read-only seekable channel of
+     * the size it had when the read was opened. The ranges a range read needs (the header and the
+     * segments it touches) are read or opened at once, so the reader keeps seeing the blob as it was when opened; any other
      * position is read with a fresh ranged read of the delegate.
      */
     private final class CiphertextChannel implements SeekableByteChannel, BackendReader {
         private final BlobKey key;
         private final long size;
-        private byte[] header = new byte[0];
+        private final byte[] header;
         private InputStream stream;
         private long streamPos;
         private long streamEnd;
@@ -414,16 +567,12 @@ public final class EncryptingBlobStore implements BlobStore {
         private boolean open = true;
         IOException failure;
 
-        CiphertextChannel(BlobKey key, long size, long needStart, long needEnd) throws IOException {
+        CiphertextChannel(BlobKey key, long size, byte[] header, long needStart, long needEnd) throws IOException {
             this.key = key;
             this.size = size;
+            this.header = header;
             try {
-                if (needStart > 0) {
-                    try (InputStream in = delegate.open(key, new ByteRange(0, HEADER_SIZE))) {
-                        header = in.readNBytes(HEADER_SIZE);
-                    }
-                }
-                stream = delegate.open(key, new ByteRange(needStart, needEnd - needStart));
+                stream = delegate.open(key, new ByteRange(ENVELOPE_SIZE + needStart, needEnd - needStart));
             } catch (IOException e) {
                 failure = e;
                 throw e;
@@ -482,7 +631,7 @@ public final class EncryptingBlobStore implements BlobStore {
                 stream.close();
                 stream = null;
             }
-            stream = delegate.open(key, new ByteRange(from, size - from));
+            stream = delegate.open(key, new ByteRange(ENVELOPE_SIZE + from, size - from));
             streamPos = from;
             streamEnd = size;
         }
@@ -536,7 +685,16 @@ public final class EncryptingBlobStore implements BlobStore {
 
     @Override
     public Optional<BlobInfo> stat(BlobKey key) throws IOException {
-        return delegate.stat(key).map(EncryptingBlobStore::plain);
+        Optional<BlobInfo> stored = delegate.stat(key);
+        Optional<DataKeyring> keyring = keyring(key);
+        if (stored.isEmpty() || keyring.isEmpty()) {
+            return stored;
+        }
+        try {
+            return Optional.of(plain(keyring.get(), stored.get()));
+        } catch (BlobNotFoundException gone) {
+            return Optional.empty();
+        }
     }
 
     @Override
@@ -547,17 +705,43 @@ public final class EncryptingBlobStore implements BlobStore {
     @Override
     public Iterator<BlobInfo> list(String prefix, BlobKey startAfter) throws IOException {
         Iterator<BlobInfo> stored = delegate.list(prefix, startAfter);
-        return new Iterator<>() {
+        return new LazyIterator<>() {
             @Override
-            public boolean hasNext() {
-                return stored.hasNext();
-            }
-
-            @Override
-            public BlobInfo next() {
-                return plain(stored.next());
+            protected BlobInfo computeNext() throws IOException {
+                while (stored.hasNext()) {
+                    BlobInfo next = stored.next();
+                    Optional<DataKeyring> keyring = keyring(next.key());
+                    if (keyring.isEmpty()) {
+                        return next;
+                    }
+                    try {
+                        return plain(keyring.get(), next);
+                    } catch (BlobNotFoundException gone) {
+                        // deleted since it was listed
+                    }
+                }
+                return null;
             }
         };
+    }
+
+    /** The delegate's file channel, for blobs that are stored as they are read (owner without keys). */
+    @Override
+    public Optional<FileChannel> openChannel(BlobKey key) throws IOException {
+        if (keyring(key).isPresent() || !(delegate instanceof FileChannelReads files)) {
+            return Optional.empty();
+        }
+        return files.openChannel(key);
+    }
+
+    /** Renames the file into the delegate when its owner has no keys; otherwise the caller copies it through {@link #put}. */
+    @Override
+    public BlobInfo adopt(BlobKey key, Path file) throws IOException {
+        if (keyring(key).isPresent() || !(delegate instanceof FileAdoption adoption)) {
+            throw new AtomicMoveNotSupportedException(file.toString(), null,
+                    "the blob store transforms the bytes of " + key + "; copy them instead");
+        }
+        return adoption.adopt(key, file);
     }
 
     @Override

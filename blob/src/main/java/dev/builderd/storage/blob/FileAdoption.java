@@ -15,8 +15,10 @@ public interface FileAdoption {
      * and makes it durable. The caller has checked that {@code file} is a regular file it may
      * give away; it is gone from its old place when this returns.
      *
-     * @throws AtomicMoveNotSupportedException if {@code file} is on another filesystem; the file
-     *     is then left where it was, and the caller copies it with {@link BlobStore#put}
+     * @throws AtomicMoveNotSupportedException if {@code file} cannot be taken over as it is: it is
+     *     on another filesystem, or the store keeps blobs under {@code key} in another form
+     *     (encrypted, say); the file is then left where it was, and the caller copies it with
+     *     {@link BlobStore#put}
      */
     BlobInfo adopt(BlobKey key, Path file) throws IOException;
 }

@@ -174,7 +174,7 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
 
     @Override
     public InputStream open(BlobKey key, ByteRange range) throws IOException {
-        FileChannel channel = openChannel(key);
+        FileChannel channel = channel(key);
         try {
             channel.position(range.offset());
             InputStream in = Channels.newInputStream(channel);
@@ -186,7 +186,11 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
     }
 
     @Override
-    public FileChannel openChannel(BlobKey key) throws IOException {
+    public Optional<FileChannel> openChannel(BlobKey key) throws IOException {
+        return Optional.of(channel(key));
+    }
+
+    private FileChannel channel(BlobKey key) throws IOException {
         Path path = existingPathOf(key);
         if (path == null) {
             throw new BlobNotFoundException(key);

@@ -2,6 +2,7 @@ package dev.builderd.storage.blob;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
+import java.util.Optional;
 
 /**
  * An optional capability of stores that keep blobs as local files: reading one as a
@@ -11,10 +12,12 @@ import java.nio.channels.FileChannel;
 public interface FileChannelReads {
 
     /**
-     * Opens the blob for reading, with the same safety rules as {@link BlobStore#open}. The
-     * channel sees the blob as it was when opened; the caller closes it.
+     * Opens the blob for reading, with the same safety rules as {@link BlobStore#open}, when its
+     * file holds exactly the bytes a reader sees; empty when it does not (an encrypted blob, say),
+     * and the caller reads it with {@link BlobStore#open}. The channel sees the blob as it was
+     * when opened; the caller closes it.
      *
      * @throws BlobNotFoundException if there is no blob under {@code key}
      */
-    FileChannel openChannel(BlobKey key) throws IOException;
+    Optional<FileChannel> openChannel(BlobKey key) throws IOException;
 }

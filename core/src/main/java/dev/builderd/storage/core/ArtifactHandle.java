@@ -39,7 +39,7 @@ public final class ArtifactHandle {
             return Optional.empty();
         }
         try {
-            return Optional.of(files.openChannel(key));
+            return files.openChannel(key);
         } catch (IOException e) {
             throw IoErrors.translate(e, "reading artifact " + info.name());
         }

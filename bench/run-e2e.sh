@@ -44,7 +44,7 @@ log_file="$results/run.log"
 # shellcheck disable=SC2034   # read by bench/lib/harness.sh
 bench_name="bench/run-e2e.sh"
 # say, die, now_ns, make_work_dir (with cleanup on exit), forget_pid, check_idle, the daemon's readiness wait, stop_daemon,
-# api, the statistics helpers and raw
+# api, the statistics helpers, raw and doc_block
 # shellcheck source=bench/lib/harness.sh
 # shellcheck disable=SC1091
 source "$root/bench/lib/harness.sh"
@@ -428,8 +428,12 @@ echo "$table" >"$results/table.md"
 if [[ -z ${BENCH_NO_DOC:-} ]]; then
   mkdir -p "$root/docs"
   notes="$root/bench/performance-notes.md"
-  # The section bench/run-s3.sh writes (between its markers) is carried over unchanged.
-  s3_block=$(sed -n '/^<!-- s3-bench:begin -->$/,/^<!-- s3-bench:end -->$/p' "$root/docs/performance.md" 2>/dev/null || true)
+  # The sections the other scripts write (between their markers) are carried over unchanged.
+  kept_blocks=""
+  for name in s3-bench crypto-jmh encryption-bench; do
+    block=$(doc_block "$root/docs/performance.md" "$name")
+    if [[ -n $block ]]; then kept_blocks+=$'\n'"$block"$'\n'; fi
+  done
   {
     cat <<EOF
 # Performance
@@ -494,7 +498,7 @@ EOF
     echo "- Memory: with a 256 MiB heap the daemon moved $mem_label up and down concurrently, $up_ok/4 and $down_ok/4 verified, peak RSS $((hwm_mem_kib / 1024)) MiB: bodies stream, nothing is buffered whole."
     echo
     if [[ -f $notes ]]; then cat "$notes"; fi
-    if [[ -n $s3_block ]]; then echo; echo "$s3_block"; fi
+    if [[ -n $kept_blocks ]]; then printf '%s' "$kept_blocks"; fi
   } >"$root/docs/performance.md"
   say "wrote docs/performance.md"
 fi

@@ -48,7 +48,7 @@ log_file="$results/run.log"
 # shellcheck disable=SC2034   # read by bench/lib/harness.sh
 bench_name="bench/run-s3.sh"
 # say, die, now_ns, make_work_dir (with cleanup on exit), forget_pid, check_idle, the daemon's readiness wait, stop_daemon,
-# api, the statistics helpers and raw
+# api, the statistics helpers, raw, proc_ticks and put_doc_block
 # shellcheck source=bench/lib/harness.sh
 # shellcheck disable=SC1091
 source "$root/bench/lib/harness.sh"
@@ -219,7 +219,6 @@ load1() { cut -d' ' -f1 /proc/loadavg; }
 # s3proxy during one transfer, from /proc (utime + stime, cutime + cstime), into cpu.tsv.
 # Call both in the same (command-substitution) subshell; cpu_cfg and i label the row.
 tick=$(getconf CLK_TCK)
-proc_ticks() { if [[ -n $1 && -r /proc/$1/stat ]]; then awk -v f="$2" '{print $f + $(f + 1)}' "/proc/$1/stat"; else echo 0; fi; }
 cpu_begin() {
   cpu_me=$BASHPID
   cpu_c0=$(proc_ticks "$cpu_me" 16) cpu_d0=$(proc_ticks "$daemon_pid" 14) cpu_s0=$(proc_ticks "$s3proxy_pid" 14)
@@ -430,17 +429,7 @@ EOF
     if [[ -f $root/bench/s3-notes.md ]]; then echo; cat "$root/bench/s3-notes.md"; fi
     echo "<!-- s3-bench:end -->"
   } >"$section"
-  doc="$root/docs/performance.md"
-  if [[ -f $doc ]] && grep -q '^<!-- s3-bench:begin -->$' "$doc"; then
-    awk -v sec="$section" '
-      /^<!-- s3-bench:begin -->$/ {while ((getline line < sec) > 0) print line; skip = 1; next}
-      /^<!-- s3-bench:end -->$/ {skip = 0; next}
-      !skip {print}' "$doc" >"$doc.tmp"
-    mv "$doc.tmp" "$doc"
-  else
-    { [[ -f $doc ]] && cat "$doc" && echo; cat "$section"; } >"$doc.tmp"
-    mv "$doc.tmp" "$doc"
-  fi
+  put_doc_block "$root/docs/performance.md" s3-bench "$section"
   say "wrote the S3 section of docs/performance.md"
 fi
 

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared helpers of the benchmark scripts (bench/run-e2e.sh, bench/run-s3.sh); sourced, not run.
+# Shared helpers of the benchmark scripts (bench/run-e2e.sh, bench/run-s3.sh, bench/run-encryption.sh,
+# bench/run-crypto-jmh.sh); sourced, not run.
 #
 # The sourcing script sets, before it calls any of these functions:
 #   bench_name   the script as its messages name it, e.g. bench/run-e2e.sh
@@ -106,3 +107,33 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; 
 fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN {printf "%.*f", d, x}'; }
 mbps_of_ns() { awk -v b="$big_bytes" -v ns="$1" 'BEGIN {printf "%.1f", b / (ns / 1e9) / 1e6}'; }
 raw() { echo "$*" >>"$results/raw.tsv"; }
+
+# CPU ticks (utime + stime from field $2 of /proc/PID/stat, 14 for the process itself, 16 for its
+# waited-for children) of process $1; 0 when it is gone. Divide by `getconf CLK_TCK` for seconds.
+proc_ticks() { if [[ -n $1 && -r /proc/$1/stat ]]; then awk -v f="$2" '{print $f + $(f + 1)}' "/proc/$1/stat"; else echo 0; fi; }
+
+# ---------------------------------------------------------------------------------------------
+# docs/performance.md: the sections each script keeps between its own marker lines
+# ---------------------------------------------------------------------------------------------
+doc_block() { # doc name: prints the lines from <!-- NAME:begin --> to <!-- NAME:end --> of doc (nothing when absent)
+  sed -n "/^<!-- $2:begin -->\$/,/^<!-- $2:end -->\$/p" "$1" 2>/dev/null || true
+}
+put_doc_block() { # doc name file: replaces doc's NAME block with file (which has the marker lines), or appends it
+  local doc=$1 name=$2 block=$3
+  if [[ -f $doc ]] && grep -q "^<!-- $name:begin -->\$" "$doc"; then
+    awk -v sec="$block" -v begin="<!-- $name:begin -->" -v end="<!-- $name:end -->" '
+      $0 == begin {while ((getline line < sec) > 0) print line; skip = 1; next}
+      $0 == end {skip = 0; next}
+      !skip {print}' "$doc" >"$doc.tmp"
+  else
+    { [[ -f $doc ]] && cat "$doc" && echo; cat "$block"; } >"$doc.tmp"
+  fi
+  mv "$doc.tmp" "$doc"
+}
+machine_rows() { # the rows every "machine and run" table starts with (JDK: $JAVA_HOME)
+  echo "| date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |"
+  echo "| CPU | $(nproc) cores, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo) |"
+  echo "| memory | $(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1024 / 1024}' /proc/meminfo) |"
+  echo "| kernel | $(uname -r) |"
+  echo "| JDK | $("$JAVA_HOME/bin/java" -version 2>&1 | head -1) ($("$JAVA_HOME/bin/java" -version 2>&1 | sed -n 3p)) |"
+}

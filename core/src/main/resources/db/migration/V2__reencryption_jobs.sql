@@ -8,6 +8,7 @@ CREATE TABLE reencryption_jobs (
     blobs_done       BIGINT        NOT NULL,
     blobs_rewritten  BIGINT        NOT NULL,
     bytes_rewritten  BIGINT        NOT NULL,
+    blobs_waiting    BIGINT        NOT NULL,
     cursor_store     INTEGER       NOT NULL,
     cursor_key       VARCHAR(1024),
     started_at       BIGINT        NOT NULL,

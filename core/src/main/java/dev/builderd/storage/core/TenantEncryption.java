@@ -362,7 +362,7 @@ public final class TenantEncryption implements AutoCloseable {
         long rewritten = job.blobsRewritten();
         long bytes = job.bytesRewritten();
         int deferred = 0;
-        Instant lastSave = clock.instant();
+        long lastSave = System.nanoTime();
         String prefix = layout.tenantKeyPrefix(tenant);
         for (int index = job.cursorStore(); index < walked.size(); index++) {
             EncryptingBlobStore store = walked.get(index);
@@ -383,9 +383,9 @@ public final class TenantEncryption implements AutoCloseable {
                         bytes += rewrittenBytes[0];
                     }
                     done++;
-                    if (Duration.between(lastSave, clock.instant()).compareTo(SAVE_EVERY) >= 0) {
+                    if (outcome == Outcome.REWRITTEN || System.nanoTime() - lastSave >= SAVE_EVERY.toNanos()) {
                         job = save(job.progressed(index, key.value(), done, rewritten, bytes, clock.instant()));
-                        lastSave = clock.instant();
+                        lastSave = System.nanoTime();
                     }
                 }
             } catch (IOException | UncheckedIOException | dev.builderd.storage.core.error.StorageException e) {
@@ -401,7 +401,7 @@ public final class TenantEncryption implements AutoCloseable {
             job = job.progressed(index + 1, null, done, rewritten, bytes, clock.instant());
         }
         if (deferred > 0) {
-            save(job.restartedWalk(clock.instant()));
+            save(job.restartedWalk(deferred, clock.instant()));
             LOG.info("tenant {}: {} blob(s) of builds with uploads in flight left for a later pass", tenant, deferred);
             schedule(tenant, BUSY_BUILD_RETRY);
             return;

@@ -400,6 +400,7 @@ public final class HttpApi {
             progress.put("blobs_done", job.blobsDone());
             progress.put("blobs_rewritten", job.blobsRewritten());
             progress.put("bytes_rewritten", job.bytesRewritten());
+            progress.put("blobs_waiting_for_busy_builds", job.blobsWaiting());
             progress.put("started", job.started().toString());
             job.finished().ifPresent(at -> progress.put("finished", at.toString()));
             job.error().ifPresent(error -> progress.put("error", error));

@@ -469,17 +469,11 @@ class EncryptingBlobStoreTest {
     // ---------------------------------------------------------------- range reads read only what they need
 
     /** Counts the ciphertext bytes read from the delegate. */
-    static class CountingBlobStore implements BlobStore {
-        final BlobStore inner;
+    static class CountingBlobStore extends ForwardingBlobStore {
         final AtomicLong bytesRead = new AtomicLong();
 
         CountingBlobStore(BlobStore inner) {
-            this.inner = inner;
-        }
-
-        @Override
-        public BlobInfo put(BlobKey key, InputStream data, long length, WriteMode mode) throws IOException {
-            return inner.put(key, data, length, mode);
+            super(inner);
         }
 
         @Override
@@ -510,26 +504,6 @@ class EncryptingBlobStoreTest {
                     return skipped;
                 }
             };
-        }
-
-        @Override
-        public Optional<BlobInfo> stat(BlobKey key) throws IOException {
-            return inner.stat(key);
-        }
-
-        @Override
-        public boolean delete(BlobKey key) throws IOException {
-            return inner.delete(key);
-        }
-
-        @Override
-        public Iterator<BlobInfo> list(String prefix, BlobKey startAfter) throws IOException {
-            return inner.list(prefix, startAfter);
-        }
-
-        @Override
-        public String backendName() {
-            return inner.backendName();
         }
     }
 

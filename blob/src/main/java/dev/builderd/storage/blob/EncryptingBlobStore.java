@@ -5,6 +5,7 @@ import com.google.crypto.tink.streamingaead.AesGcmHkdfStreamingParameters;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -22,6 +23,7 @@ import java.security.GeneralSecurityException;
 import java.util.Iterator;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.function.Consumer;
 
 /**
  * Encrypts the blobs of owners that have a {@link DataKeyring} with Tink's streaming AEAD
@@ -66,10 +68,20 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
 
     private final BlobStore delegate;
     private final DataKeys keys;
+    private final Consumer<BlobKey> integrityFailures;
 
     public EncryptingBlobStore(BlobStore delegate, DataKeys keys) {
+        this(delegate, keys, key -> { });
+    }
+
+    /**
+     * @param integrityFailures told the key of every read that fails authentication (once per
+     *     failed read), for a metric; it must not throw
+     */
+    public EncryptingBlobStore(BlobStore delegate, DataKeys keys, Consumer<BlobKey> integrityFailures) {
         this.delegate = Objects.requireNonNull(delegate, "delegate");
         this.keys = Objects.requireNonNull(keys, "keys");
+        this.integrityFailures = Objects.requireNonNull(integrityFailures, "integrityFailures");
     }
 
     private static AesGcmHkdfStreamingParameters keyParameters() {
@@ -324,12 +336,51 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
         if (keyring.isEmpty()) {
             return delegate.open(key, range);
         }
+        try {
+            return new ReportingInputStream(key, openDecrypting(key, range, keyring.get()));
+        } catch (IntegrityViolationException e) {
+            integrityFailures.accept(key);
+            throw e;
+        }
+    }
+
+    /** Tells {@link #integrityFailures} of a failed authentication while the caller reads. */
+    private final class ReportingInputStream extends FilterInputStream {
+        private final BlobKey key;
+
+        ReportingInputStream(BlobKey key, InputStream in) {
+            super(in);
+            this.key = key;
+        }
+
+        @Override
+        public int read() throws IOException {
+            try {
+                return super.read();
+            } catch (IntegrityViolationException e) {
+                integrityFailures.accept(key);
+                throw e;
+            }
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            try {
+                return in.read(b, off, len);
+            } catch (IntegrityViolationException e) {
+                integrityFailures.accept(key);
+                throw e;
+            }
+        }
+    }
+
+    private InputStream openDecrypting(BlobKey key, ByteRange range, DataKeyring keyring) throws IOException {
         if (range.isAll()) {
-            return openWhole(key, keyring.get());
+            return openWhole(key, keyring);
         }
         BlobInfo stored = delegate.stat(key).orElseThrow(() -> new BlobNotFoundException(key));
         try {
-            return openRange(key, range, keyring.get(), stored);
+            return openRange(key, range, keyring, stored);
         } catch (IntegrityViolationException e) {
             // The blob may have been replaced between the stat and the ranged reads: then try once
             // more against the new version; a blob that did not change is really damaged.
@@ -340,7 +391,7 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
             if (now.get().equals(stored)) {
                 throw e;
             }
-            return openRange(key, range, keyring.get(), now.get());
+            return openRange(key, range, keyring, now.get());
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.builderd.storage.core;
 
 import dev.builderd.storage.core.metadata.MetadataStore;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
 import java.time.Clock;
 import java.util.concurrent.Executors;
@@ -24,22 +25,31 @@ public final class BuilderdStorage implements AutoCloseable {
     private final BuildService builds;
     private final ArtifactService artifacts;
     private final LogService logs;
+    private final TenantEncryption encryption;
+    private final PrometheusRegistry metrics = new PrometheusRegistry();
     private final ScheduledExecutorService background;
 
     /**
-     * Wires the services, creates the fixed directory tree and starts the background jobs.
+     * Wires the services, creates the fixed directory tree, loads the encryption keys and starts
+     * the background jobs. Artifacts, logs and caches of tenants with keys are encrypted on their
+     * way into {@code stores}.
      *
      * @param adminToken the operator's bearer token (at least 16 characters)
+     * @throws IllegalStateException with a message for the operator when the master key is
+     *     missing, damaged or not the one that wrapped the tenants' keys
      */
     public BuilderdStorage(CoreConfig config, MetadataStore metadata, Stores stores, String adminToken, Clock clock)
             throws IOException {
         config.layout().createSkeleton();
         BuildActivity activity = new BuildActivity();
+        this.encryption = new TenantEncryption(config.encryption(), config.layout(), metadata, stores, activity, metrics, clock);
+        Stores encrypted = encryption.stores();
         this.tokens = new Tokens(metadata, adminToken, clock);
-        this.tenants = new TenantService(metadata, config.layout(), stores, tokens, clock);
+        this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, clock);
         this.builds = new BuildService(metadata, stores, activity, config, clock);
-        this.artifacts = new ArtifactService(metadata, stores, activity, builds, config, clock);
-        this.logs = new LogService(stores, activity, builds, config);
+        this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, clock);
+        this.logs = new LogService(encrypted, activity, builds, config);
+        encryption.start();
         this.background = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("builderd-jobs").daemon().factory());
         long interval = config.leaseCheckInterval().toMillis();
         background.scheduleWithFixedDelay(this::reapLeases, interval, interval, TimeUnit.MILLISECONDS);
@@ -76,8 +86,18 @@ public final class BuilderdStorage implements AutoCloseable {
         return logs;
     }
 
+    public TenantEncryption encryption() {
+        return encryption;
+    }
+
+    /** This instance's metrics (its own registry, not a global one). */
+    public PrometheusRegistry metrics() {
+        return metrics;
+    }
+
     @Override
     public void close() {
         background.shutdownNow();
+        encryption.close();
     }
 }

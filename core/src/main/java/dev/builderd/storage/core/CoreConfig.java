@@ -1,5 +1,6 @@
 package dev.builderd.storage.core;
 
+import dev.builderd.storage.core.crypto.EncryptionConfig;
 import java.time.Duration;
 import java.util.Objects;
 
@@ -11,12 +12,14 @@ import java.util.Objects;
  * @param maxLease the longest lease a build may ask for
  * @param leaseCheckInterval how often expired leases are looked for in the background
  * @param sameNameUploadWait how long an upload waits for another upload of the same artifact to finish
+ * @param encryption the master key and how often tenant keys rotate
  */
 public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease, Duration leaseCheckInterval,
-        Duration sameNameUploadWait) {
+        Duration sameNameUploadWait, EncryptionConfig encryption) {
 
     public CoreConfig {
         Objects.requireNonNull(layout, "layout");
+        Objects.requireNonNull(encryption, "encryption");
         if (defaultLease.isNegative() || defaultLease.isZero() || maxLease.compareTo(defaultLease) < 0) {
             throw new IllegalArgumentException("lease durations must be positive, the default at most the maximum");
         }
@@ -25,9 +28,24 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
     /** How long an upload waits, by default, for another upload of the same artifact. */
     public static final Duration SAME_NAME_UPLOAD_WAIT = Duration.ofMinutes(10);
 
-    /** Defaults for a data root: 15-minute leases (at most a day), checked every 30 seconds. */
+    /**
+     * Defaults for a data root: 15-minute leases (at most a day), checked every 30 seconds; the
+     * master key in {@code config/encryption-keys/master.key}, tenant keys rotated every 90 days.
+     */
     public static CoreConfig defaults(Layout layout) {
         return new CoreConfig(layout, Duration.ofMinutes(15), Duration.ofDays(1), Duration.ofSeconds(30),
-                SAME_NAME_UPLOAD_WAIT);
+                SAME_NAME_UPLOAD_WAIT, defaultEncryption(layout));
+    }
+
+    /** The master key file in the layout's key directory, rotation every 90 days. */
+    public static EncryptionConfig defaultEncryption(Layout layout) {
+        return new EncryptionConfig(new EncryptionConfig.MasterKeyOrigin.KeyFile(
+                layout.encryptionKeyDirectory().resolve(dev.builderd.storage.core.crypto.TenantKeys.MASTER_KEY_FILE)),
+                EncryptionConfig.DEFAULT_ROTATION);
+    }
+
+    /** The same configuration with other encryption settings. */
+    public CoreConfig withEncryption(EncryptionConfig other) {
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other);
     }
 }

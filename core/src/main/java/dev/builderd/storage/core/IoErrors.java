@@ -2,7 +2,9 @@ package dev.builderd.storage.core;
 
 import dev.builderd.storage.blob.IntegrityViolationException;
 import dev.builderd.storage.blob.SymbolicLinkRefusedException;
+import dev.builderd.storage.core.crypto.KeysUnavailableException;
 import dev.builderd.storage.core.error.ConflictException;
+import dev.builderd.storage.core.error.EncryptionKeysException;
 import dev.builderd.storage.core.error.IntegrityException;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.NotFoundException;
@@ -34,6 +36,9 @@ final class IoErrors {
         if (e instanceof IntegrityViolationException violation) {
             return new IntegrityException("stored data failed verification while " + what + ": " + violation.getMessage()
                     + "; nothing unverified was returned", violation);
+        }
+        if (e instanceof KeysUnavailableException unavailable) {
+            return new EncryptionKeysException(unavailable.getMessage() + " (while " + what + ")", unavailable);
         }
         if (e instanceof SymbolicLinkRefusedException refused) {
             return new ConflictException(refused.getMessage() + " (planted in the build's tree; remove it)");

@@ -1,6 +1,7 @@
 package dev.builderd.storage.core;
 
 import dev.builderd.storage.blob.BlobKey;
+import dev.builderd.storage.core.model.BuildId;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.FileName;
 import dev.builderd.storage.core.model.TenantId;
@@ -13,6 +14,7 @@ import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -104,6 +106,37 @@ public record Layout(Path dataRoot, Path scratchRoot, Path workspaceRoot, Path r
     /** The key prefix of everything of one tenant, in any store. */
     public String tenantKeyPrefix(TenantId tenant) {
         return "tenants/" + tenant.value() + "/";
+    }
+
+    /** Where the master key and the tenants' keysets live: {@code config/encryption-keys/} under the data root. */
+    public Path encryptionKeyDirectory() {
+        return dataRoot.resolve("config").resolve("encryption-keys");
+    }
+
+    /** The tenant a key belongs to ({@code tenants/{t}/...}), or empty for keys outside tenants. */
+    public Optional<TenantId> tenantOf(BlobKey key) {
+        String[] parts = key.value().split("/", 3);
+        if (parts.length < 3 || !parts[0].equals("tenants")) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(TenantId.of(parts[1]));
+        } catch (RuntimeException notATenant) {
+            return Optional.empty();
+        }
+    }
+
+    /** The build a key belongs to ({@code tenants/{t}/builds/{b}/...}), or empty for keys outside builds. */
+    public Optional<BuildRef> buildOf(BlobKey key) {
+        String[] parts = key.value().split("/", 5);
+        if (parts.length < 5 || !parts[0].equals("tenants") || !parts[2].equals("builds")) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(new BuildRef(TenantId.of(parts[1]), BuildId.of(parts[3])));
+        } catch (RuntimeException notABuild) {
+            return Optional.empty();
+        }
     }
 
     /** Creates the fixed top of the tree: {@code tenants/}, {@code global/*}, {@code config/*}. */

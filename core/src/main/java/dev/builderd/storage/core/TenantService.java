@@ -1,5 +1,6 @@
 package dev.builderd.storage.core;
 
+import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.metadata.ArtifactRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
@@ -11,6 +12,7 @@ import dev.builderd.storage.core.model.Tier;
 import java.io.IOException;
 import java.time.Clock;
 import java.util.List;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,28 +36,51 @@ public final class TenantService {
     private final Layout layout;
     private final Erasure erasure;
     private final Tokens tokens;
+    private final TenantEncryption encryption;
     private final Clock clock;
 
-    TenantService(MetadataStore metadata, Layout layout, Stores stores, Tokens tokens, Clock clock) {
+    /** @param plain the stores as they are, without encryption (erasure needs no keys) */
+    TenantService(MetadataStore metadata, Layout layout, Stores plain, Tokens tokens, TenantEncryption encryption, Clock clock) {
         this.metadata = metadata;
         this.layout = layout;
-        this.erasure = new Erasure(layout, stores);
+        this.erasure = new Erasure(layout, plain);
         this.tokens = tokens;
+        this.encryption = encryption;
         this.clock = clock;
     }
 
     /**
      * Creates the tenant or changes its tier. Enterprise and dedicated tenants are always
-     * encrypted; on other tiers {@code encryption} is the tenant's choice (null keeps the current one).
+     * encrypted; on other tiers {@code encryption} is the tenant's choice (null keeps the current
+     * one). Turning encryption on gives the tenant keys first, so nothing is written in plaintext
+     * once the tenant is marked encrypted, and encrypts its existing data in the background
+     * (readable all along). Encryption cannot be turned off.
      */
     public Upserted put(Principal caller, TenantId id, Tier tier, Boolean encryption) {
         caller.requireAdmin("creating or changing a tenant");
+        if (this.encryption.isShredded(id)) {
+            throw new ConflictException("tenant '" + id + "' is being purged (its keys are destroyed); finish the purge"
+                    + " with DELETE /v1/tenants/" + id + " before using the ID again");
+        }
+        Optional<TenantInfo> before = metadata.read(h -> TenantRows.find(h, id));
+        boolean current = before.map(TenantInfo::encryption).orElse(false);
+        boolean effective = tier.alwaysEncrypted() || (encryption != null ? encryption : current);
+        boolean hasKeys = this.encryption.hasKeys(id);
+        if (!effective && (current || hasKeys)) {
+            throw new ConflictException("encryption of tenant '" + id + "' cannot be turned off: its data is encrypted at"
+                    + " rest with its own key");
+        }
+        boolean turnedOn = effective && !hasKeys;
+        if (turnedOn) {
+            this.encryption.enable(id, before.isPresent());
+        }
         Upserted result = metadata.inTransaction(h -> {
-            boolean current = TenantRows.find(h, id).map(TenantInfo::encryption).orElse(false);
-            boolean effective = tier.alwaysEncrypted() || (encryption != null ? encryption : current);
             boolean created = TenantRows.upsert(h, id, tier, effective, clock.instant());
             return new Upserted(TenantRows.find(h, id).orElseThrow(), created);
         });
+        if (turnedOn && before.isPresent()) {
+            this.encryption.encryptExistingData(id);
+        }
         try {
             layout.createTenantDirectories(id);
         } catch (IOException e) {
@@ -88,15 +113,20 @@ public final class TenantService {
     }
 
     /**
-     * Removes the tenant and all its data: its tokens stop working first (the rows go in one
-     * transaction), then every blob and directory of the tenant is deleted.
+     * Removes the tenant and all its data: its keyset is destroyed first (crypto-shredding: a copy
+     * of its blobs anywhere, in a backup or on a disk, can no longer be read), then its tokens
+     * stop working (the rows go in one transaction), then every blob and directory of the tenant
+     * is deleted. A purge interrupted half-way is finished by calling it again.
      */
     public void purge(Principal caller, TenantId id) {
         caller.requireAdmin("purging a tenant");
-        if (!metadata.inTransaction(h -> TenantRows.delete(h, id))) {
+        if (metadata.read(h -> TenantRows.find(h, id)).isEmpty() && !encryption.isShredded(id)) {
             throw new NotFoundException("tenant '" + id + "' does not exist");
         }
+        encryption.shred(id);
+        metadata.inTransaction(h -> TenantRows.delete(h, id));
         erasure.eraseTenant(id);
+        encryption.purged(id);
         LOG.info("tenant {} purged", id);
     }
 

@@ -58,11 +58,11 @@ public final class Daemon implements AutoCloseable {
         BuilderdStorage storage = null;
         try {
             CoreConfig core = new CoreConfig(config.layout(), config.buildLease(), config.maxBuildLease(),
-                    config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT);
+                    config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT, config.encryption());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
             StorageHealth health = new StorageHealth(stores.distinct(), config.layout().tenantRoots(), mountGuard,
                     storage.tenants());
-            HttpApi api = new HttpApi(storage, metadata, health);
+            HttpApi api = new HttpApi(storage, metadata, health, config.layout());
             Javalin http = Javalin.create(javalin -> {
                 javalin.startup.showJavalinBanner = false;
                 javalin.concurrency.useVirtualThreads = true;

@@ -24,7 +24,13 @@ public final class Main implements Callable<Integer> {
             System.err.println("Run 'builderd --help' for every variable and its default.");
             return 2;
         }
-        Daemon daemon = Daemon.start(config);
+        Daemon daemon;
+        try {
+            daemon = Daemon.start(config);
+        } catch (IllegalStateException e) {
+            System.err.println("builderd: cannot start: " + e.getMessage());
+            return 1;
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             daemon.close();

@@ -9,10 +9,12 @@ import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ParallelIo;
 import dev.builderd.storage.testing.AzuriteServer;
 import dev.builderd.storage.testing.BlobStoreContract;
+import dev.builderd.storage.testing.EncryptedContract;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Nested;
 
 /**
  * The contract against a real Azurite: one container for the class, a fresh key prefix per test.
@@ -78,5 +80,14 @@ class AzuriteContractTest extends BlobStoreContract {
             }
         }
         return found;
+    }
+
+    /** The same contract with every blob encrypted: encryption at rest works on this backend. */
+    @Nested
+    class Encrypted extends EncryptedContract {
+        @Override
+        protected BlobStoreContract plain() {
+            return AzuriteContractTest.this;
+        }
     }
 }

@@ -5,9 +5,11 @@ import dev.builderd.storage.blob.ParallelIo;
 import dev.builderd.storage.blob.RemoteTimeouts;
 import dev.builderd.storage.testing.BlobStoreContract;
 import dev.builderd.storage.testing.CephServer;
+import dev.builderd.storage.testing.EncryptedContract;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import org.junit.jupiter.api.Nested;
 
 /**
  * The contract against a real single-node Ceph (monitor, memstore OSD) through librados: each
@@ -32,5 +34,14 @@ class RadosContractTest extends BlobStoreContract {
     @Override
     protected List<String> leftovers() throws Exception {
         return rados.orphanedStripes();
+    }
+
+    /** The same contract with every blob encrypted: encryption at rest works on this backend. */
+    @Nested
+    class Encrypted extends EncryptedContract {
+        @Override
+        protected BlobStoreContract plain() {
+            return RadosContractTest.this;
+        }
     }
 }

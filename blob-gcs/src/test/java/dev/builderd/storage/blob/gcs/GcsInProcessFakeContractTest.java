@@ -9,6 +9,7 @@ import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ParallelIo;
 import dev.builderd.storage.blob.RemoteTimeouts;
 import dev.builderd.storage.testing.BlobStoreContract;
+import dev.builderd.storage.testing.EncryptedContract;
 import java.lang.reflect.Method;
 import java.net.URI;
 import java.nio.file.Files;
@@ -20,6 +21,7 @@ import java.util.Optional;
 import java.util.Set;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.extension.ExtensionContext;
@@ -54,7 +56,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @DisplayName("GCS store on the SDK's in-process fake (LocalStorageHelper), NOT a GCS server: none can run on these machines")
 @ExtendWith(GcsInProcessFakeContractTest.FakeLimitations.class)
-final class GcsInProcessFakeContractTest extends BlobStoreContract {
+class GcsInProcessFakeContractTest extends BlobStoreContract {
 
     @Override
     protected BlobStore newStore() {
@@ -209,6 +211,15 @@ final class GcsInProcessFakeContractTest extends BlobStoreContract {
                 return RAW_NAME_IN_URL;
             }
             return null;
+        }
+    }
+
+    /** The same contract with every blob encrypted: encryption at rest works on this backend. */
+    @Nested
+    class Encrypted extends EncryptedContract {
+        @Override
+        protected BlobStoreContract plain() {
+            return GcsInProcessFakeContractTest.this;
         }
     }
 }

@@ -3,11 +3,13 @@ package dev.builderd.storage.blob.s3;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.testing.BlobStoreContract;
 import dev.builderd.storage.testing.CephServer;
+import dev.builderd.storage.testing.EncryptedContract;
 import java.net.URI;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Nested;
 import software.amazon.awssdk.services.s3.S3Client;
 
 /**
@@ -16,7 +18,7 @@ import software.amazon.awssdk.services.s3.S3Client;
  * backend with {@code UNKEY_BUILDERD_S3_ENDPOINT}. Unlike s3proxy, RGW lists in code point order,
  * so every listing case runs here.
  */
-final class CephRgwContractTest extends BlobStoreContract {
+class CephRgwContractTest extends BlobStoreContract {
 
     private static final AtomicInteger TESTS = new AtomicInteger();
     private static CephServer ceph;
@@ -57,4 +59,12 @@ final class CephRgwContractTest extends BlobStoreContract {
         return S3TestSupport.multipartUploads(raw, bucket, prefix);
     }
 
+    /** The same contract with every blob encrypted: encryption at rest works on this backend. */
+    @Nested
+    class Encrypted extends EncryptedContract {
+        @Override
+        protected BlobStoreContract plain() {
+            return CephRgwContractTest.this;
+        }
+    }
 }

@@ -1,6 +1,9 @@
 package dev.builderd.storage.server.config;
 
 import dev.builderd.storage.core.Layout;
+import dev.builderd.storage.core.crypto.EncryptionConfig;
+import dev.builderd.storage.core.crypto.FixedMasterKey;
+import dev.builderd.storage.core.crypto.TenantKeys;
 import dev.builderd.storage.blob.ParallelIo;
 import dev.builderd.storage.blob.RemoteTimeouts;
 import dev.builderd.storage.blob.StorageTls;
@@ -77,11 +80,36 @@ public final class ConfigParser {
                     + Variable.BUILD_LEASE_SECONDS.envName() + " (" + lease.toSeconds() + ")");
         }
         Duration abandonedUploadAge = Duration.ofHours(integer(Variable.STORAGE_ABANDONED_UPLOAD_HOURS, 1, 24 * 30));
+        EncryptionConfig encryption = encryption(layout);
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
-                adminToken, metadata, lease, maxLease, check);
+                adminToken, metadata, lease, maxLease, check, encryption);
+    }
+
+    /** The master key from a file (the default, in the layout's key directory) or from MASTER_KEY; the rotation interval. */
+    private EncryptionConfig encryption(Layout layout) {
+        Duration rotation = Duration.ofDays(integer(Variable.KEY_ROTATION_DAYS, 0, 3650));
+        String given = raw(Variable.MASTER_KEY);
+        if (given != null) {
+            if (raw(Variable.MASTER_KEY_FILE) != null) {
+                problems.add("set either " + Variable.MASTER_KEY.envName() + " or " + Variable.MASTER_KEY_FILE.envName() + ", not both");
+                return null;
+            }
+            try {
+                return new EncryptionConfig(new EncryptionConfig.MasterKeyOrigin.Given(
+                        FixedMasterKey.fromJson(given, Variable.MASTER_KEY.envName())), rotation);
+            } catch (IllegalArgumentException e) {
+                problems.add(e.getMessage());
+                return null;
+            }
+        }
+        if (layout == null) {
+            return null;
+        }
+        Path file = path(Variable.MASTER_KEY_FILE, layout.encryptionKeyDirectory().resolve(TenantKeys.MASTER_KEY_FILE));
+        return file == null ? null : new EncryptionConfig(new EncryptionConfig.MasterKeyOrigin.KeyFile(file), rotation);
     }
 
     private void warnAboutUnknownVariables() {

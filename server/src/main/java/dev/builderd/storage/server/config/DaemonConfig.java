@@ -1,6 +1,7 @@
 package dev.builderd.storage.server.config;
 
 import dev.builderd.storage.core.Layout;
+import dev.builderd.storage.core.crypto.EncryptionConfig;
 import dev.builderd.storage.core.metadata.MetadataLocation;
 import dev.builderd.storage.server.mount.NetworkMount;
 import java.nio.file.Path;
@@ -16,6 +17,7 @@ import java.util.Optional;
  * @param abandonedUploadAge unfinished remote uploads older than this are aborted
  * @param dataRootMount the network filesystem the data root must be on ({@code nfs}, {@code iscsi})
  * @param adminToken empty when it is to be read from, or generated into, {@code config/admin.token}
+ * @param encryption the master key and the rotation of tenant keys
  */
 public record DaemonConfig(
         String bindAddress,
@@ -31,7 +33,8 @@ public record DaemonConfig(
         MetadataLocation metadata,
         Duration buildLease,
         Duration maxBuildLease,
-        Duration leaseCheckInterval) {
+        Duration leaseCheckInterval,
+        EncryptionConfig encryption) {
 
     /** When remote backends fail fast: after {@code failures} in a row, for {@code open}. */
     public record Breaker(int failures, Duration open) {

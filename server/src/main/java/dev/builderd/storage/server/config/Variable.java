@@ -66,6 +66,9 @@ public enum Variable {
     STORAGE_TLS_CERT_FILE("(none)", "client certificate (PEM) presented to backends"),
     STORAGE_TLS_KEY_FILE("(none)", "its private key (PEM, PKCS#8)"),
     STORAGE_TLS_CA_FILE("(platform trust store)", "CA bundle (PEM) that backend certificates must chain to"),
+    MASTER_KEY_FILE("<data root>/config/encryption-keys/master.key", "master key wrapping every tenant's data keys (Tink AEAD keyset, JSON); created 0600 on first start"),
+    MASTER_KEY("(none)", "the master key as a Tink AEAD keyset in JSON instead of a file (never logged; rotate it yourself)"),
+    KEY_ROTATION_DAYS("90", "tenants' data keys older than this get a new primary key automatically (0: never)"),
     BUILD_LEASE_SECONDS("900", "how long a build stays active without a heartbeat, unless it asks for another lease"),
     MAX_BUILD_LEASE_SECONDS("86400", "the longest lease a build may ask for"),
     LEASE_CHECK_SECONDS("30", "how often expired build leases are looked for");

@@ -6,7 +6,9 @@ import dev.builderd.storage.core.ArtifactHandle;
 import dev.builderd.storage.core.ArtifactService;
 import dev.builderd.storage.core.BuildService;
 import dev.builderd.storage.core.BuilderdStorage;
+import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.LogService;
+import dev.builderd.storage.core.TenantEncryption;
 import dev.builderd.storage.core.TenantService;
 import dev.builderd.storage.core.Tokens;
 import dev.builderd.storage.core.error.InvalidInputException;
@@ -22,9 +24,13 @@ import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.TenantInfo;
 import dev.builderd.storage.core.model.Tier;
 import dev.builderd.storage.server.StorageHealth;
+import dev.builderd.storage.server.mount.VolumeEncryption;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.javalin.config.JavalinConfig;
 import io.javalin.http.Context;
 import org.eclipse.jetty.ee10.servlet.HttpOutput;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -61,6 +67,9 @@ public final class HttpApi {
     private record ImportBody(String from) {
     }
 
+    private record RotateBody(Boolean reencrypt) {
+    }
+
     private final Tokens tokens;
     private final TenantService tenants;
     private final BuildService builds;
@@ -69,9 +78,15 @@ public final class HttpApi {
     private final MetadataStore metadata;
     private final FileSender fileSender = new FileSender();
     private final StorageHealth health;
+    private final TenantEncryption encryption;
+    private final PrometheusRegistry metrics;
+    private final Layout layout;
 
-    public HttpApi(BuilderdStorage storage, MetadataStore metadata, StorageHealth health) {
+    public HttpApi(BuilderdStorage storage, MetadataStore metadata, StorageHealth health, Layout layout) {
         this.health = health;
+        this.encryption = storage.encryption();
+        this.metrics = storage.metrics();
+        this.layout = layout;
         this.tokens = storage.tokens();
         this.tenants = storage.tenants();
         this.builds = storage.builds();
@@ -101,7 +116,28 @@ public final class HttpApi {
         });
 
         routes.put("/v1/tenants/{tenant}", this::putTenant);
-        routes.get("/v1/tenants/{tenant}", ctx -> ctx.json(tenantJson(tenants.get(principal(ctx), tenant(ctx)))));
+        routes.get("/v1/tenants/{tenant}", ctx -> ctx.json(tenantDetail(principal(ctx), tenants.get(principal(ctx), tenant(ctx)))));
+        routes.post("/v1/tenants/{tenant}/encryption/rotate", ctx -> {
+            RotateBody body = readJson(ctx, RotateBody.class, new RotateBody(false));
+            ctx.json(encryptionJson(encryption.rotate(principal(ctx), tenant(ctx), Boolean.TRUE.equals(body.reencrypt())), tenant(ctx)));
+        });
+        routes.post("/v1/tenants/{tenant}/encryption/reencrypt", ctx ->
+                ctx.status(202).json(encryptionJson(encryption.reencrypt(principal(ctx), tenant(ctx)), tenant(ctx))));
+        routes.post("/v1/admin/master-key/rotate", ctx -> {
+            TenantEncryption.MasterRotation rotation = encryption.rotateMaster(principal(ctx));
+            Map<String, Object> json = new LinkedHashMap<>();
+            json.put("master_key", rotation.origin());
+            json.put("tenant_keysets", rotation.tenantKeysets());
+            json.put("not_rewrapped", rotation.notRewrapped().stream().map(TenantId::value).toList());
+            json.put("older_master_keys_removed", rotation.olderKeysRemoved());
+            ctx.status(rotation.notRewrapped().isEmpty() ? 200 : 500).json(json);
+        });
+        routes.get("/metrics", ctx -> {
+            principal(ctx).requireAdmin("reading metrics");
+            ByteArrayOutputStream text = new ByteArrayOutputStream();
+            new PrometheusTextFormatWriter(false).write(text, metrics.scrape());
+            ctx.contentType(PrometheusTextFormatWriter.CONTENT_TYPE).result(text.toByteArray());
+        });
         routes.delete("/v1/tenants/{tenant}", ctx -> {
             tenants.purge(principal(ctx), tenant(ctx));
             ctx.status(204);
@@ -336,6 +372,49 @@ public final class HttpApi {
 
     private static String etag(ArtifactInfo info) {
         return "\"" + info.sha256() + "\"";
+    }
+
+    /** The tenant with its encryption status (keys, re-encryption progress, the workspace volume). */
+    private Map<String, Object> tenantDetail(Principal caller, TenantInfo tenant) {
+        Map<String, Object> json = tenantJson(tenant);
+        json.put("encryption_status", encryptionJson(encryption.status(caller, tenant.id()), tenant.id()));
+        return json;
+    }
+
+    private Map<String, Object> encryptionJson(TenantEncryption.Status status, TenantId tenant) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("enabled", status.enabled());
+        status.unavailable().ifPresent(reason -> json.put("keys_unavailable", reason));
+        status.keys().ifPresent(keys -> {
+            json.put("algorithm", "AES-256-GCM (Tink streaming AEAD, HKDF-SHA256, 256 KiB segments)");
+            json.put("keys", keys.keys());
+            json.put("primary_key_id", keys.primaryKeyId());
+            json.put("primary_key_created", keys.primarySince().toString());
+            json.put("plaintext_may_remain", keys.acceptsPlaintext());
+        });
+        status.nextRotation().ifPresent(next -> json.put("next_rotation", next.toString()));
+        status.reencryption().ifPresent(job -> {
+            Map<String, Object> progress = new LinkedHashMap<>();
+            progress.put("state", job.state().wireName());
+            progress.put("blobs_total", job.blobsTotal());
+            progress.put("blobs_done", job.blobsDone());
+            progress.put("blobs_rewritten", job.blobsRewritten());
+            progress.put("bytes_rewritten", job.bytesRewritten());
+            progress.put("blobs_waiting_for_busy_builds", job.blobsWaiting());
+            progress.put("started", job.started().toString());
+            job.finished().ifPresent(at -> progress.put("finished", at.toString()));
+            job.error().ifPresent(error -> progress.put("error", error));
+            json.put("reencryption", progress);
+        });
+        VolumeEncryption workspace = VolumeEncryption.of(layout.tenantDirectory(layout.workspaceRoot(), tenant));
+        Map<String, Object> volume = new LinkedHashMap<>();
+        volume.put("encrypted", workspace.encrypted());
+        volume.put("method", workspace.method());
+        volume.put("mount_point", workspace.mountPoint());
+        volume.put("note", "workspace/ and temp/ are plain directories build processes write into; builderd cannot encrypt"
+                + " them itself: see docs/encryption.md (dm-crypt/LUKS or fscrypt per tenant mount)");
+        json.put("workspace_volume", volume);
+        return json;
     }
 
     private static Map<String, Object> tenantJson(TenantInfo tenant) {

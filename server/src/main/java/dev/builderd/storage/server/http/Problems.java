@@ -3,6 +3,7 @@ package dev.builderd.storage.server.http;
 import dev.builderd.storage.core.error.AlreadyExistsException;
 import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.ForbiddenException;
+import dev.builderd.storage.core.error.EncryptionKeysException;
 import dev.builderd.storage.core.error.IntegrityException;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.LimitExceededException;
@@ -49,6 +50,7 @@ final class Problems {
             case QuotaExceededException ignored -> new Kind(507, "quota-exceeded", "Insufficient Storage");
             case IntegrityException ignored -> new Kind(500, "integrity-violation", "Integrity Violation");
             case UnavailableException ignored -> new Kind(503, "unavailable", "Service Unavailable");
+            case EncryptionKeysException ignored -> new Kind(500, "encryption-keys-unavailable", "Encryption Keys Unavailable");
         };
     }
 

@@ -26,6 +26,8 @@
 #   BENCH_RANGE_RUNS=5      range GETs measured per tenant
 #   BENCH_WORK_DIR=/var/tmp where the temp directory goes (must not be tmpfs)
 #   BENCH_DAEMON_PORT=18486
+#   BENCH_DAEMON_JAVA_OPTS=""  further JVM options of the daemon, e.g. for a profile:
+#                           -XX:StartFlightRecording=filename=/tmp/enc.jfr,settings=profile
 #   BENCH_NO_DOC=1          do not rewrite docs/performance.md
 set -euo pipefail
 
@@ -112,7 +114,7 @@ D="http://127.0.0.1:$daemon_port"
 daemon_data="$work/daemon-data"
 UNKEY_BUILDERD_PORT=$daemon_port UNKEY_BUILDERD_BIND_ADDRESS=127.0.0.1 \
   UNKEY_BUILDERD_DATA_DIR="$daemon_data" UNKEY_BUILDERD_ADMIN_TOKEN="$admin_token" \
-  BUILDERD_JAVA_OPTS="-Xmx256m -XX:ErrorFile=$results/hs_err_%p.log -Xlog:gc:file=$results/gc.log" \
+  BUILDERD_JAVA_OPTS="-Xmx256m -XX:ErrorFile=$results/hs_err_%p.log -Xlog:gc:file=$results/gc.log ${BENCH_DAEMON_JAVA_OPTS:-}" \
   "$root/bin/builderd" >"$results/daemon.log" 2>&1 &
 daemon_pid=$!
 pids+=("$daemon_pid")

@@ -18,8 +18,8 @@ final class BenchBytes {
     static final int RANGE_SIZE = MIB;
     /** ... from the middle of the blob, not aligned to any segment. */
     static final long RANGE_OFFSET = BLOB_SIZE / 2 + 123_457;
-    /** Buffer of every read loop: what the daemon copies a response with. */
-    static final int READ_BUFFER = 64 * 1024;
+    /** Buffer of every read loop: what the daemon copies a streamed response with (HttpApi's copy buffer). */
+    static final int READ_BUFFER = 256 * 1024;
 
     private BenchBytes() {
     }

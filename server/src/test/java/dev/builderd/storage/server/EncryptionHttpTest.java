@@ -165,6 +165,10 @@ class EncryptionHttpTest extends HttpApiTestBase {
         assertProblem(upload("acme", acme, "b1", "more.img", bytes(1, 10)), 500, "unavailable");
         assertThat(get(artifactPath("globex", "b1", "app.img"), globex).status()).isEqualTo(200);
         assertThat(encryptionStatus("acme", ADMIN).get("keys_unavailable").asText()).contains("acme.key");
+        JsonNode health = get("/health/storage", ADMIN).json();
+        assertThat(health.get("status").asText()).isEqualTo("degraded");
+        assertThat(health.get("encryption").get("unavailable").get("acme").asText()).contains("acme.key");
+        assertThat(get("/health/storage", null).json().get("encryption").has("unavailable")).as("details for the admin only").isFalse();
     }
 
     @Test

@@ -82,6 +82,22 @@ class EncryptionHttpTest extends HttpApiTestBase {
     }
 
     @Test
+    void aFileImportedFromTheWorkspaceIsCopiedInEncryptedNotRenamed() throws IOException {
+        String token = tenant("acme", "enterprise");
+        JsonNode build = build("acme", token, "b1");
+        byte[] image = bytes(10, 300_000);
+        Path source = path(build, "temp").resolve("filesystem.ext4");
+        Files.write(source, image);
+
+        Response imported = post(artifactPath("acme", "b1", "filesystem.ext4") + "/import", token, "{\"from\":\"temp/filesystem.ext4\"}");
+
+        assertThat(imported.status()).as("%s", imported).isEqualTo(201);
+        assertThat(imported.json().get("sha256").asText()).isEqualTo(sha256(image));
+        assertThat(sha256(Files.readAllBytes(onDisk("acme", "b1", "filesystem.ext4")))).isNotEqualTo(sha256(image));
+        assertThat(sha256(get(artifactPath("acme", "b1", "filesystem.ext4"), token).body())).isEqualTo(sha256(image));
+    }
+
+    @Test
     void turningEncryptionOnForAProTenantEncryptsWhatItAlreadyHas() throws IOException {
         String token = tenant("acme", "pro");
         build("acme", token, "b1");

@@ -376,7 +376,7 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
 
     private InputStream openDecrypting(BlobKey key, ByteRange range, DataKeyring keyring) throws IOException {
         if (range.isAll()) {
-            return openWhole(key, keyring);
+            return authenticatedFirst(openWhole(key, keyring));
         }
         BlobInfo stored = delegate.stat(key).orElseThrow(() -> new BlobNotFoundException(key));
         try {
@@ -449,7 +449,15 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
             ciphertext.close();
             throw translate(key, e, ciphertext.failure);
         }
-        BufferedInputStream prefetched = new BufferedInputStream(result, CHUNK);
+        return authenticatedFirst(result);
+    }
+
+    /**
+     * {@code plaintext} with its first segment already decrypted, so that a damaged blob fails
+     * here, before a caller has announced a response, rather than at its first read.
+     */
+    private static InputStream authenticatedFirst(InputStream plaintext) throws IOException {
+        BufferedInputStream prefetched = new BufferedInputStream(plaintext, CHUNK);
         try {
             prefetched.mark(1);
             prefetched.read();
@@ -661,13 +669,23 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
                     stream.skipNBytes(position - streamPos);
                     streamPos = position;
                 }
-                int want = (int) Math.min(Math.min(dst.remaining(), streamEnd - position), CHUNK);
-                byte[] bytes = new byte[want];
-                int n = stream.read(bytes, 0, want);
+                int want = (int) Math.min(dst.remaining(), streamEnd - position);
+                int n;
+                if (dst.hasArray()) {
+                    n = stream.read(dst.array(), dst.arrayOffset() + dst.position(), want);
+                    if (n > 0) {
+                        dst.position(dst.position() + n);
+                    }
+                } else {
+                    byte[] bytes = new byte[Math.min(want, CHUNK)];
+                    n = stream.read(bytes, 0, bytes.length);
+                    if (n > 0) {
+                        dst.put(bytes, 0, n);
+                    }
+                }
                 if (n < 0) {
                     return -1;
                 }
-                dst.put(bytes, 0, n);
                 position += n;
                 streamPos += n;
                 return n;

@@ -221,12 +221,21 @@ public final class ArtifactService {
     /** Rewrites manifest.json and checksums.sha256 from the metadata; call under the build's lock. */
     private void writeManifest(BuildRef ref) throws IOException {
         List<ArtifactInfo> artifacts = metadata.read(h -> ArtifactRows.ofBuild(h, ref));
+        putSmall(layout.rootfsKey(ref, MANIFEST), JSON.writeValueAsBytes(manifest(ref, artifacts)));
+        putSmall(layout.rootfsKey(ref, CHECKSUMS), checksums(artifacts).getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The {@code checksums.sha256} document: one {@code <sha256>  <name>} line per artifact, the
+     * format {@code sha256sum -c} reads. The same text is written beside the artifacts and served
+     * by the API (for encrypted tenants the file on disk is ciphertext; the API gives plaintext).
+     */
+    public static String checksums(List<ArtifactInfo> artifacts) {
         StringBuilder checksums = new StringBuilder();
         for (ArtifactInfo artifact : artifacts) {
             checksums.append(artifact.sha256()).append("  ").append(artifact.name()).append('\n');
         }
-        putSmall(layout.rootfsKey(ref, MANIFEST), JSON.writeValueAsBytes(manifest(ref, artifacts)));
-        putSmall(layout.rootfsKey(ref, CHECKSUMS), checksums.toString().getBytes(StandardCharsets.UTF_8));
+        return checksums.toString();
     }
 
     /** The manifest document: the same shape in {@code manifest.json} and in the API. */

@@ -24,11 +24,28 @@ final class AdminToken {
     private AdminToken() {
     }
 
+    /** Where a generated token is kept. */
+    static Path file(DaemonConfig config) {
+        return config.dataRoot().resolve("config").resolve("admin.token");
+    }
+
+    /** The token a running daemon uses, for a command-line client on the same host; never generates one. */
+    static String existing(DaemonConfig config) throws IOException {
+        if (config.adminToken().isPresent()) {
+            return config.adminToken().get().value();
+        }
+        Path file = file(config);
+        if (!Files.isReadable(file)) {
+            throw new IOException("no admin token: set UNKEY_BUILDERD_ADMIN_TOKEN or run as the user that can read " + file);
+        }
+        return Files.readString(file, StandardCharsets.US_ASCII).strip();
+    }
+
     static String resolve(DaemonConfig config) throws IOException {
         if (config.adminToken().isPresent()) {
             return config.adminToken().get().value();
         }
-        Path file = config.dataRoot().resolve("config").resolve("admin.token");
+        Path file = file(config);
         Files.createDirectories(file.getParent());
         byte[] random = new byte[32];
         new SecureRandom().nextBytes(random);

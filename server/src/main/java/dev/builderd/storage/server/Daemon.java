@@ -61,7 +61,7 @@ public final class Daemon implements AutoCloseable {
                     config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT, config.encryption());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
             StorageHealth health = new StorageHealth(stores.distinct(), config.layout().tenantRoots(), mountGuard,
-                    storage.tenants());
+                    storage.tenants(), storage.encryption());
             HttpApi api = new HttpApi(storage, metadata, health, config.layout());
             Javalin http = Javalin.create(javalin -> {
                 javalin.startup.showJavalinBanner = false;

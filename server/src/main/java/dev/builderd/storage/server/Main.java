@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
 
 /** The {@code builderd} command: runs the daemon, configured from the environment. */
 @Command(name = "builderd", mixinStandardHelpOptions = true, version = "Builderd Storage 0.1.0",
-        description = "Runs the Builderd Storage daemon: multi-tenant build storage behind an HTTP API.")
+        description = "Runs the Builderd Storage daemon: multi-tenant build storage behind an HTTP API.",
+        subcommands = KeysCommand.class)
 public final class Main implements Callable<Integer> {
 
     @Override
@@ -41,7 +42,11 @@ public final class Main implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        CommandLine commandLine = new CommandLine(new Main()).setUsageHelpWidth(120);
+        CommandLine commandLine = new CommandLine(new Main()).setUsageHelpWidth(120)
+                .setExecutionExceptionHandler((e, command, parsed) -> {
+                    command.getErr().println("builderd: " + e.getMessage());
+                    return 1;
+                });
         commandLine.getCommandSpec().usageMessage()
                 .footerHeading("%nEnvironment variables:%n")
                 .footer(Variable.helpTable().replace("%", "%%"));

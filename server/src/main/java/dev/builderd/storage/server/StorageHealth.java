@@ -4,7 +4,9 @@ import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.BlobStoreProbe;
 import dev.builderd.storage.blob.CircuitBreakingBlobStore;
 import dev.builderd.storage.blob.FileBlobStore;
+import dev.builderd.storage.core.TenantEncryption;
 import dev.builderd.storage.core.TenantService;
+import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.server.mount.MountGuard;
 import java.io.IOException;
@@ -35,12 +37,15 @@ public final class StorageHealth {
     private final List<Path> localRoots;
     private final Optional<MountGuard> mountGuard;
     private final TenantService tenants;
+    private final TenantEncryption encryption;
 
-    public StorageHealth(List<BlobStore> stores, List<Path> localRoots, Optional<MountGuard> mountGuard, TenantService tenants) {
+    public StorageHealth(List<BlobStore> stores, List<Path> localRoots, Optional<MountGuard> mountGuard, TenantService tenants,
+            TenantEncryption encryption) {
         this.stores = stores;
         this.localRoots = localRoots;
         this.mountGuard = mountGuard;
         this.tenants = tenants;
+        this.encryption = encryption;
     }
 
     /** The report; tenants are included only for {@code admin}. */
@@ -55,10 +60,15 @@ public final class StorageHealth {
                 backends.put(store.backendName(), remote(store));
             }
         }
+        boolean admin = caller.isPresent() && caller.get() instanceof Principal.Admin;
+        Map<String, Object> keys = encryptionKeys(admin);
         Map<String, Object> report = new LinkedHashMap<>();
-        report.put("status", overall(backends));
+        Map<String, Object> everything = new LinkedHashMap<>(backends);
+        everything.put("encryption", keys);
+        report.put("status", overall(everything));
         report.put("backends", backends);
-        if (caller.isPresent() && caller.get() instanceof Principal.Admin) {
+        report.put("encryption", keys);
+        if (admin) {
             Map<String, Object> usage = new LinkedHashMap<>();
             for (TenantService.Usage tenant : tenants.usage(caller.get())) {
                 usage.put(tenant.tenant().id().value(), Map.of(
@@ -88,6 +98,20 @@ public final class StorageHealth {
             entry.put("status", "unhealthy");
             entry.put("root", root.toString());
             entry.put("error", e.getMessage());
+        }
+        return entry;
+    }
+
+    /** Degraded while some encrypted tenant's keys are unavailable (its data can be neither read nor written). */
+    private Map<String, Object> encryptionKeys(boolean admin) {
+        Map<TenantId, String> unavailable = encryption.unavailableKeys();
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("status", unavailable.isEmpty() ? "healthy" : "degraded");
+        entry.put("tenants_with_unavailable_keys", unavailable.size());
+        if (admin && !unavailable.isEmpty()) {
+            Map<String, String> reasons = new LinkedHashMap<>();
+            unavailable.forEach((tenant, reason) -> reasons.put(tenant.value(), reason));
+            entry.put("unavailable", reasons);
         }
         return entry;
     }

@@ -43,21 +43,40 @@ abstract class HttpApiTestBase {
         daemon = DaemonFixture.start(dataRoot, store.newMetadataUrl(), backendEnvironment());
     }
 
-    /**
-     * The keys under {@code prefix} in one category's store, read behind the daemon's back with a
-     * client of the daemon's own configuration.
-     */
-    List<String> storedKeys(java.util.function.Function<dev.builderd.storage.core.Stores, dev.builderd.storage.blob.BlobStore> category,
-            String prefix) {
+    /** Work on one category's store, done behind the daemon's back with a client of the daemon's own configuration. */
+    interface StoreWork<T> {
+        T apply(dev.builderd.storage.blob.BlobStore store) throws IOException;
+    }
+
+    <T> T behindTheDaemon(java.util.function.Function<dev.builderd.storage.core.Stores, dev.builderd.storage.blob.BlobStore> category,
+            StoreWork<T> work) {
         Map<String, String> env = new java.util.HashMap<>(backendEnvironment());
         env.put("UNKEY_BUILDERD_DATA_DIR", dataRoot.toString());
         try (StoreComposition stores = StoreComposition.compose(dev.builderd.storage.server.config.ConfigParser.parse(env))) {
-            List<String> keys = new java.util.ArrayList<>();
-            category.apply(stores.stores()).list(prefix, null).forEachRemaining(blob -> keys.add(blob.key().value()));
-            return keys;
+            return work.apply(category.apply(stores.stores()));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** The keys under {@code prefix} in one category's store. */
+    List<String> storedKeys(java.util.function.Function<dev.builderd.storage.core.Stores, dev.builderd.storage.blob.BlobStore> category,
+            String prefix) {
+        return behindTheDaemon(category, store -> {
+            List<String> keys = new java.util.ArrayList<>();
+            store.list(prefix, null).forEachRemaining(blob -> keys.add(blob.key().value()));
+            return keys;
+        });
+    }
+
+    /** The bytes stored under {@code key} in one category's store (ciphertext, if encrypted). */
+    byte[] storedBytes(java.util.function.Function<dev.builderd.storage.core.Stores, dev.builderd.storage.blob.BlobStore> category,
+            String key) {
+        return behindTheDaemon(category, store -> {
+            try (java.io.InputStream in = store.open(dev.builderd.storage.blob.BlobKey.of(key), dev.builderd.storage.blob.ByteRange.ALL)) {
+                return in.readAllBytes();
+            }
+        });
     }
 
     /** Variables that select the storage backend; none means the filesystem default. */

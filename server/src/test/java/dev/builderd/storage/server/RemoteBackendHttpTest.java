@@ -3,6 +3,7 @@ package dev.builderd.storage.server;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.builderd.storage.blob.EncryptingBlobStore;
 import dev.builderd.storage.core.Stores;
 import dev.builderd.storage.server.DaemonFixture.Response;
 import dev.builderd.storage.testing.AzuriteServer;
@@ -18,8 +19,10 @@ import java.util.zip.GZIPInputStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The foundation's whole HTTP flow with artifacts and logs in a remote object store: S3 on a
@@ -79,9 +82,11 @@ class RemoteBackendHttpTest extends HttpApiTestBase {
         return environment;
     }
 
-    @Test
-    void theWholeBuildFlowKeepsArtifactsAndLogsInTheObjectStore() throws IOException {
-        String token = tenant("acme", "pro");
+    /** On pro the objects hold plaintext; on enterprise, ciphertext under the tenant's own key, the same flow. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"pro", "enterprise"})
+    void theWholeBuildFlowKeepsArtifactsAndLogsInTheObjectStore(String tier) throws IOException {
+        String token = tenant("acme", tier);
         JsonNode build = build("acme", token, "b1");
         byte[] image = bytes(20261125, 13 << 20);
 
@@ -91,6 +96,14 @@ class RemoteBackendHttpTest extends HttpApiTestBase {
         assertThat(path(build, "rootfs").resolve("filesystem.ext4")).as("the artifact lives in the object store").doesNotExist();
         assertThat(remoteKeys("tenants/acme/builds/b1/")).contains("tenants/acme/builds/b1/rootfs/filesystem.ext4",
                 "tenants/acme/builds/b1/rootfs/manifest.json", "tenants/acme/builds/b1/rootfs/checksums.sha256");
+
+        byte[] stored = storedBytes(Stores::artifacts, "tenants/acme/builds/b1/rootfs/filesystem.ext4");
+        if (tier.equals("enterprise")) {
+            assertThat(stored).hasSize((int) EncryptingBlobStore.ciphertextLength(image.length));
+            assertThat(sha256(stored)).isNotEqualTo(sha256(image));
+        } else {
+            assertThat(sha256(stored)).isEqualTo(sha256(image));
+        }
 
         Response whole = get(artifactPath("acme", "b1", "filesystem.ext4"), token);
         assertThat(whole.status()).isEqualTo(200);

@@ -173,6 +173,8 @@ public final class HttpApi {
 
         routes.get(BUILD + "/artifacts", ctx -> ctx.json(
                 ArtifactService.manifest(build(ctx), artifacts.list(principal(ctx), build(ctx)))));
+        routes.get(BUILD + "/checksums.sha256", ctx -> ctx.contentType("text/plain; charset=utf-8")
+                .result(ArtifactService.checksums(artifacts.list(principal(ctx), build(ctx)))));
         routes.put(BUILD + "/artifacts/{name}", this::uploadArtifact);
         routes.get(BUILD + "/artifacts/{name}", ctx -> sendArtifact(ctx, true));
         routes.head(BUILD + "/artifacts/{name}", ctx -> sendArtifact(ctx, false));

@@ -3,6 +3,7 @@ package dev.builderd.storage.server.config;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.builderd.storage.core.crypto.EncryptionConfig;
 import dev.builderd.storage.core.metadata.MetadataLocation;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -21,6 +22,35 @@ class ConfigParserTest {
         assertThat(config.metadata().jdbcUrl()).isEqualTo("jdbc:sqlite:/var/lib/builderd/metadata/builderd.db");
         assertThat(config.adminToken()).isEmpty();
         assertThat(config.buildLease()).isEqualTo(Duration.ofMinutes(15));
+        assertThat(config.encryption().master()).isEqualTo(new EncryptionConfig.MasterKeyOrigin.KeyFile(
+                Path.of("/var/lib/builderd/config/encryption-keys/master.key")));
+        assertThat(config.encryption().keyRotationInterval()).isEqualTo(Duration.ofDays(90));
+    }
+
+    @Test
+    void theMasterKeyComesFromAFileOrFromTheEnvironmentAndIsNeverEchoed() throws Exception {
+        DaemonConfig fromFile = ConfigParser.parse(Map.of("UNKEY_BUILDERD_MASTER_KEY_FILE", "/etc/builderd/master.key",
+                "UNKEY_BUILDERD_KEY_ROTATION_DAYS", "0"));
+        assertThat(fromFile.encryption().master()).isEqualTo(new EncryptionConfig.MasterKeyOrigin.KeyFile(Path.of("/etc/builderd/master.key")));
+        assertThat(fromFile.encryption().keyRotationInterval()).isZero();
+
+        com.google.crypto.tink.aead.AeadConfig.register();
+        String keyset = com.google.crypto.tink.TinkJsonProtoKeysetFormat.serializeKeyset(
+                com.google.crypto.tink.KeysetHandle.generateNew(com.google.crypto.tink.aead.PredefinedAeadParameters.AES256_GCM),
+                com.google.crypto.tink.InsecureSecretKeyAccess.get());
+        DaemonConfig given = ConfigParser.parse(Map.of("UNKEY_BUILDERD_MASTER_KEY", keyset));
+        assertThat(given.encryption().master()).isInstanceOf(EncryptionConfig.MasterKeyOrigin.Given.class);
+        String secret = keyset.substring(keyset.indexOf("\"value\""), keyset.indexOf("\"value\"") + 40);
+        assertThat(given.toString()).doesNotContain(secret).contains("UNKEY_BUILDERD_MASTER_KEY");
+
+        String broken = keyset.substring(0, keyset.length() / 2);
+        assertThatThrownBy(() -> ConfigParser.parse(Map.of("UNKEY_BUILDERD_MASTER_KEY", broken)))
+                .hasMessageContaining("UNKEY_BUILDERD_MASTER_KEY is not a Tink AEAD keyset")
+                .message().doesNotContain(broken.substring(broken.length() - 20));
+        assertThatThrownBy(() -> ConfigParser.parse(Map.of("UNKEY_BUILDERD_MASTER_KEY", keyset,
+                "UNKEY_BUILDERD_MASTER_KEY_FILE", "/k"))).hasMessageContaining("not both");
+        assertThatThrownBy(() -> ConfigParser.parse(Map.of("UNKEY_BUILDERD_KEY_ROTATION_DAYS", "-1")))
+                .hasMessageContaining("UNKEY_BUILDERD_KEY_ROTATION_DAYS");
     }
 
     @Test

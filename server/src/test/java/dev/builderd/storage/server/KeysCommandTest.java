@@ -1,0 +1,78 @@
+package dev.builderd.storage.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** {@code builderd keys ...} against a running daemon, with the daemon's own environment. */
+class KeysCommandTest {
+
+    @TempDir
+    Path dataRoot;
+
+    private DaemonFixture daemon;
+    private Map<String, String> env;
+
+    @BeforeEach
+    void start() {
+        daemon = DaemonFixture.start(dataRoot, Optional.empty(), Map.of());
+        env = Map.of("UNKEY_BUILDERD_DATA_DIR", dataRoot.toString(), "UNKEY_BUILDERD_ADMIN_TOKEN", DaemonFixture.ADMIN_TOKEN,
+                "UNKEY_BUILDERD_PORT", String.valueOf(daemon.port()));
+        daemon.send("PUT", "/v1/tenants/acme", DaemonFixture.ADMIN_TOKEN,
+                java.net.http.HttpRequest.BodyPublishers.ofString("{\"tier\":\"enterprise\"}"));
+    }
+
+    @AfterEach
+    void stop() {
+        daemon.close();
+    }
+
+    private record Run(int exitCode, String out) {
+    }
+
+    private Run run(Map<String, String> environment, String... args) {
+        StringWriter out = new StringWriter();
+        int code = new CommandLine(new KeysCommand(environment)).setOut(new PrintWriter(out)).setErr(new PrintWriter(out)).execute(args);
+        return new Run(code, out.toString());
+    }
+
+    @Test
+    void rotateReencryptWithProgressAndRotateTheMasterKey() {
+        Run rotated = run(env, "rotate", "acme");
+        assertThat(rotated.exitCode()).as(rotated.out()).isZero();
+        assertThat(rotated.out()).contains("\"keys\" : 2");
+
+        Run reencrypted = run(env, "reencrypt", "acme", "--wait");
+        assertThat(reencrypted.exitCode()).as(reencrypted.out()).isZero();
+        assertThat(reencrypted.out()).contains("finished: ");
+        await().atMost(Duration.ofSeconds(30)).until(() -> run(env, "status", "acme").out().contains("\"keys\" : 1"));
+
+        Run master = run(env, "rotate-master");
+        assertThat(master.exitCode()).as(master.out()).isZero();
+        assertThat(master.out()).contains("\"older_master_keys_removed\" : true");
+    }
+
+    @Test
+    void errorsAreReportedWithANonZeroExitCode() throws Exception {
+        Run unknown = run(env, "rotate", "nobody");
+        assertThat(unknown.exitCode()).isEqualTo(1);
+        assertThat(unknown.out()).contains("nobody");
+
+        Files.writeString(dataRoot.resolve("config/admin.token"), "");
+        Run noToken = run(Map.of("UNKEY_BUILDERD_DATA_DIR", dataRoot.resolve("elsewhere").toString()), "status", "acme");
+        assertThat(noToken.exitCode()).isNotZero();
+        assertThat(noToken.out()).contains("no admin token");
+    }
+}

@@ -223,14 +223,16 @@ say "  ${range_put_mbps} MB/s; stored $range_stored bytes for $range_bytes, at r
 
 rchar() { awk '/^rchar:/ {print $2}' "/proc/$daemon_pid/io"; }
 range_get() { # tenant name first last expected-sha -> "ms rchar-delta"; checks status, size and SHA-256
-  local t=$1 name=$2 first=$3 last=$4 sha=$5 r0 r1 out code size secs got
+  local t=$1 name=$2 first=$3 last=$4 sha=$5 r0 r1 code size secs got
+  # The body goes through a pipe into the hash, not into a file: a client write on a disk that
+  # is busy writing back would stall curl and show up in the timing.
   r0=$(rchar)
-  out=$(curl -sS -o "$work/range.out" -w '%{http_code} %{size_download} %{time_total}' -H "Authorization: Bearer ${token[$t]}" \
-    -H "Range: bytes=$first-$last" "$(artifact_url "$t" "$name")")
+  got=$(set -o pipefail; curl -sS -o - -w '%{stderr}%{http_code} %{size_download} %{time_total}\n' -H "Authorization: Bearer ${token[$t]}" \
+    -H "Range: bytes=$first-$last" "$(artifact_url "$t" "$name")" 2>"$work/range.w" | openssl dgst -sha256 -r | cut -d' ' -f1) ||
+    die "range GET of $name ($t) failed: $(cat "$work/range.w")"
   r1=$(rchar)
-  read -r code size secs <<<"$out"
+  read -r code size secs <"$work/range.w"
   [[ $code == 206 && $size == $((last - first + 1)) ]] || die "range GET of $name ($t): status $code, $size bytes"
-  got=$(openssl dgst -sha256 -r "$work/range.out" | cut -d' ' -f1)
   [[ $got == "$sha" ]] || die "range GET of $name ($t): sha256 $got, the source's bytes $first-$last have $sha"
   echo "$(awk -v s="$secs" 'BEGIN {printf "%.1f", s * 1000}') $((r1 - r0))"
 }
@@ -241,6 +243,7 @@ expected_ciphertext=$(awk -v a="$range_offset" -v b="$range_last" 'BEGIN {
 read -r expected_segments expected_bytes <<<"$expected_ciphertext"
 
 declare -A range_ms=() range_rchar=()
+sync   # nothing left to write back while the ranges are timed
 say "1 MiB range GETs: one warm-up each (elsewhere in the file), then $range_runs each at the middle"
 range_get secret range.bin $((range_mib * mib / 4)) $((range_mib * mib / 4 + range_len - 1)) \
   "$(slice_sha "$range_src" $((range_mib * mib / 4)) "$range_len")" >/dev/null
@@ -294,7 +297,7 @@ table=$(cat <<EOF
 | \`plain\`: $big_label plaintext artifact, \`Range: bytes=$plain_range_offset-$plain_range_last\` | $(med "${range_ms[plain]}") ($(echo "${range_ms[plain]}" | minimum)–$(echo "${range_ms[plain]}" | maximum)) | $rc_p = $(kib "$rc_p") KiB ($(echo "${range_rchar[plain]}" | minimum)–$(echo "${range_rchar[plain]}" | maximum)) | the range itself: $range_len bytes = 1024 KiB |
 
 Every range body's SHA-256 equalled that of the same bytes of the source file ($range_runs of $range_runs for each tenant; a mismatch stops the run).
-The $range_label upload to \`secret\` ran at ${range_put_mbps} MB/s; the daemon stored $range_stored bytes for $range_bytes (at rest: $rest_range).
+The $range_label upload to \`secret\` ran at ${range_put_mbps} MB/s ($(awk -v b="$range_bytes" -v m="$range_put_mbps" 'BEGIN {printf "%.1f", b / 1e6 / m}') s, daemon CPU ${range_put_cpu} s); the daemon stored $range_stored bytes for $range_bytes (at rest: $rest_range).
 EOF
 )
 echo "$table" >"$results/table.md"

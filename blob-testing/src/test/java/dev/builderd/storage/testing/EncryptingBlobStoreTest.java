@@ -449,6 +449,30 @@ class EncryptingBlobStoreTest {
                     .isInstanceOf(IntegrityViolationException.class).hasMessageContaining(ACME_KEY.value());
         }
 
+        /** Large local ranges decrypt ahead on other threads: the bytes, and a damaged segment far into the range. */
+        @Test
+        void aLargeLocalRangeDecryptsAheadAndStillFailsOnADamagedSegment() throws IOException {
+            byte[] big = SeededBytes.array(9, 5 * MIB + 77);
+            store.put(ACME_KEY, new ByteArrayInputStream(big), big.length, WriteMode.OVERWRITE);
+            for (long offset : new long[] {0, 1000, PLAINTEXT_SEGMENT_SIZE - HEADER_SIZE, 3 * MIB + 5}) {
+                long length = Math.min(2L * MIB + 3, big.length - offset);
+                assertThat(read(store, ACME_KEY, new ByteRange(offset, length))).as("range at %d", offset)
+                        .isEqualTo(Arrays.copyOfRange(big, (int) offset, (int) (offset + length)));
+            }
+
+            byte[] stored = read(raw, ACME_KEY, ByteRange.ALL);
+            stored[ENVELOPE_SIZE + 12 * CIPHERTEXT_SEGMENT_SIZE + 99] ^= 1;
+            putRaw(ACME_KEY, stored);
+            ByteArrayOutputStream got = new ByteArrayOutputStream();
+            assertThatThrownBy(() -> {
+                try (InputStream in = store.open(ACME_KEY, new ByteRange(1000, 4L * MIB))) {
+                    in.transferTo(got);
+                }
+            }).isInstanceOf(IntegrityViolationException.class);
+            assertThat(got.toByteArray()).as("what came before the damage is true plaintext")
+                    .isEqualTo(Arrays.copyOfRange(big, 1000, 1000 + got.size()));
+        }
+
         @Test
         void aKeysetWithOtherParametersIsRefused() throws GeneralSecurityException {
             KeysetHandle oneMegabyte = KeysetHandle.newBuilder()

@@ -23,6 +23,8 @@ import java.security.GeneralSecurityException;
 import java.util.Iterator;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
 import java.util.function.Consumer;
 
 /**
@@ -65,10 +67,17 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
     public static final AesGcmHkdfStreamingParameters KEY_PARAMETERS = keyParameters();
 
     private static final int CHUNK = 64 * 1024;
+    /** Range reads of local blobs at least this long are decrypted ahead of the reader. */
+    private static final long READ_AHEAD_FROM = 4L * CIPHERTEXT_SEGMENT_SIZE;
+    /** Under half a G1 region of a small heap, so read-ahead buffers are not humongous objects. */
+    private static final int READ_AHEAD_BUFFER = 256 * 1024;
+    private static final int READ_AHEAD_DEPTH = 4;
 
     private final BlobStore delegate;
     private final DataKeys keys;
     private final Consumer<BlobKey> integrityFailures;
+    /** Runs read-ahead decryption; virtual threads, nothing to shut down. */
+    private final Executor decryptor = Executors.newVirtualThreadPerTaskExecutor();
 
     public EncryptingBlobStore(BlobStore delegate, DataKeys keys) {
         this(delegate, keys, key -> { });
@@ -449,7 +458,13 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
             ciphertext.close();
             throw translate(key, e, ciphertext.failure);
         }
-        return authenticatedFirst(result);
+        InputStream authenticated = authenticatedFirst(result);
+        if (wanted >= READ_AHEAD_FROM && delegate instanceof FileChannelReads) {
+            // Local ciphertext arrives fast, so decrypting is the slow part: do it on another
+            // thread while the reader writes what is already decrypted.
+            return new ReadAheadInputStream(authenticated, READ_AHEAD_BUFFER, READ_AHEAD_DEPTH, decryptor);
+        }
+        return authenticated;
     }
 
     /**

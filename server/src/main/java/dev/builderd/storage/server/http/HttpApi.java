@@ -308,7 +308,11 @@ public final class HttpApi {
         return new Body() {
             @Override
             public void send() throws IOException {
-                copy(in, out, length);
+                if (length >= LARGE_RESPONSE && out instanceof HttpOutput jetty) {
+                    fileSender.send(in, jetty);
+                } else {
+                    copy(in, out, length);
+                }
             }
 
             @Override

@@ -9,6 +9,7 @@ import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.TenantInfo;
 import dev.builderd.storage.core.model.Tier;
+import dev.builderd.storage.core.quota.Quotas;
 import java.io.IOException;
 import java.time.Clock;
 import java.util.List;
@@ -37,10 +38,13 @@ public final class TenantService {
     private final Erasure erasure;
     private final Tokens tokens;
     private final TenantEncryption encryption;
+    private final Quotas quotas;
     private final Clock clock;
 
     /** @param plain the stores as they are, without encryption (erasure needs no keys) */
-    TenantService(MetadataStore metadata, Layout layout, Stores plain, Tokens tokens, TenantEncryption encryption, Clock clock) {
+    TenantService(MetadataStore metadata, Layout layout, Stores plain, Tokens tokens, TenantEncryption encryption, Quotas quotas,
+            Clock clock) {
+        this.quotas = quotas;
         this.metadata = metadata;
         this.layout = layout;
         this.erasure = new Erasure(layout, plain);
@@ -81,6 +85,7 @@ public final class TenantService {
         if (turnedOn && before.isPresent()) {
             this.encryption.encryptExistingData(id);
         }
+        quotas.refreshState(id);
         try {
             layout.createTenantDirectories(id);
         } catch (IOException e) {

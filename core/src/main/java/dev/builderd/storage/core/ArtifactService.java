@@ -105,8 +105,8 @@ public final class ArtifactService {
                     + expectedSha256.substring(0, Math.min(80, expectedSha256.length())).replaceAll("\\p{Cntrl}", "?") + "'");
         }
         return publish(caller, ref, name, length, (key, reservation) -> {
-            HashingInputStream hashing = new HashingInputStream(length < 0 ? reservation.meter(body) : body, expected);
-            BlobInfo info = store.put(key, hashing, length, WriteMode.OVERWRITE);
+            HashingInputStream hashing = new HashingInputStream(body, expected);
+            BlobInfo info = store.put(key, length < 0 ? reservation.meter(hashing) : hashing, length, WriteMode.OVERWRITE);
             return new Stored(info.size(), hashing.sha256());
         });
     }
@@ -155,8 +155,8 @@ public final class ArtifactService {
         FileName target = FileName.of(name.value() + ".gz");
         return publish(caller, ref, target, -1, (key, reservation) -> {
             try (InputStream compressed = GzipPipe.compress(source.open(ByteRange.ALL))) {
-                HashingInputStream hashing = new HashingInputStream(reservation.meter(compressed), null);
-                BlobInfo info = store.put(key, hashing, -1, WriteMode.OVERWRITE);
+                HashingInputStream hashing = new HashingInputStream(compressed, null);
+                BlobInfo info = store.put(key, reservation.meter(hashing), -1, WriteMode.OVERWRITE);
                 return new Stored(info.size(), hashing.sha256());
             }
         });

@@ -48,8 +48,8 @@ public final class LogService {
         try (BuildActivity.Upload upload = activity.beginUpload(ref, () -> builds.requireActive(ref));
                 Reservation reservation = quotas.reserve(ref.tenant(), Category.LOGS, Math.max(0, length))) {
             long replaced = store.stat(key).map(BlobInfo::size).orElse(0L);
-            BlobInfo info = store.put(key, new HashingInputStream(length < 0 ? reservation.meter(body) : body, null), length,
-                    WriteMode.OVERWRITE);
+            InputStream checked = new HashingInputStream(body, null);
+            BlobInfo info = store.put(key, length < 0 ? reservation.meter(checked) : checked, length, WriteMode.OVERWRITE);
             reservation.commit(info.size(), replaced);
             return new LogInfo(name, info.size());
         } catch (IOException e) {

@@ -50,6 +50,12 @@ public final class ArtifactRows {
                 });
     }
 
+    /** The bytes of every artifact of the tenant. */
+    public static long bytesOfTenant(Handle h, dev.builderd.storage.core.model.TenantId tenant) {
+        return h.createQuery("SELECT COALESCE(SUM(size), 0) FROM artifacts WHERE tenant_id = :t").bind("t", tenant.value())
+                .mapTo(Long.class).one();
+    }
+
     public static boolean delete(Handle h, BuildRef ref, FileName name) {
         return h.createUpdate("DELETE FROM artifacts WHERE tenant_id = :t AND build_id = :b AND name = :n")
                 .bind("t", ref.tenant().value()).bind("b", ref.build().value()).bind("n", name.value())

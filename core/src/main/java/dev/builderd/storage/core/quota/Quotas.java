@@ -5,6 +5,7 @@ import dev.builderd.storage.core.error.QuotaExceededException;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.QuotaRows;
 import dev.builderd.storage.core.metadata.TenantRows;
+import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import java.time.Clock;
 import java.time.Duration;
@@ -36,10 +37,13 @@ public final class Quotas {
      * @param action what a write past a hard limit gets, for tenants without an override
      * @param throttleWait how long a throttled write waits for space before it is refused
      * @param reservationLease how long a reservation outlives its last extension if its holder dies
+     * @param checkInterval how often active builds' directories are measured
+     * @param reconcileInterval how often the ledger is compared with the stores and repaired
      */
-    public record Config(int softPercent, HardLimitAction action, Duration throttleWait, Duration reservationLease) {
+    public record Config(int softPercent, HardLimitAction action, Duration throttleWait, Duration reservationLease,
+            Duration checkInterval, Duration reconcileInterval) {
         public static final Config DEFAULTS = new Config(Limits.DEFAULT_SOFT_PERCENT, HardLimitAction.REJECT,
-                Duration.ofSeconds(30), Duration.ofHours(6));
+                Duration.ofSeconds(30), Duration.ofHours(6), Duration.ofSeconds(30), Duration.ofMinutes(10));
     }
 
     /** Frees space in a tenant's cache when a throttled write needs it; never touches artifacts. */
@@ -84,6 +88,18 @@ public final class Quotas {
     public Limits limits(Handle h, TenantId tenant) {
         var info = TenantRows.find(h, tenant).orElseThrow(() -> new NotFoundException("tenant '" + tenant + "' does not exist"));
         return Limits.of(info.tier(), QuotaRows.overrides(h, tenant), config.softPercent(), config.action());
+    }
+
+    /** The tenant's usage, for the admin or the tenant itself. */
+    public Usage usage(Principal caller, TenantId tenant) {
+        caller.requireAccessTo(tenant);
+        return usage(tenant);
+    }
+
+    /** Sets the tenant's limit overrides (admin only). */
+    public Usage setOverrides(Principal caller, TenantId tenant, Limits.Overrides overrides) {
+        caller.requireAdmin("changing a tenant's limits");
+        return setOverrides(tenant, overrides);
     }
 
     public Usage usage(TenantId tenant) {

@@ -85,14 +85,13 @@ public final class ConfigParser {
         EncryptionConfig encryption = encryption(layout);
         Quotas.Config quotas = new Quotas.Config(integer(Variable.QUOTA_SOFT_LIMIT_PERCENT, 1, 100),
                 convert(Variable.QUOTA_HARD_LIMIT_ACTION, "use reject or throttle", HardLimitAction::parse),
-                seconds(Variable.QUOTA_THROTTLE_WAIT_SECONDS), Quotas.Config.DEFAULTS.reservationLease());
-        Duration quotaCheck = seconds(Variable.QUOTA_CHECK_SECONDS);
-        Duration reconcile = seconds(Variable.QUOTA_RECONCILE_SECONDS);
+                seconds(Variable.QUOTA_THROTTLE_WAIT_SECONDS), Quotas.Config.DEFAULTS.reservationLease(),
+                seconds(Variable.QUOTA_CHECK_SECONDS), seconds(Variable.QUOTA_RECONCILE_SECONDS));
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
-                adminToken, metadata, lease, maxLease, check, encryption, quotas, quotaCheck, reconcile);
+                adminToken, metadata, lease, maxLease, check, encryption, quotas);
     }
 
     /** The master key from a file (the default, in the layout's key directory) or from MASTER_KEY; the rotation interval. */

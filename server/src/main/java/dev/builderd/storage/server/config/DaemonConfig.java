@@ -19,9 +19,7 @@ import java.util.Optional;
  * @param dataRootMount the network filesystem the data root must be on ({@code nfs}, {@code iscsi})
  * @param adminToken empty when it is to be read from, or generated into, {@code config/admin.token}
  * @param encryption the master key and the rotation of tenant keys
- * @param quotas soft limit, hard limit action and throttle wait
- * @param quotaCheckInterval how often active builds' directories are measured
- * @param quotaReconcileInterval how often the ledger is reconciled with the stores
+ * @param quotas soft limit, hard limit action, throttle wait, scan and reconciliation intervals
  */
 public record DaemonConfig(
         String bindAddress,
@@ -39,9 +37,7 @@ public record DaemonConfig(
         Duration maxBuildLease,
         Duration leaseCheckInterval,
         EncryptionConfig encryption,
-        Quotas.Config quotas,
-        Duration quotaCheckInterval,
-        Duration quotaReconcileInterval) {
+        Quotas.Config quotas) {
 
     /** When remote backends fail fast: after {@code failures} in a row, for {@code open}. */
     public record Breaker(int failures, Duration open) {

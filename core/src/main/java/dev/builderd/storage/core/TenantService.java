@@ -2,7 +2,6 @@ package dev.builderd.storage.core;
 
 import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.NotFoundException;
-import dev.builderd.storage.core.metadata.ArtifactRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.Principal;
@@ -21,13 +20,6 @@ import org.slf4j.LoggerFactory;
 public final class TenantService {
 
     private static final Logger LOG = LoggerFactory.getLogger(TenantService.class);
-
-    /** A tenant and the bytes its artifacts take. */
-    public record Usage(TenantInfo tenant, long usedBytes) {
-        public double usedPercent() {
-            return 100.0 * usedBytes / tenant.tier().totalBytes();
-        }
-    }
 
     /** The outcome of a create-or-update. */
     public record Upserted(TenantInfo tenant, boolean created) {
@@ -103,13 +95,10 @@ public final class TenantService {
                 .orElseThrow(() -> new NotFoundException("tenant '" + id + "' does not exist"));
     }
 
-    /** Every tenant with the bytes its artifacts take (admin only). */
-    public List<Usage> usage(Principal caller) {
+    /** Every tenant's usage against its limits, from the quota ledger (admin only). */
+    public List<dev.builderd.storage.core.quota.Usage> usage(Principal caller) {
         caller.requireAdmin("reading every tenant's usage");
-        return metadata.read(h -> {
-            var bytes = ArtifactRows.bytesByTenant(h);
-            return TenantRows.all(h).stream().map(t -> new Usage(t, bytes.getOrDefault(t.id().value(), 0L))).toList();
-        });
+        return metadata.read(TenantRows::all).stream().map(t -> quotas.usage(t.id())).toList();
     }
 
     public List<TenantInfo> list(Principal caller) {

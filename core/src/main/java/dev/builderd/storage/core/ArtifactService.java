@@ -16,6 +16,9 @@ import dev.builderd.storage.core.model.ArtifactInfo;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.FileName;
 import dev.builderd.storage.core.model.Principal;
+import dev.builderd.storage.core.quota.Category;
+import dev.builderd.storage.core.quota.Quotas;
+import dev.builderd.storage.core.quota.Reservation;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -54,9 +57,12 @@ public final class ArtifactService {
     private record ArtifactRef(BuildRef build, FileName name) {
     }
 
-    /** Stores the content of an artifact under a key; returns what was stored and its digest. */
+    /**
+     * Stores the content of an artifact under a key; returns what was stored and its digest. A
+     * body of unknown length is read through {@link Reservation#meter}, so that it stops at the quota.
+     */
     private interface Storing {
-        Stored store(BlobKey key) throws IOException;
+        Stored store(BlobKey key, Reservation reservation) throws IOException;
     }
 
     private record Stored(long size, String sha256) {
@@ -70,10 +76,12 @@ public final class ArtifactService {
     private final CoreConfig config;
     private final Clock clock;
     private final KeyedLocks<ArtifactRef> sameNameUploads = new KeyedLocks<>();
+    private final Quotas quotas;
 
     ArtifactService(MetadataStore metadata, Stores stores, BuildActivity activity, BuildService builds,
-            CoreConfig config, Clock clock) {
+            CoreConfig config, Quotas quotas, Clock clock) {
         this.metadata = metadata;
+        this.quotas = quotas;
         this.layout = config.layout();
         this.store = stores.artifacts();
         this.activity = activity;
@@ -96,9 +104,9 @@ public final class ArtifactService {
             throw new InvalidInputException("X-Checksum-Sha256 must be 64 hex digits, was '"
                     + expectedSha256.substring(0, Math.min(80, expectedSha256.length())).replaceAll("\\p{Cntrl}", "?") + "'");
         }
-        return publish(caller, ref, name, key -> {
+        return publish(caller, ref, name, length, (key, reservation) -> {
             HashingInputStream hashing = new HashingInputStream(body, expected);
-            BlobInfo info = store.put(key, hashing, length, WriteMode.OVERWRITE);
+            BlobInfo info = store.put(key, length < 0 ? reservation.meter(hashing) : hashing, length, WriteMode.OVERWRITE);
             return new Stored(info.size(), hashing.sha256());
         });
     }
@@ -114,7 +122,13 @@ public final class ArtifactService {
     public ArtifactInfo importFile(Principal caller, BuildRef ref, FileName name, String from) {
         caller.requireAccessTo(ref.tenant());
         Path source = resolveBuildFile(ref, from);
-        return publish(caller, ref, name, key -> {
+        long length;
+        try {
+            length = Files.size(source);
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "inspecting " + from + " of build " + ref);
+        }
+        return publish(caller, ref, name, length, (key, reservation) -> {
             if (store instanceof FileAdoption adoption) {
                 try {
                     adoption.adopt(key, source);
@@ -129,7 +143,7 @@ public final class ArtifactService {
             }
             try (InputStream in = Files.newInputStream(source, LinkOption.NOFOLLOW_LINKS)) {
                 HashingInputStream hashing = new HashingInputStream(in, null);
-                BlobInfo info = store.put(key, hashing, Files.size(source), WriteMode.OVERWRITE);
+                BlobInfo info = store.put(key, hashing, length, WriteMode.OVERWRITE);
                 return new Stored(info.size(), hashing.sha256());
             }
         });
@@ -139,10 +153,10 @@ public final class ArtifactService {
     public ArtifactInfo gzip(Principal caller, BuildRef ref, FileName name) {
         ArtifactHandle source = describe(caller, ref, name);
         FileName target = FileName.of(name.value() + ".gz");
-        return publish(caller, ref, target, key -> {
+        return publish(caller, ref, target, -1, (key, reservation) -> {
             try (InputStream compressed = GzipPipe.compress(source.open(ByteRange.ALL))) {
                 HashingInputStream hashing = new HashingInputStream(compressed, null);
-                BlobInfo info = store.put(key, hashing, -1, WriteMode.OVERWRITE);
+                BlobInfo info = store.put(key, reservation.meter(hashing), -1, WriteMode.OVERWRITE);
                 return new Stored(info.size(), hashing.sha256());
             }
         });
@@ -176,7 +190,13 @@ public final class ArtifactService {
                 try {
                     // The file first: if it cannot be deleted, the artifact stays listed and readable.
                     store.delete(layout.artifactKey(ref, name));
-                    metadata.inTransaction(h -> ArtifactRows.delete(h, ref, name));
+                    metadata.inTransaction(h -> {
+                        ArtifactRows.find(h, ref, name).ifPresent(gone -> {
+                            quotas.adjust(h, ref.tenant(), Category.ARTIFACTS, -gone.size());
+                            ArtifactRows.delete(h, ref, name);
+                        });
+                        return null;
+                    });
                     writeManifest(ref);
                 } catch (IOException e) {
                     throw IoErrors.translate(e, "deleting artifact " + name + " of build " + ref);
@@ -186,7 +206,8 @@ public final class ArtifactService {
         }
     }
 
-    private ArtifactInfo publish(Principal caller, BuildRef ref, FileName name, Storing storing) {
+    /** @param length the bytes the artifact will take, or -1 when unknown (the quota is then reserved as it streams) */
+    private ArtifactInfo publish(Principal caller, BuildRef ref, FileName name, long length, Storing storing) {
         caller.requireAccessTo(ref.tenant());
         if (RESERVED.contains(name.value())) {
             throw new InvalidInputException("'" + name + "' is written by the service and cannot be uploaded");
@@ -194,11 +215,15 @@ public final class ArtifactService {
         ArtifactRef artifact = new ArtifactRef(ref, name);
         try (BuildActivity.Upload upload = activity.beginUpload(ref, () -> builds.requireActive(ref));
                 KeyedLocks.Held sameName = sameNameUploads.lock(artifact, config.sameNameUploadWait(),
-                        "another upload of artifact '" + name + "' to build " + ref + " is still in progress")) {
-            Stored stored = storing.store(layout.artifactKey(ref, name));
+                        "another upload of artifact '" + name + "' to build " + ref + " is still in progress");
+                Reservation reservation = quotas.reserve(ref.tenant(), Category.ARTIFACTS, Math.max(0, length))) {
+            Stored stored = storing.store(layout.artifactKey(ref, name), reservation);
             ArtifactInfo info = new ArtifactInfo(name, stored.size(), stored.sha256(), clock.instant());
             activity.underLock(ref, () -> {
                 metadata.inTransaction(h -> {
+                    long replaced = ArtifactRows.find(h, ref, name).map(ArtifactInfo::size).orElse(0L);
+                    // The ledger first: it takes the tenant's lock, which every ledger change takes first.
+                    reservation.commit(h, stored.size(), replaced);
                     ArtifactRows.upsert(h, ref, info);
                     return null;
                 });

@@ -5,13 +5,19 @@ import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.LimitExceededException;
 import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.blob.BlobInfo;
+import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.core.metadata.ArtifactRows;
 import dev.builderd.storage.core.metadata.BuildRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.BuildId;
 import dev.builderd.storage.core.model.BuildInfo;
 import dev.builderd.storage.core.model.BuildRef;
+import dev.builderd.storage.core.model.ArtifactInfo;
 import dev.builderd.storage.core.model.BuildStatus;
+import dev.builderd.storage.core.quota.Category;
+import dev.builderd.storage.core.quota.Quotas;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.TenantInfo;
@@ -19,6 +25,7 @@ import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Optional;
 import org.jdbi.v3.core.Handle;
@@ -47,11 +54,20 @@ public final class BuildService {
     private final BuildActivity activity;
     private final CoreConfig config;
     private final Clock clock;
+    private final Quotas quotas;
+    private final BlobStore logs;
 
-    BuildService(MetadataStore metadata, Stores stores, BuildActivity activity, CoreConfig config, Clock clock) {
+    /**
+     * @param plain the stores as they are (erasure needs no keys)
+     * @param logs the log store as clients see it (plaintext sizes), to give a deleted build's log bytes back to the quota
+     */
+    BuildService(MetadataStore metadata, Stores plain, BlobStore logs, BuildActivity activity, CoreConfig config, Quotas quotas,
+            Clock clock) {
         this.metadata = metadata;
+        this.quotas = quotas;
+        this.logs = logs;
         this.layout = config.layout();
-        this.erasure = new Erasure(config.layout(), stores);
+        this.erasure = new Erasure(config.layout(), plain);
         this.activity = activity;
         this.config = config;
         this.clock = clock;
@@ -77,10 +93,10 @@ public final class BuildService {
                 throw new AlreadyExistsException("build '" + ref.build() + "' of tenant '" + tenant + "' exists already");
             }
             int active = BuildRows.countActive(h, tenant);
-            int limit = info.tier().concurrentBuilds();
+            int limit = quotas.limits(h, tenant).concurrentBuilds();
             if (active >= limit) {
-                throw new LimitExceededException("tenant '" + tenant + "' already runs " + active + " build(s), the limit of tier "
-                        + info.tier().wireName() + "; complete or delete one first");
+                throw new LimitExceededException("tenant '" + tenant + "' already runs " + active + " build(s), its limit (tier "
+                        + info.tier().wireName() + "); complete or delete one first");
             }
             Instant now = clock.instant();
             BuildRows.insert(h, ref, now, now.plus(effectiveLease));
@@ -148,13 +164,39 @@ public final class BuildService {
     public void delete(Principal caller, BuildRef ref) {
         caller.requireAccessTo(ref.tenant());
         activity.closeBuild(ref, "delete", () -> {
-            if (!metadata.inTransaction(h -> BuildRows.delete(h, ref))) {
+            long logBytes = logBytes(ref);
+            boolean deleted = metadata.inTransaction(h -> {
+                if (BuildRows.find(h, ref).isEmpty()) {
+                    return false;
+                }
+                long artifactBytes = ArtifactRows.ofBuild(h, ref).stream().mapToLong(ArtifactInfo::size).sum();
+                quotas.adjust(h, ref.tenant(), Category.ARTIFACTS, -artifactBytes);
+                quotas.adjust(h, ref.tenant(), Category.LOGS, -logBytes);
+                return BuildRows.delete(h, ref);
+            });
+            if (!deleted) {
                 throw new NotFoundException("build '" + ref.build() + "' of tenant '" + ref.tenant() + "' does not exist");
             }
             return null;
         });
         erasure.eraseBuild(ref);
         LOG.info("build {} deleted", ref);
+    }
+
+    /** The bytes of the build's logs, as clients see them. */
+    private long logBytes(BuildRef ref) {
+        long bytes = 0;
+        try {
+            Iterator<BlobInfo> blobs = logs.list(layout.logKeyPrefix(ref), null);
+            while (blobs.hasNext()) {
+                bytes += blobs.next().size();
+            }
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "listing the logs of build " + ref);
+        } catch (java.io.UncheckedIOException e) {
+            throw IoErrors.translate(e.getCause(), "listing the logs of build " + ref);
+        }
+        return bytes;
     }
 
     /** Fails and cleans every build, of every tenant, whose lease has run out. Returns how many. */

@@ -1,6 +1,7 @@
 package dev.builderd.storage.core;
 
 import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.quota.Quotas;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
 import java.time.Clock;
@@ -26,6 +27,8 @@ public final class BuilderdStorage implements AutoCloseable {
     private final ArtifactService artifacts;
     private final LogService logs;
     private final TenantEncryption encryption;
+    private final Quotas quotas;
+    private final QuotaReconciliation reconciliation;
     private final PrometheusRegistry metrics = new PrometheusRegistry();
     private final ScheduledExecutorService background;
 
@@ -44,15 +47,46 @@ public final class BuilderdStorage implements AutoCloseable {
         BuildActivity activity = new BuildActivity();
         this.encryption = new TenantEncryption(config.encryption(), config.layout(), metadata, stores, activity, metrics, clock);
         Stores encrypted = encryption.stores();
+        QuotaMetrics quotaMetrics = new QuotaMetrics(metrics, metadata);
+        this.quotas = new Quotas(metadata, config.quotas(), clock, nodeName(config.layout()), Quotas.CacheCleaner.NONE,
+                quotaMetrics::crossed);
+        quotaMetrics.watch(quotas);
+        quotas.sweep(true);
         this.tokens = new Tokens(metadata, adminToken, clock);
-        this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, clock);
-        this.builds = new BuildService(metadata, stores, activity, config, clock);
-        this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, clock);
-        this.logs = new LogService(encrypted, activity, builds, config);
+        this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, quotas, clock);
+        this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, clock);
+        this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
+        this.logs = new LogService(encrypted, activity, builds, config, quotas);
+        this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
         encryption.start();
         this.background = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("builderd-jobs").daemon().factory());
         long interval = config.leaseCheckInterval().toMillis();
         background.scheduleWithFixedDelay(this::reapLeases, interval, interval, TimeUnit.MILLISECONDS);
+        long reconcile = config.quotas().reconcileInterval().toMillis();
+        // The first round runs soon after start-up, in the background: serving never waits for a rescan.
+        background.scheduleWithFixedDelay(() -> reconcileQuotas(quotaMetrics), 0, reconcile, TimeUnit.MILLISECONDS);
+    }
+
+    /** This node's name, stable across restarts: the host and the data root. */
+    private static String nodeName(Layout layout) {
+        String host;
+        try {
+            host = java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.net.UnknownHostException e) {
+            host = "localhost";
+        }
+        String name = host + ":" + layout.dataRoot();
+        return name.length() <= 64 ? name : name.substring(0, 24) + ":" + Integer.toHexString(name.hashCode()) + "…"
+                + name.substring(name.length() - 30);
+    }
+
+    private void reconcileQuotas(QuotaMetrics quotaMetrics) {
+        try {
+            quotas.sweep(false);
+            reconciliation.reconcileAll().forEach(quotaMetrics::drifted);
+        } catch (RuntimeException e) {
+            LOG.error("quota reconciliation failed: {}", e.getMessage(), e);
+        }
     }
 
     private void reapLeases() {
@@ -88,6 +122,10 @@ public final class BuilderdStorage implements AutoCloseable {
 
     public TenantEncryption encryption() {
         return encryption;
+    }
+
+    public Quotas quotas() {
+        return quotas;
     }
 
     /** This instance's metrics (its own registry, not a global one). */

@@ -1,6 +1,7 @@
 package dev.builderd.storage.core;
 
 import dev.builderd.storage.core.crypto.EncryptionConfig;
+import dev.builderd.storage.core.quota.Quotas;
 import java.time.Duration;
 import java.util.Objects;
 
@@ -13,13 +14,15 @@ import java.util.Objects;
  * @param leaseCheckInterval how often expired leases are looked for in the background
  * @param sameNameUploadWait how long an upload waits for another upload of the same artifact to finish
  * @param encryption the master key and how often tenant keys rotate
+ * @param quotas soft limit, hard limit action and waits of the quota ledger
  */
 public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease, Duration leaseCheckInterval,
-        Duration sameNameUploadWait, EncryptionConfig encryption) {
+        Duration sameNameUploadWait, EncryptionConfig encryption, Quotas.Config quotas) {
 
     public CoreConfig {
         Objects.requireNonNull(layout, "layout");
         Objects.requireNonNull(encryption, "encryption");
+        Objects.requireNonNull(quotas, "quotas");
         if (defaultLease.isNegative() || defaultLease.isZero() || maxLease.compareTo(defaultLease) < 0) {
             throw new IllegalArgumentException("lease durations must be positive, the default at most the maximum");
         }
@@ -34,7 +37,7 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
      */
     public static CoreConfig defaults(Layout layout) {
         return new CoreConfig(layout, Duration.ofMinutes(15), Duration.ofDays(1), Duration.ofSeconds(30),
-                SAME_NAME_UPLOAD_WAIT, defaultEncryption(layout));
+                SAME_NAME_UPLOAD_WAIT, defaultEncryption(layout), Quotas.Config.DEFAULTS);
     }
 
     /** The master key file in the layout's key directory, rotation every 90 days. */
@@ -46,6 +49,11 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
 
     /** The same configuration with other encryption settings. */
     public CoreConfig withEncryption(EncryptionConfig other) {
-        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other);
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other, quotas);
+    }
+
+    /** The same configuration with other quota settings. */
+    public CoreConfig withQuotas(Quotas.Config other) {
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, other);
     }
 }

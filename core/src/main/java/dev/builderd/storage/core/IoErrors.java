@@ -3,6 +3,7 @@ package dev.builderd.storage.core;
 import dev.builderd.storage.blob.IntegrityViolationException;
 import dev.builderd.storage.blob.SymbolicLinkRefusedException;
 import dev.builderd.storage.core.crypto.KeysUnavailableException;
+import dev.builderd.storage.core.quota.Reservation;
 import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.EncryptionKeysException;
 import dev.builderd.storage.core.error.IntegrityException;
@@ -36,6 +37,9 @@ final class IoErrors {
         if (e instanceof IntegrityViolationException violation) {
             return new IntegrityException("stored data failed verification while " + what + ": " + violation.getMessage()
                     + "; nothing unverified was returned", violation);
+        }
+        if (e instanceof Reservation.QuotaStreamException quota) {
+            return quota.refusal();
         }
         if (e instanceof KeysUnavailableException unavailable) {
             return new EncryptionKeysException(unavailable.getMessage() + " (while " + what + ")", unavailable);

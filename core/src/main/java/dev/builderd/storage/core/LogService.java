@@ -9,6 +9,9 @@ import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.FileName;
 import dev.builderd.storage.core.model.Principal;
+import dev.builderd.storage.core.quota.Category;
+import dev.builderd.storage.core.quota.Quotas;
+import dev.builderd.storage.core.quota.Reservation;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -28,7 +31,10 @@ public final class LogService {
     private final BuildActivity activity;
     private final BuildService builds;
 
-    LogService(Stores stores, BuildActivity activity, BuildService builds, CoreConfig config) {
+    private final Quotas quotas;
+
+    LogService(Stores stores, BuildActivity activity, BuildService builds, CoreConfig config, Quotas quotas) {
+        this.quotas = quotas;
         this.layout = config.layout();
         this.store = stores.logs();
         this.activity = activity;
@@ -38,8 +44,13 @@ public final class LogService {
     /** Stores (or replaces) the log {@code name}, streaming. */
     public LogInfo put(Principal caller, BuildRef ref, FileName name, InputStream body, long length) {
         caller.requireAccessTo(ref.tenant());
-        try (BuildActivity.Upload upload = activity.beginUpload(ref, () -> builds.requireActive(ref))) {
-            BlobInfo info = store.put(layout.logKey(ref, name), new HashingInputStream(body, null), length, WriteMode.OVERWRITE);
+        BlobKey key = layout.logKey(ref, name);
+        try (BuildActivity.Upload upload = activity.beginUpload(ref, () -> builds.requireActive(ref));
+                Reservation reservation = quotas.reserve(ref.tenant(), Category.LOGS, Math.max(0, length))) {
+            long replaced = store.stat(key).map(BlobInfo::size).orElse(0L);
+            InputStream checked = new HashingInputStream(body, null);
+            BlobInfo info = store.put(key, length < 0 ? reservation.meter(checked) : checked, length, WriteMode.OVERWRITE);
+            reservation.commit(info.size(), replaced);
             return new LogInfo(name, info.size());
         } catch (IOException e) {
             throw IoErrors.translate(e, "storing log " + name + " of build " + ref);

@@ -2,13 +2,13 @@ package dev.builderd.storage.core;
 
 import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.NotFoundException;
-import dev.builderd.storage.core.metadata.ArtifactRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.TenantInfo;
 import dev.builderd.storage.core.model.Tier;
+import dev.builderd.storage.core.quota.Quotas;
 import java.io.IOException;
 import java.time.Clock;
 import java.util.List;
@@ -21,13 +21,6 @@ public final class TenantService {
 
     private static final Logger LOG = LoggerFactory.getLogger(TenantService.class);
 
-    /** A tenant and the bytes its artifacts take. */
-    public record Usage(TenantInfo tenant, long usedBytes) {
-        public double usedPercent() {
-            return 100.0 * usedBytes / tenant.tier().totalBytes();
-        }
-    }
-
     /** The outcome of a create-or-update. */
     public record Upserted(TenantInfo tenant, boolean created) {
     }
@@ -37,10 +30,13 @@ public final class TenantService {
     private final Erasure erasure;
     private final Tokens tokens;
     private final TenantEncryption encryption;
+    private final Quotas quotas;
     private final Clock clock;
 
     /** @param plain the stores as they are, without encryption (erasure needs no keys) */
-    TenantService(MetadataStore metadata, Layout layout, Stores plain, Tokens tokens, TenantEncryption encryption, Clock clock) {
+    TenantService(MetadataStore metadata, Layout layout, Stores plain, Tokens tokens, TenantEncryption encryption, Quotas quotas,
+            Clock clock) {
+        this.quotas = quotas;
         this.metadata = metadata;
         this.layout = layout;
         this.erasure = new Erasure(layout, plain);
@@ -81,6 +77,7 @@ public final class TenantService {
         if (turnedOn && before.isPresent()) {
             this.encryption.encryptExistingData(id);
         }
+        quotas.refreshState(id);
         try {
             layout.createTenantDirectories(id);
         } catch (IOException e) {
@@ -98,13 +95,10 @@ public final class TenantService {
                 .orElseThrow(() -> new NotFoundException("tenant '" + id + "' does not exist"));
     }
 
-    /** Every tenant with the bytes its artifacts take (admin only). */
-    public List<Usage> usage(Principal caller) {
+    /** Every tenant's usage against its limits, from the quota ledger (admin only). */
+    public List<dev.builderd.storage.core.quota.Usage> usage(Principal caller) {
         caller.requireAdmin("reading every tenant's usage");
-        return metadata.read(h -> {
-            var bytes = ArtifactRows.bytesByTenant(h);
-            return TenantRows.all(h).stream().map(t -> new Usage(t, bytes.getOrDefault(t.id().value(), 0L))).toList();
-        });
+        return metadata.read(TenantRows::all).stream().map(t -> quotas.usage(t.id())).toList();
     }
 
     public List<TenantInfo> list(Principal caller) {

@@ -1,19 +1,11 @@
 package dev.builderd.storage.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.builderd.storage.server.config.ConfigException;
-import dev.builderd.storage.server.config.ConfigParser;
-import dev.builderd.storage.server.config.DaemonConfig;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -31,9 +23,11 @@ import picocli.CommandLine.Spec;
                 KeysCommand.Status.class})
 final class KeysCommand {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    @Mixin
+    final AdminClient client;
 
-    private final java.util.Map<String, String> environment;
+    @Spec
+    CommandSpec spec;
 
     KeysCommand() {
         this(System.getenv());
@@ -41,51 +35,11 @@ final class KeysCommand {
 
     /** With {@code environment} in place of the process's (for tests). */
     KeysCommand(java.util.Map<String, String> environment) {
-        this.environment = environment;
+        this.client = new AdminClient(environment);
     }
 
-    @Spec
-    CommandSpec spec;
-
-    @Option(names = "--url", description = "the daemon's address (default: http://127.0.0.1:<UNKEY_BUILDERD_PORT>)")
-    URI url;
-
-    /** Sends one admin request and prints the JSON answer; returns the exit code. */
     int call(String method, String path, String body) throws IOException, InterruptedException {
-        HttpResponse<String> response = send(method, path, body);
-        PrintWriter out = spec.commandLine().getOut();
-        out.println(pretty(response.body()));
-        out.flush();
-        return response.statusCode() < 300 ? 0 : 1;
-    }
-
-    HttpResponse<String> send(String method, String path, String body) throws IOException, InterruptedException {
-        DaemonConfig config;
-        try {
-            config = ConfigParser.parse(environment);
-        } catch (ConfigException e) {
-            throw new IOException(e.getMessage());
-        }
-        URI base = url != null ? url : URI.create("http://127.0.0.1:" + config.port());
-        HttpRequest request = HttpRequest.newBuilder(base.resolve(path))
-                .timeout(Duration.ofMinutes(5))
-                .header("Authorization", "Bearer " + AdminToken.existing(config))
-                .header("Content-Type", "application/json")
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
-                .build();
-        try (HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
-            return client.send(request, HttpResponse.BodyHandlers.ofString());
-        } catch (java.net.ConnectException e) {
-            throw new IOException("no daemon answers at " + base + " (start it, or pass --url)");
-        }
-    }
-
-    private static String pretty(String body) {
-        try {
-            return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(JSON.readTree(body));
-        } catch (IOException notJson) {
-            return body;
-        }
+        return client.call(method, path, body, spec.commandLine().getOut());
     }
 
     @Command(name = "rotate", mixinStandardHelpOptions = true,
@@ -126,7 +80,7 @@ final class KeysCommand {
             }
             PrintWriter out = keys.spec.commandLine().getOut();
             while (true) {
-                JsonNode job = JSON.readTree(keys.send("GET", "/v1/tenants/" + tenant, null).body())
+                JsonNode job = AdminClient.json(keys.client.send("GET", "/v1/tenants/" + tenant, null).body())
                         .path("encryption_status").path("reencryption");
                 out.printf("%s: %d of %d blobs, %d rewritten (%d bytes)%n", job.path("state").asText(), job.path("blobs_done").asLong(),
                         job.path("blobs_total").asLong(), job.path("blobs_rewritten").asLong(), job.path("bytes_rewritten").asLong());

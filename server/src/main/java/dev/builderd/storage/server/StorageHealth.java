@@ -7,6 +7,7 @@ import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.core.TenantEncryption;
 import dev.builderd.storage.core.TenantService;
 import dev.builderd.storage.core.model.TenantId;
+import dev.builderd.storage.core.quota.Usage;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.server.mount.MountGuard;
 import java.io.IOException;
@@ -70,11 +71,12 @@ public final class StorageHealth {
         report.put("encryption", keys);
         if (admin) {
             Map<String, Object> usage = new LinkedHashMap<>();
-            for (TenantService.Usage tenant : tenants.usage(caller.get())) {
-                usage.put(tenant.tenant().id().value(), Map.of(
+            for (Usage tenant : tenants.usage(caller.get())) {
+                usage.put(tenant.tenant().value(), Map.of(
                         "usage_bytes", tenant.usedBytes(),
-                        "quota_bytes", tenant.tenant().tier().totalBytes(),
-                        "usage_percent", round(tenant.usedPercent())));
+                        "quota_bytes", tenant.limits().totalBytes(),
+                        "usage_percent", round(100 * tenant.ratio()),
+                        "state", tenant.state()));
             }
             report.put("tenants", usage);
         }

@@ -65,6 +65,15 @@ class KeysCommandTest {
     }
 
     @Test
+    void usageShowsTheTenantsCategoriesAndLimits() {
+        StringWriter out = new StringWriter();
+        int code = new CommandLine(new UsageCommand(env)).setOut(new PrintWriter(out)).execute("acme");
+
+        assertThat(code).as(out.toString()).isZero();
+        assertThat(out.toString()).contains("\"state\" : \"ok\"", "\"artifacts\"", "\"limit_bytes\"");
+    }
+
+    @Test
     void errorsAreReportedWithANonZeroExitCode() throws Exception {
         Run unknown = run(env, "rotate", "nobody");
         assertThat(unknown.exitCode()).isEqualTo(1);

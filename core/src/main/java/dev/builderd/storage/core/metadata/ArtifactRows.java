@@ -41,13 +41,10 @@ public final class ArtifactRows {
                 .bind("created", artifact.created().toEpochMilli()).execute();
     }
 
-    /** Bytes of artifacts per tenant, for the tenants that have any. */
-    public static java.util.Map<String, Long> bytesByTenant(Handle h) {
-        return h.createQuery("SELECT tenant_id, SUM(size) AS bytes FROM artifacts GROUP BY tenant_id")
-                .reduceRows(new java.util.TreeMap<String, Long>(), (map, row) -> {
-                    map.put(row.getColumn("tenant_id", String.class), row.getColumn("bytes", Long.class));
-                    return map;
-                });
+    /** The bytes of every artifact of the tenant. */
+    public static long bytesOfTenant(Handle h, dev.builderd.storage.core.model.TenantId tenant) {
+        return h.createQuery("SELECT COALESCE(SUM(size), 0) FROM artifacts WHERE tenant_id = :t").bind("t", tenant.value())
+                .mapTo(Long.class).one();
     }
 
     public static boolean delete(Handle h, BuildRef ref, FileName name) {

@@ -4,6 +4,8 @@ import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
 import dev.builderd.storage.core.crypto.FixedMasterKey;
 import dev.builderd.storage.core.crypto.TenantKeys;
+import dev.builderd.storage.core.quota.HardLimitAction;
+import dev.builderd.storage.core.quota.Quotas;
 import dev.builderd.storage.blob.ParallelIo;
 import dev.builderd.storage.blob.RemoteTimeouts;
 import dev.builderd.storage.blob.StorageTls;
@@ -81,11 +83,15 @@ public final class ConfigParser {
         }
         Duration abandonedUploadAge = Duration.ofHours(integer(Variable.STORAGE_ABANDONED_UPLOAD_HOURS, 1, 24 * 30));
         EncryptionConfig encryption = encryption(layout);
+        Quotas.Config quotas = new Quotas.Config(integer(Variable.QUOTA_SOFT_LIMIT_PERCENT, 1, 100),
+                convert(Variable.QUOTA_HARD_LIMIT_ACTION, "use reject or throttle", HardLimitAction::parse),
+                seconds(Variable.QUOTA_THROTTLE_WAIT_SECONDS), Quotas.Config.DEFAULTS.reservationLease(),
+                seconds(Variable.QUOTA_CHECK_SECONDS), seconds(Variable.QUOTA_RECONCILE_SECONDS));
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
-                adminToken, metadata, lease, maxLease, check, encryption);
+                adminToken, metadata, lease, maxLease, check, encryption, quotas);
     }
 
     /** The master key from a file (the default, in the layout's key directory) or from MASTER_KEY; the rotation interval. */

@@ -2,6 +2,7 @@ package dev.builderd.storage.server.config;
 
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
+import dev.builderd.storage.core.quota.Quotas;
 import dev.builderd.storage.core.metadata.MetadataLocation;
 import dev.builderd.storage.server.mount.NetworkMount;
 import java.nio.file.Path;
@@ -18,6 +19,7 @@ import java.util.Optional;
  * @param dataRootMount the network filesystem the data root must be on ({@code nfs}, {@code iscsi})
  * @param adminToken empty when it is to be read from, or generated into, {@code config/admin.token}
  * @param encryption the master key and the rotation of tenant keys
+ * @param quotas soft limit, hard limit action, throttle wait, scan and reconciliation intervals
  */
 public record DaemonConfig(
         String bindAddress,
@@ -34,7 +36,8 @@ public record DaemonConfig(
         Duration buildLease,
         Duration maxBuildLease,
         Duration leaseCheckInterval,
-        EncryptionConfig encryption) {
+        EncryptionConfig encryption,
+        Quotas.Config quotas) {
 
     /** When remote backends fail fast: after {@code failures} in a row, for {@code open}. */
     public record Breaker(int failures, Duration open) {

@@ -69,6 +69,11 @@ public enum Variable {
     MASTER_KEY_FILE("<data root>/config/encryption-keys/master.key", "master key wrapping every tenant's data keys (Tink AEAD keyset, JSON); created 0600 on first start"),
     MASTER_KEY("(none)", "the master key as a Tink AEAD keyset in JSON instead of a file (never logged; rotate it yourself)"),
     KEY_ROTATION_DAYS("90", "tenants' data keys older than this get a new primary key automatically (0: never)"),
+    QUOTA_SOFT_LIMIT_PERCENT("80", "usage at or above this share of a limit is warned about (X-Quota-Warning, log, metric)"),
+    QUOTA_HARD_LIMIT_ACTION("reject", "a write past a hard limit: reject (507 at once) or throttle (clean the cache, wait, then 507)"),
+    QUOTA_THROTTLE_WAIT_SECONDS("30", "how long a throttled write waits for space"),
+    QUOTA_CHECK_SECONDS("30", "how often active builds' workspace, temp and metadata directories are measured"),
+    QUOTA_RECONCILE_SECONDS("600", "how often the quota ledger is compared with what the stores hold, and repaired"),
     BUILD_LEASE_SECONDS("900", "how long a build stays active without a heartbeat, unless it asks for another lease"),
     MAX_BUILD_LEASE_SECONDS("86400", "the longest lease a build may ask for"),
     LEASE_CHECK_SECONDS("30", "how often expired build leases are looked for");

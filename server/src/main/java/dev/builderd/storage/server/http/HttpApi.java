@@ -23,6 +23,10 @@ import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.TenantInfo;
 import dev.builderd.storage.core.model.Tier;
+import dev.builderd.storage.core.quota.HardLimitAction;
+import dev.builderd.storage.core.quota.Limits;
+import dev.builderd.storage.core.quota.Quotas;
+import dev.builderd.storage.core.quota.Usage;
 import dev.builderd.storage.server.StorageHealth;
 import dev.builderd.storage.server.mount.VolumeEncryption;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
@@ -52,7 +56,23 @@ public final class HttpApi {
     /** From this size on, a response is worth sending with direct buffers. */
     private static final long LARGE_RESPONSE = 256 * 1024;
 
-    private record TenantBody(String tier, Boolean encryption) {
+    private record TenantBody(String tier, Boolean encryption, LimitsBody limits) {
+    }
+
+    /** Per-tenant overrides of the tier's limits; absent fields keep the tier's. */
+    private record LimitsBody(@JsonProperty("total_bytes") Long totalBytes, @JsonProperty("artifact_bytes") Long artifactBytes,
+            @JsonProperty("cache_bytes") Long cacheBytes, @JsonProperty("concurrent_builds") Integer concurrentBuilds,
+            @JsonProperty("soft_limit_percent") Integer softLimitPercent, @JsonProperty("hard_limit_action") String hardLimitAction) {
+
+        Limits.Overrides overrides() {
+            return new Limits.Overrides(optional(totalBytes), optional(artifactBytes), optional(cacheBytes),
+                    Optional.ofNullable(concurrentBuilds), Optional.ofNullable(softLimitPercent),
+                    Optional.ofNullable(hardLimitAction).map(HardLimitAction::parse));
+        }
+
+        private static java.util.OptionalLong optional(Long value) {
+            return value == null ? java.util.OptionalLong.empty() : java.util.OptionalLong.of(value);
+        }
     }
 
     private record BuildBody(@JsonProperty("build_id") String buildId, @JsonProperty("lease_seconds") Long leaseSeconds) {
@@ -79,12 +99,14 @@ public final class HttpApi {
     private final FileSender fileSender = new FileSender();
     private final StorageHealth health;
     private final TenantEncryption encryption;
+    private final Quotas quotas;
     private final PrometheusRegistry metrics;
     private final Layout layout;
 
     public HttpApi(BuilderdStorage storage, MetadataStore metadata, StorageHealth health, Layout layout) {
         this.health = health;
         this.encryption = storage.encryption();
+        this.quotas = storage.quotas();
         this.metrics = storage.metrics();
         this.layout = layout;
         this.tokens = storage.tokens();
@@ -117,6 +139,10 @@ public final class HttpApi {
 
         routes.put("/v1/tenants/{tenant}", this::putTenant);
         routes.get("/v1/tenants/{tenant}", ctx -> ctx.json(tenantDetail(principal(ctx), tenants.get(principal(ctx), tenant(ctx)))));
+        routes.get("/v1/tenants/{tenant}/usage", ctx -> {
+            TenantInfo tenant = tenants.get(principal(ctx), tenant(ctx));
+            ctx.json(usageJson(quotas.usage(principal(ctx), tenant.id()), tenant.tier()));
+        });
         routes.post("/v1/tenants/{tenant}/encryption/rotate", ctx -> {
             RotateBody body = readJson(ctx, RotateBody.class, new RotateBody(false));
             ctx.json(encryptionJson(encryption.rotate(principal(ctx), tenant(ctx), Boolean.TRUE.equals(body.reencrypt())), tenant(ctx)));
@@ -143,7 +169,7 @@ public final class HttpApi {
             ctx.status(204);
         });
         routes.get("/v1/tenants", ctx -> ctx.json(Map.of("tenants",
-                tenants.list(principal(ctx)).stream().map(HttpApi::tenantJson).toList())));
+                tenants.list(principal(ctx)).stream().map(this::tenantJson).toList())));
         routes.post("/v1/tenants/{tenant}/tokens", ctx -> {
             Tokens.IssuedToken issued = tenants.issueToken(principal(ctx), tenant(ctx));
             ctx.status(201).json(Map.of("token_id", issued.tokenId(), "tenant_id", issued.tenant().value(),
@@ -182,12 +208,16 @@ public final class HttpApi {
             artifacts.delete(principal(ctx), build(ctx), name(ctx));
             ctx.status(204);
         });
-        routes.post(BUILD + "/artifacts/{name}/gzip", ctx -> ctx.status(201).json(
-                ArtifactService.describeJson(artifacts.gzip(principal(ctx), build(ctx), name(ctx)))));
+        routes.post(BUILD + "/artifacts/{name}/gzip", ctx -> {
+            ArtifactInfo gzipped = artifacts.gzip(principal(ctx), build(ctx), name(ctx));
+            quotaWarning(ctx);
+            ctx.status(201).json(ArtifactService.describeJson(gzipped));
+        });
         routes.post(BUILD + "/artifacts/{name}/import", ctx -> {
             ImportBody body = readJson(ctx, ImportBody.class, null);
-            ctx.status(201).json(ArtifactService.describeJson(
-                    artifacts.importFile(principal(ctx), build(ctx), name(ctx), body.from())));
+            ArtifactInfo imported = artifacts.importFile(principal(ctx), build(ctx), name(ctx), body.from());
+            quotaWarning(ctx);
+            ctx.status(201).json(ArtifactService.describeJson(imported));
         });
 
         routes.get(BUILD + "/logs", ctx -> ctx.json(Map.of("logs", logs.list(principal(ctx), build(ctx)).stream()
@@ -196,6 +226,7 @@ public final class HttpApi {
             Principal caller = principal(ctx);
             LogService.LogInfo log = logs.put(caller, build(ctx), name(ctx), ctx.req().getInputStream(),
                     ctx.req().getContentLengthLong());
+            quotaWarning(ctx);
             ctx.status(201).json(Map.of("name", log.name().value(), "size", log.size()));
         });
         routes.get(BUILD + "/logs/{name}", ctx -> {
@@ -218,7 +249,11 @@ public final class HttpApi {
         if (body.tier() == null) {
             throw new InvalidInputException("the body needs \"tier\": one of free, pro, enterprise, dedicated");
         }
-        TenantService.Upserted result = tenants.put(caller, tenant(ctx), Tier.parse(body.tier()), body.encryption());
+        Tier tier = Tier.parse(body.tier());
+        Optional<Limits.Overrides> overrides = Optional.ofNullable(body.limits()).map(LimitsBody::overrides);
+        overrides.ifPresent(o -> Limits.of(tier, o, Limits.DEFAULT_SOFT_PERCENT, HardLimitAction.REJECT));
+        TenantService.Upserted result = tenants.put(caller, tenant(ctx), tier, body.encryption());
+        overrides.ifPresent(o -> quotas.setOverrides(caller, tenant(ctx), o));
         ctx.status(result.created() ? 201 : 200).json(tenantJson(result.tenant()));
     }
 
@@ -237,7 +272,13 @@ public final class HttpApi {
         ArtifactInfo info = artifacts.upload(caller, ref, name, ctx.req().getInputStream(),
                 ctx.req().getContentLengthLong(), ctx.header("X-Checksum-Sha256"));
         ctx.header("ETag", etag(info));
+        quotaWarning(ctx);
         ctx.status(201).json(ArtifactService.describeJson(info));
+    }
+
+    /** After a write: {@code X-Quota-Warning} when the tenant is at or past its soft limit. */
+    private void quotaWarning(Context ctx) {
+        quotas.warning(tenant(ctx)).ifPresent(warning -> ctx.header("X-Quota-Warning", warning));
     }
 
     private void sendArtifact(Context ctx, boolean withBody) throws IOException {
@@ -380,6 +421,45 @@ public final class HttpApi {
         return "\"" + info.sha256() + "\"";
     }
 
+    private static Map<String, Object> limitsJson(Limits limits, Tier tier) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("total_bytes", limits.totalBytes());
+        json.put("artifact_bytes", limits.artifactBytes());
+        json.put("cache_bytes", limits.cacheBytes());
+        json.put("concurrent_builds", limits.concurrentBuilds());
+        json.put("retention_days", tier.retention().toDays());
+        json.put("soft_limit_percent", limits.softPercent());
+        json.put("hard_limit_action", limits.action().wireName());
+        return json;
+    }
+
+    /** The tenant's usage: per category, against its limits, and where it stands. */
+    private Map<String, Object> usageJson(Usage usage, Tier tier) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("tenant_id", usage.tenant().value());
+        json.put("state", usage.state());
+        json.put("used_bytes", usage.usedBytes());
+        json.put("reserved_bytes", usage.reservedBytes());
+        json.put("limit_bytes", usage.limits().totalBytes());
+        json.put("usage_ratio", usage.ratio());
+        json.put("soft_limit_bytes", usage.limits().soft(usage.limits().totalBytes()));
+        Map<String, Object> categories = new LinkedHashMap<>();
+        usage.lines().forEach((category, line) -> {
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("used_bytes", line.used());
+            entry.put("reserved_bytes", line.reserved());
+            usage.limits().of(category).ifPresent(limit -> {
+                entry.put("limit_bytes", limit);
+                entry.put("usage_ratio", limit == 0 ? 0.0 : (double) line.used() / limit);
+            });
+            entry.put("measured", category.scanned() ? "scanned" : "counted");
+            categories.put(category.wireName(), entry);
+        });
+        json.put("categories", categories);
+        json.put("limits", limitsJson(usage.limits(), tier));
+        return json;
+    }
+
     /** The tenant with its encryption status (keys, re-encryption progress, the workspace volume). */
     private Map<String, Object> tenantDetail(Principal caller, TenantInfo tenant) {
         Map<String, Object> json = tenantJson(tenant);
@@ -423,17 +503,12 @@ public final class HttpApi {
         return json;
     }
 
-    private static Map<String, Object> tenantJson(TenantInfo tenant) {
+    private Map<String, Object> tenantJson(TenantInfo tenant) {
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("tenant_id", tenant.id().value());
         json.put("tier", tenant.tier().wireName());
         json.put("encryption", tenant.encryption());
-        json.put("limits", Map.of(
-                "total_bytes", tenant.tier().totalBytes(),
-                "artifact_bytes", tenant.tier().artifactBytes(),
-                "cache_bytes", tenant.tier().cacheBytes(),
-                "concurrent_builds", tenant.tier().concurrentBuilds(),
-                "retention_days", tenant.tier().retention().toDays()));
+        json.put("limits", limitsJson(quotas.usage(tenant.id()).limits(), tenant.tier()));
         json.put("created", tenant.created().toString());
         json.put("updated", tenant.updated().toString());
         return json;

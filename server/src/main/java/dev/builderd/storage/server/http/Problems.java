@@ -7,8 +7,8 @@ import dev.builderd.storage.core.error.EncryptionKeysException;
 import dev.builderd.storage.core.error.IntegrityException;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.LimitExceededException;
-import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.error.QuotaExceededException;
+import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.error.StorageException;
 import dev.builderd.storage.core.error.UnavailableException;
 import io.javalin.http.Context;
@@ -62,10 +62,23 @@ final class Problems {
         if (e instanceof LimitExceededException) {
             ctx.header("Retry-After", "30");
         }
-        respond(ctx, kind, e.getMessage());
+        Map<String, Object> extensions = new LinkedHashMap<>();
+        if (e instanceof QuotaExceededException quota) {
+            quota.figures().ifPresent(figures -> extensions.put("quota", Map.of(
+                    "scope", figures.scope(),
+                    "limit_bytes", figures.limitBytes(),
+                    "used_bytes", figures.usedBytes(),
+                    "requested_bytes", figures.requestedBytes())));
+        }
+        respond(ctx, kind, e.getMessage(), extensions);
     }
 
     static void respond(Context ctx, Kind kind, String detail) {
+        respond(ctx, kind, detail, Map.of());
+    }
+
+    /** A problem response; {@code extensions} are extra members (RFC 9457 section 3.2). */
+    static void respond(Context ctx, Kind kind, String detail, Map<String, Object> extensions) {
         if (kind == UNAUTHENTICATED) {
             ctx.header("WWW-Authenticate", "Bearer realm=\"builderd\"");
         }
@@ -75,6 +88,7 @@ final class Problems {
         body.put("status", kind.status());
         body.put("detail", detail);
         body.put("instance", ctx.path());
+        body.putAll(extensions);
         ctx.status(kind.status());
         ctx.contentType("application/problem+json");
         ctx.result(Json.write(body));

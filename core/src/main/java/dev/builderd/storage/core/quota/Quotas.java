@@ -1,0 +1,384 @@
+package dev.builderd.storage.core.quota;
+
+import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.error.QuotaExceededException;
+import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.metadata.QuotaRows;
+import dev.builderd.storage.core.metadata.TenantRows;
+import dev.builderd.storage.core.model.Principal;
+import dev.builderd.storage.core.model.TenantId;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.UUID;
+import org.jdbi.v3.core.Handle;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The byte ledger of every tenant: writes reserve before they write and commit the real size
+ * after, so that no mix of concurrent writers (threads or nodes sharing PostgreSQL) ever stores
+ * more than a hard limit, by a single byte. Every check and change runs in one transaction that
+ * holds the tenant's lock (PostgreSQL row lock; SQLite's single writer).
+ *
+ * <p>A line's {@code used} is what is stored; {@code reserved} what uploads in flight hold. A
+ * reservation is a row too: one that its holder never released (it died) expires and is swept.
+ */
+public final class Quotas {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Quotas.class);
+
+    /**
+     * Quota behaviour.
+     *
+     * @param softPercent the soft limit of tenants without an override
+     * @param action what a write past a hard limit gets, for tenants without an override
+     * @param throttleWait how long a throttled write waits for space before it is refused
+     * @param reservationLease how long a reservation outlives its last extension if its holder dies
+     * @param checkInterval how often active builds' directories are measured
+     * @param reconcileInterval how often the ledger is compared with the stores and repaired
+     */
+    public record Config(int softPercent, HardLimitAction action, Duration throttleWait, Duration reservationLease,
+            Duration checkInterval, Duration reconcileInterval) {
+        public static final Config DEFAULTS = new Config(Limits.DEFAULT_SOFT_PERCENT, HardLimitAction.REJECT,
+                Duration.ofSeconds(30), Duration.ofHours(6), Duration.ofSeconds(30), Duration.ofMinutes(10));
+    }
+
+    /** Frees space in a tenant's cache when a throttled write needs it; never touches artifacts. */
+    @FunctionalInterface
+    public interface CacheCleaner {
+        /** Deletes cache entries of {@code tenant} by the cleanup policy until about {@code bytes} are freed; returns the bytes freed. */
+        long free(TenantId tenant, long bytes);
+
+        CacheCleaner NONE = (tenant, bytes) -> 0;
+    }
+
+    /** Told of every soft or hard limit crossing (metrics, events). */
+    @FunctionalInterface
+    public interface Crossings {
+        void crossed(TenantId tenant, String from, String to);
+    }
+
+    private final MetadataStore metadata;
+    private final Config config;
+    private final Clock clock;
+    private final CacheCleaner cleaner;
+    private final Crossings crossings;
+    private final String holder;
+    private final Object spaceFreed = new Object();
+
+    /**
+     * @param holder this node's name, the same across its restarts: at start-up the reservations
+     *     it held before are released (its writes died with it)
+     */
+    public Quotas(MetadataStore metadata, Config config, Clock clock, String holder, CacheCleaner cleaner, Crossings crossings) {
+        this.metadata = metadata;
+        this.holder = holder;
+        this.config = config;
+        this.clock = clock;
+        this.cleaner = cleaner;
+        this.crossings = crossings;
+    }
+
+    // ---------------------------------------------------------------- limits and usage
+
+    /** The tenant's limits: its tier's with its overrides. */
+    public Limits limits(Handle h, TenantId tenant) {
+        var info = TenantRows.find(h, tenant).orElseThrow(() -> new NotFoundException("tenant '" + tenant + "' does not exist"));
+        return Limits.of(info.tier(), QuotaRows.overrides(h, tenant), config.softPercent(), config.action());
+    }
+
+    /** The tenant's usage, for the admin or the tenant itself. */
+    public Usage usage(Principal caller, TenantId tenant) {
+        caller.requireAccessTo(tenant);
+        return usage(tenant);
+    }
+
+    /** Sets the tenant's limit overrides (admin only). */
+    public Usage setOverrides(Principal caller, TenantId tenant, Limits.Overrides overrides) {
+        caller.requireAdmin("changing a tenant's limits");
+        return setOverrides(tenant, overrides);
+    }
+
+    public Usage usage(TenantId tenant) {
+        return metadata.read(h -> new Usage(tenant, limits(h, tenant), QuotaRows.ledger(h, tenant), QuotaRows.state(h, tenant)));
+    }
+
+    /** Re-evaluates where the tenant stands after its tier changed. */
+    public void refreshState(TenantId tenant) {
+        metadata.inTransaction(h -> {
+            requireTenant(h, tenant);
+            updateState(h, tenant);
+            return null;
+        });
+        wakeWaiters();
+    }
+
+    /** Sets the tenant's overrides (empty fields: the tier's), and re-evaluates its state. */
+    public Usage setOverrides(TenantId tenant, Limits.Overrides overrides) {
+        metadata.inTransaction(h -> {
+            requireTenant(h, tenant);
+            Limits.of(TenantRows.find(h, tenant).orElseThrow().tier(), overrides, config.softPercent(), config.action());
+            QuotaRows.putOverrides(h, tenant, overrides);
+            updateState(h, tenant);
+            return null;
+        });
+        wakeWaiters();
+        return usage(tenant);
+    }
+
+    private void requireTenant(Handle h, TenantId tenant) {
+        if (!metadata.lockTenant(h, tenant)) {
+            throw new NotFoundException("tenant '" + tenant + "' does not exist");
+        }
+    }
+
+    // ---------------------------------------------------------------- reservations
+
+    /**
+     * Reserves {@code bytes} of {@code category} for a write about to start. Past a hard limit,
+     * {@code reject} refuses at once; {@code throttle} first has the tenant's cache cleaned, then
+     * waits up to {@link Config#throttleWait()} for other writes to finish or data to be deleted.
+     *
+     * @throws QuotaExceededException with the limit, the usage and what would free space
+     */
+    public Reservation reserve(TenantId tenant, Category category, long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("cannot reserve " + bytes + " bytes");
+        }
+        String id = UUID.randomUUID().toString();
+        Attempt attempt = tryReserve(tenant, category, id, bytes, false);
+        if (attempt.refusal().isPresent() && attempt.action() == HardLimitAction.THROTTLE) {
+            attempt = throttle(tenant, category, id, bytes, attempt);
+        }
+        if (attempt.refusal().isPresent()) {
+            throw attempt.refusal().get();
+        }
+        return new Reservation(this, tenant, category, id, bytes);
+    }
+
+    private Attempt throttle(TenantId tenant, Category category, String id, long bytes, Attempt refused) {
+        QuotaExceededException.Figures figures = refused.refusal().get().figures().orElseThrow();
+        long freed = cleaner.free(tenant, figures.usedBytes() + figures.requestedBytes() - figures.limitBytes());
+        if (freed > 0) {
+            LOG.info("tenant {}: throttled write freed {} bytes of cache", tenant, freed);
+        }
+        long deadline = System.nanoTime() + config.throttleWait().toNanos();
+        Attempt attempt = tryReserve(tenant, category, id, bytes, false);
+        while (attempt.refusal().isPresent() && System.nanoTime() < deadline) {
+            synchronized (spaceFreed) {
+                try {
+                    // Woken when a write of this node ends or data is deleted; the timeout covers other nodes.
+                    spaceFreed.wait(Math.max(1, Math.min(1000, (deadline - System.nanoTime()) / 1_000_000)));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+            attempt = tryReserve(tenant, category, id, bytes, false);
+        }
+        return attempt;
+    }
+
+    /** The outcome of one reservation attempt. */
+    private record Attempt(Optional<QuotaExceededException> refusal, HardLimitAction action) {
+    }
+
+    private Attempt tryReserve(TenantId tenant, Category category, String id, long bytes, boolean extension) {
+        return metadata.inTransaction(h -> {
+            requireTenant(h, tenant);
+            Limits limits = limits(h, tenant);
+            Map<Category, QuotaRows.Line> ledger = QuotaRows.ledger(h, tenant);
+            long total = ledger.values().stream().mapToLong(QuotaRows.Line::total).sum();
+            long inCategory = ledger.get(category).total();
+            Optional<QuotaExceededException> refusal = refusal(tenant, category, limits, total, inCategory, bytes);
+            if (refusal.isPresent()) {
+                return new Attempt(refusal, limits.action());
+            }
+            QuotaRows.add(h, tenant, category, 0, bytes);
+            long expires = clock.millis() + config.reservationLease().toMillis();
+            if (extension) {
+                QuotaRows.growReservation(h, id, bytes, expires);
+            } else {
+                QuotaRows.insertReservation(h, new QuotaRows.ReservationRow(id, tenant, category, bytes), holder, expires);
+            }
+            updateState(h, tenant);
+            return new Attempt(Optional.empty(), limits.action());
+        });
+    }
+
+    private static Optional<QuotaExceededException> refusal(TenantId tenant, Category category, Limits limits, long total,
+            long inCategory, long bytes) {
+        OptionalLong categoryLimit = limits.of(category);
+        if (categoryLimit.isPresent() && inCategory + bytes > categoryLimit.getAsLong()) {
+            return Optional.of(exceeded(tenant, category.wireName(), categoryLimit.getAsLong(), inCategory, bytes));
+        }
+        if (total + bytes > limits.totalBytes()) {
+            return Optional.of(exceeded(tenant, "total", limits.totalBytes(), total, bytes));
+        }
+        return Optional.empty();
+    }
+
+    private static QuotaExceededException exceeded(TenantId tenant, String scope, long limit, long used, long bytes) {
+        return new QuotaExceededException("tenant " + tenant + " would pass its " + scope + " quota: " + used + " of " + limit
+                + " bytes are used or being uploaded, and this write needs " + bytes + " more; free space by deleting"
+                + " builds (DELETE /v1/tenants/" + tenant + "/builds/{build}) or artifacts, or raise the tenant's limits",
+                new QuotaExceededException.Figures(scope, limit, used, bytes));
+    }
+
+    /**
+     * What to tell a client whose write left the tenant at or past its soft limit (the
+     * {@code X-Quota-Warning} header), or empty.
+     */
+    public Optional<String> warning(TenantId tenant) {
+        Usage usage = usage(tenant);
+        if (usage.state().equals("ok")) {
+            return Optional.empty();
+        }
+        Limits limits = usage.limits();
+        StringBuilder warning = new StringBuilder();
+        for (Category category : Category.values()) {
+            OptionalLong limit = limits.of(category);
+            long used = usage.lines().get(category).used();
+            if (limit.isPresent() && used >= limits.soft(limit.getAsLong())) {
+                warning.append(category.wireName()).append(' ').append(percent(used, limit.getAsLong())).append(" of ")
+                        .append(limit.getAsLong()).append(" bytes; ");
+            }
+        }
+        warning.append("total ").append(percent(usage.usedBytes(), limits.totalBytes())).append(" of ")
+                .append(limits.totalBytes()).append(" bytes (soft limit ").append(limits.softPercent()).append("%)");
+        return Optional.of(warning.toString());
+    }
+
+    private static String percent(long part, long whole) {
+        return whole == 0 ? "100%" : String.format(java.util.Locale.ROOT, "%.1f%%", 100.0 * part / whole);
+    }
+
+    /** Grows a reservation by {@code bytes} (an upload of unknown length streaming on). */
+    void extend(Reservation reservation, long bytes) {
+        Attempt attempt = tryReserve(reservation.tenant(), reservation.category(), reservation.id(), bytes, true);
+        if (attempt.refusal().isPresent()) {
+            throw attempt.refusal().get();
+        }
+    }
+
+    /**
+     * Commits a reservation inside the caller's transaction (the one that records what was
+     * written): {@code actual} bytes are now stored, {@code replaced} bytes no longer are.
+     */
+    void commit(Handle h, Reservation reservation, long actual, long replaced) {
+        if (!metadata.lockTenant(h, reservation.tenant())) {
+            return;
+        }
+        OptionalLong held = QuotaRows.deleteReservation(h, reservation.id());
+        QuotaRows.add(h, reservation.tenant(), reservation.category(), actual - replaced, -held.orElse(0));
+        updateState(h, reservation.tenant());
+    }
+
+    void commit(Reservation reservation, long actual, long replaced) {
+        metadata.inTransaction(h -> {
+            commit(h, reservation, actual, replaced);
+            return null;
+        });
+        wakeWaiters();
+    }
+
+    void release(Reservation reservation) {
+        metadata.inTransaction(h -> {
+            if (!metadata.lockTenant(h, reservation.tenant())) {
+                return null;
+            }
+            OptionalLong held = QuotaRows.deleteReservation(h, reservation.id());
+            if (held.isPresent()) {
+                QuotaRows.add(h, reservation.tenant(), reservation.category(), 0, -held.getAsLong());
+                updateState(h, reservation.tenant());
+            }
+            return null;
+        });
+        wakeWaiters();
+    }
+
+    /** Records, in the caller's transaction, that {@code bytes} of {@code category} were deleted (negative) or added. */
+    public void adjust(Handle h, TenantId tenant, Category category, long bytes) {
+        if (!metadata.lockTenant(h, tenant)) {
+            return;
+        }
+        QuotaRows.add(h, tenant, category, bytes, 0);
+        updateState(h, tenant);
+        if (bytes < 0) {
+            wakeWaiters();
+        }
+    }
+
+    /** Sets a measured category (the scanner) or a reconciled one; returns the drift (new minus ledger). */
+    public long measured(Handle h, TenantId tenant, Category category, long bytes) {
+        if (!metadata.lockTenant(h, tenant)) {
+            return 0;
+        }
+        long before = QuotaRows.setUsed(h, tenant, category, bytes);
+        updateState(h, tenant);
+        if (bytes < before) {
+            wakeWaiters();
+        }
+        return bytes - before;
+    }
+
+    private void wakeWaiters() {
+        synchronized (spaceFreed) {
+            spaceFreed.notifyAll();
+        }
+    }
+
+    /**
+     * Removes reservations that no live writer holds: at start-up, every one this node held
+     * before (its writes died with it); and, on any node, those whose lease expired (a node that
+     * never came back). Returns how many were removed.
+     */
+    public int sweep(boolean startUp) {
+        int swept = metadata.inTransaction(h -> {
+            var stale = QuotaRows.stale(h, startUp ? holder : "", clock.millis());
+            for (QuotaRows.ReservationRow row : stale) {
+                metadata.lockTenant(h, row.tenant());
+                QuotaRows.deleteReservation(h, row.id());
+                QuotaRows.add(h, row.tenant(), row.category(), 0, -row.bytes());
+            }
+            return stale.size();
+        });
+        if (swept > 0) {
+            LOG.info("released {} quota reservation(s) left by writers that are gone", swept);
+            wakeWaiters();
+        }
+        return swept;
+    }
+
+    /** Re-evaluates where the tenant stands (ok, soft, hard), logging and reporting a crossing once. */
+    private void updateState(Handle h, TenantId tenant) {
+        Limits limits = limits(h, tenant);
+        Map<Category, QuotaRows.Line> ledger = QuotaRows.ledger(h, tenant);
+        String now = stateOf(limits, ledger);
+        String before = QuotaRows.state(h, tenant);
+        if (!now.equals(before)) {
+            QuotaRows.setState(h, tenant, now);
+            LOG.info("event=quota_{} tenant={} from={} to={} used_bytes={} limit_bytes={}", now, tenant, before, now,
+                    ledger.values().stream().mapToLong(QuotaRows.Line::used).sum(), limits.totalBytes());
+            crossings.crossed(tenant, before, now);
+        }
+    }
+
+    private static String stateOf(Limits limits, Map<Category, QuotaRows.Line> ledger) {
+        long total = ledger.values().stream().mapToLong(QuotaRows.Line::used).sum();
+        boolean hard = total >= limits.totalBytes();
+        boolean soft = total >= limits.soft(limits.totalBytes());
+        for (Category category : Category.values()) {
+            OptionalLong limit = limits.of(category);
+            if (limit.isPresent()) {
+                long used = ledger.get(category).used();
+                hard |= used >= limit.getAsLong();
+                soft |= used >= limits.soft(limit.getAsLong());
+            }
+        }
+        return hard ? "hard" : soft ? "soft" : "ok";
+    }
+}

@@ -1,0 +1,79 @@
+package dev.builderd.storage.server;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.builderd.storage.server.config.ConfigException;
+import dev.builderd.storage.server.config.ConfigParser;
+import dev.builderd.storage.server.config.DaemonConfig;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.Map;
+import picocli.CommandLine.Option;
+
+/**
+ * The admin API of a running daemon on this host, for the command-line tools (a picocli mixin):
+ * its address and the admin token come from the daemon's own environment and
+ * {@code config/admin.token}.
+ */
+final class AdminClient {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Map<String, String> environment;
+
+    @Option(names = "--url", description = "the daemon's address (default: http://127.0.0.1:<UNKEY_BUILDERD_PORT>)")
+    URI url;
+
+    AdminClient() {
+        this(System.getenv());
+    }
+
+    AdminClient(Map<String, String> environment) {
+        this.environment = environment;
+    }
+
+    /** Sends one admin request and prints the JSON answer to {@code out}; returns the exit code. */
+    int call(String method, String path, String body, PrintWriter out) throws IOException, InterruptedException {
+        HttpResponse<String> response = send(method, path, body);
+        out.println(pretty(response.body()));
+        out.flush();
+        return response.statusCode() < 300 ? 0 : 1;
+    }
+
+    HttpResponse<String> send(String method, String path, String body) throws IOException, InterruptedException {
+        DaemonConfig config;
+        try {
+            config = ConfigParser.parse(environment);
+        } catch (ConfigException e) {
+            throw new IOException(e.getMessage());
+        }
+        URI base = url != null ? url : URI.create("http://127.0.0.1:" + config.port());
+        HttpRequest request = HttpRequest.newBuilder(base.resolve(path))
+                .timeout(Duration.ofMinutes(5))
+                .header("Authorization", "Bearer " + AdminToken.existing(config))
+                .header("Content-Type", "application/json")
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
+                .build();
+        try (HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
+            return client.send(request, HttpResponse.BodyHandlers.ofString());
+        } catch (java.net.ConnectException e) {
+            throw new IOException("no daemon answers at " + base + " (start it, or pass --url)");
+        }
+    }
+
+    static com.fasterxml.jackson.databind.JsonNode json(String body) throws IOException {
+        return JSON.readTree(body);
+    }
+
+    private static String pretty(String body) {
+        try {
+            return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(JSON.readTree(body));
+        } catch (IOException notJson) {
+            return body;
+        }
+    }
+}

@@ -5,8 +5,8 @@
 #
 # One run: starts ONE daemon (bin/builderd, filesystem backend, -Xmx256m) on 127.0.0.1 with its
 # data in a temp directory on a real disk (not tmpfs); through the HTTP API creates the tenants
-# `plain` ({"tier":"free"}: plaintext) and `secret` ({"tier":"enterprise"}: always encrypted), a
-# token and a build for each; checks on disk which of them the daemon really stored encrypted;
+# `plain` ({"tier":"free"}: plaintext, its artifact quota raised to hold the big file) and `secret`
+# ({"tier":"enterprise"}: always encrypted), a token and a build for each; checks on disk which of them the daemon really stored encrypted;
 # then measures
 #   1. PUT and GET of a 1 GiB artifact to each tenant, BENCH_BIG_RUNS rounds alternating which
 #      tenant goes first (MB/s, median and best; ratio encrypted / plaintext)
@@ -122,9 +122,14 @@ wait_daemon_ready "$results/daemon.log"
 [[ -r /proc/$daemon_pid/io ]] || die "cannot read /proc/$daemon_pid/io"
 say "daemon (pid $daemon_pid, -Xmx256m, filesystem backend) on $D, data in $daemon_data"
 
+# The free tier holds 500 MiB of artifacts: `plain` gets room for the big file (a per-tenant
+# override of its limits; nothing else about the tier changes).
+plain_limit=$(((2 * big_mib + 1024) * mib))
 declare -A tier=([plain]=free [secret]=enterprise) token=() encryption_flag=()
+declare -A tenant_body=([plain]="{\"tier\":\"free\",\"limits\":{\"total_bytes\":$plain_limit,\"artifact_bytes\":$plain_limit}}"
+  [secret]='{"tier":"enterprise"}')
 for t in plain secret; do
-  answer=$(api PUT "/v1/tenants/$t" -H 'Content-Type: application/json' -d "{\"tier\":\"${tier[$t]}\"}")
+  answer=$(api PUT "/v1/tenants/$t" -H 'Content-Type: application/json' -d "${tenant_body[$t]}")
   echo "$answer" >>"$log_file"
   encryption_flag[$t]=$(sed -n 's/.*"encryption":\(true\|false\).*/\1/p' <<<"$answer")
   token[$t]=$(api POST "/v1/tenants/$t/tokens" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
@@ -318,9 +323,11 @@ if [[ -z ${BENCH_NO_DOC:-} ]]; then
     cat <<EOF
 Written by \`bench/run-encryption.sh\` (about $((SECONDS / 60 + 1)) min, needs about $((need_mib / 1024 + 1)) GiB free under
 $work_parent). ONE daemon (\`bin/builderd\`, filesystem backend, SQLite, -Xmx256m) on 127.0.0.1
-serves two tenants in the same run: \`plain\` (\`{"tier":"free"}\`, stored as plaintext) and
-\`secret\` (\`{"tier":"enterprise"}\`, always encrypted: Tink streaming AES-256-GCM, 256 KiB
-segments; see "Encryption (JMH)" for the cipher alone). Each tenant has its own token and build.
+serves two tenants in the same run: \`plain\` (\`{"tier":"free"}\`, stored as plaintext; its
+artifact and total limits raised to $((plain_limit / mib)) MiB, since a free tenant may keep only 500 MiB of
+artifacts) and \`secret\` (\`{"tier":"enterprise"}\`, always encrypted: Tink streaming
+AES-256-GCM, 256 KiB segments; see "Encryption (JMH)" for the cipher alone). Each tenant has its
+own token and build.
 
 \`\`\`
 ${knobs}$command_line

@@ -123,7 +123,8 @@ Method: every benchmark counts one operation per byte it moves (\`@OperationsPer
 JMH's ops/s divided by 10^6 is MB/s (of plaintext). The encrypt path is \`put(key, stream, 64 MiB,
 OVERWRITE)\` with a fresh \`ByteArrayInputStream\` over the plaintext, into a \`BlobStore\` that
 reads the ciphertext in 256 KiB reads and keeps nothing; the decrypt paths read with a 256 KiB
-buffer, as the daemon copies a streamed response. The 1 MiB range starts at 32 MiB + 123457 (not aligned
+buffer. A \`MemoryBlobStore\` is not file-backed, so the daemon's read-ahead (decryption on a
+second thread, for local files) is not part of these figures: they are one thread's work. The 1 MiB range starts at 32 MiB + 123457 (not aligned
 to a segment) and its time includes opening it: a \`stat\`, reading the envelope and Tink's
 header, deriving the segment key, and authenticating the 5 segments it touches (1.25 MiB). The raw
 baseline seals each 256 KiB chunk as its own GCM message with its own 12-byte IV (what Tink does

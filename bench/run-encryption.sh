@@ -144,33 +144,35 @@ artifact_url() { echo "$D/v1/tenants/$1/builds/b1/artifacts/$2"; }   # tenant na
 # ---------------------------------------------------------------------------------------------
 # 4. Measurements
 # ---------------------------------------------------------------------------------------------
-printf 'measure\ttenant\trun\tvalue\tunit\tdaemon_cpu_s\n' >"$results/raw.tsv"
+printf 'measure\ttenant\trun\tvalue\tunit\tdaemon_cpu_s\tcurl_cpu_s\n' >"$results/raw.tsv"
 tick=$(getconf CLK_TCK)
 cpu_s() { awk -v a="$1" -v b="$2" -v t="$tick" 'BEGIN {printf "%.2f", (b - a) / t}'; }
 
-put_artifact() { # tenant name file sha -> "MB/s daemon-CPU-s"; deletes the old one and syncs first (not timed)
-  local t=$1 name=$2 file=$3 sha=$4 t0 t1 c0 c1 body code
+# Both run in a command substitution; curl's CPU time is that subshell's children's (field 16;
+# $BASHPID read outside any further substitution, which would be a subshell of its own).
+put_artifact() { # tenant name file sha -> "MB/s daemon-CPU-s curl-CPU-s"; deletes the old one and syncs first (not timed)
+  local t=$1 name=$2 file=$3 sha=$4 t0 t1 me c0 c1 k0 k1 body code
   curl -sS -o /dev/null -X DELETE -H "Authorization: Bearer ${token[$t]}" "$(artifact_url "$t" "$name")" || true
   sync
-  c0=$(proc_ticks "$daemon_pid" 14)
+  me=$BASHPID c0=$(proc_ticks "$daemon_pid" 14) k0=$(proc_ticks "$me" 16)
   t0=$(now_ns)
   body=$(curl -sS -w '\n%{http_code}' -H "Authorization: Bearer ${token[$t]}" -H 'Expect:' -T "$file" "$(artifact_url "$t" "$name")")
   t1=$(now_ns)
-  c1=$(proc_ticks "$daemon_pid" 14)
+  c1=$(proc_ticks "$daemon_pid" 14) k1=$(proc_ticks "$me" 16)
   code=${body##*$'\n'}
   [[ $code == 201 || $code == 200 ]] || die "PUT $name to $t: status $code: ${body%$'\n'*}"
   [[ $body == *"$sha"* ]] || die "PUT $name to $t: digest differs from $sha: ${body%$'\n'*}"
-  echo "$(awk -v b="$(stat -c %s "$file")" -v ns=$((t1 - t0)) 'BEGIN {printf "%.1f", b / (ns / 1e9) / 1e6}') $(cpu_s "$c0" "$c1")"
+  echo "$(awk -v b="$(stat -c %s "$file")" -v ns=$((t1 - t0)) 'BEGIN {printf "%.1f", b / (ns / 1e9) / 1e6}') $(cpu_s "$c0" "$c1") $(cpu_s "$k0" "$k1")"
 }
-get_big() { # tenant -> "MB/s daemon-CPU-s" (curl's figure); checks status and size
-  local t=$1 out code size speed c0 c1
-  c0=$(proc_ticks "$daemon_pid" 14)
+get_big() { # tenant -> "MB/s daemon-CPU-s curl-CPU-s" (curl's figure); checks status and size
+  local t=$1 out code size speed me c0 c1 k0 k1
+  me=$BASHPID c0=$(proc_ticks "$daemon_pid" 14) k0=$(proc_ticks "$me" 16)
   out=$(curl -sS -o /dev/null -w '%{http_code} %{size_download} %{speed_download}' -H "Authorization: Bearer ${token[$t]}" \
     "$(artifact_url "$t" big.bin)")
-  c1=$(proc_ticks "$daemon_pid" 14)
+  c1=$(proc_ticks "$daemon_pid" 14) k1=$(proc_ticks "$me" 16)
   read -r code size speed <<<"$out"
   [[ $code == 200 && $size == "$big_bytes" ]] || die "GET big.bin of $t: status $code, $size bytes"
-  echo "$(awk -v s="$speed" 'BEGIN {printf "%.1f", s / 1e6}') $(cpu_s "$c0" "$c1")"
+  echo "$(awk -v s="$speed" 'BEGIN {printf "%.1f", s / 1e6}') $(cpu_s "$c0" "$c1") $(cpu_s "$k0" "$k1")"
 }
 stored_file() { # tenant name -> the file the filesystem backend keeps for that artifact
   find "$daemon_data/tenants/$1" -type f -name "$2" -print -quit 2>/dev/null
@@ -198,17 +200,17 @@ valid=1
 [[ ${rest[plain]} == plaintext && ${rest[secret]} == encrypted ]] || valid=0
 ((valid)) || say "WARNING: the secret tenant is not stored encrypted (plain: ${rest[plain]}, secret: ${rest[secret]}): the encrypted figures are NOT valid"
 
-declare -A put_v=() get_v=() put_c=() get_c=()
+declare -A put_v=() get_v=() put_c=() get_c=() put_k=() get_k=()
 one_tenant() { # tenant: one timed PUT, then one timed GET
-  local t=$1 out v c
+  local t=$1 out v c k
   out=$(put_artifact "$t" big.bin "$big" "$big_sha")   # a failure inside ends the run here (set -e)
-  read -r v c <<<"$out"
-  put_v[$t]+="$v " put_c[$t]+="$c "
-  raw "put_1g	$t	$i	$v	MB/s	$c"
+  read -r v c k <<<"$out"
+  put_v[$t]+="$v " put_c[$t]+="$c " put_k[$t]+="$k "
+  raw "put_1g	$t	$i	$v	MB/s	$c	$k"
   out=$(get_big "$t")
-  read -r v c <<<"$out"
-  get_v[$t]+="$v " get_c[$t]+="$c "
-  raw "get_1g	$t	$i	$v	MB/s	$c"
+  read -r v c k <<<"$out"
+  get_v[$t]+="$v " get_c[$t]+="$c " get_k[$t]+="$k "
+  raw "get_1g	$t	$i	$v	MB/s	$c	$k"
 }
 say "PUT + GET of ${big_mib} MiB: $big_runs rounds, alternating which tenant goes first"
 last() { awk '{print $NF}' <<<"$1"; }
@@ -219,8 +221,8 @@ done
 
 say "uploading the ${range_mib} MiB artifact to secret"
 out=$(put_artifact secret range.bin "$range_src" "$range_sha")
-read -r range_put_mbps range_put_cpu <<<"$out"
-raw "put_range_file	secret	1	$range_put_mbps	MB/s	$range_put_cpu"
+read -r range_put_mbps range_put_cpu range_put_curl <<<"$out"
+raw "put_range_file	secret	1	$range_put_mbps	MB/s	$range_put_cpu	$range_put_curl"
 rest_range=$(at_rest secret range.bin "$range_src")
 range_stored=$(stat -c %s "$(stored_file secret range.bin)" 2>/dev/null || echo 0)
 say "  ${range_put_mbps} MB/s; stored $range_stored bytes for $range_bytes, at rest: $rest_range"
@@ -293,8 +295,8 @@ table=$(cat <<EOF
 |---|---|---|---|---|
 | PUT (durable; SHA-256 on the server) | $(fmt "$pm_p") / $(fmt "$pb_p") | $(fmt "$pm_s") / $(fmt "$pb_s") | $r_put / $(ratio "$pb_s" "$pb_p") | ≥ 0.85: $(verdict "$r_put" 0.85) |
 | GET | $(fmt "$gm_p") / $(fmt "$gb_p") | $(fmt "$gm_s") / $(fmt "$gb_s") | $r_get / $(ratio "$gb_s" "$gb_p") | ≥ 0.8: $(verdict "$r_get" 0.8) |
-| daemon CPU seconds per PUT (median) | $(fmt "$(med "${put_c[plain]}")" 2) | $(fmt "$(med "${put_c[secret]}")" 2) | | reported |
-| daemon CPU seconds per GET (median) | $(fmt "$(med "${get_c[plain]}")" 2) | $(fmt "$(med "${get_c[secret]}")" 2) | | reported |
+| CPU seconds per PUT, daemon + curl (medians) | $(fmt "$(med "${put_c[plain]}")" 2) + $(fmt "$(med "${put_k[plain]}")" 2) | $(fmt "$(med "${put_c[secret]}")" 2) + $(fmt "$(med "${put_k[secret]}")" 2) | | reported |
+| CPU seconds per GET, daemon + curl (medians) | $(fmt "$(med "${get_c[plain]}")" 2) + $(fmt "$(med "${get_k[plain]}")" 2) | $(fmt "$(med "${get_c[secret]}")" 2) + $(fmt "$(med "${get_k[secret]}")" 2) | | reported |
 
 | 1 MiB range GET, median of $range_runs (min–max) | time, ms | bytes the daemon read (\`rchar\`) | for comparison |
 |---|---|---|---|
@@ -302,7 +304,7 @@ table=$(cat <<EOF
 | \`plain\`: $big_label plaintext artifact, \`Range: bytes=$plain_range_offset-$plain_range_last\` | $(med "${range_ms[plain]}") ($(echo "${range_ms[plain]}" | minimum)–$(echo "${range_ms[plain]}" | maximum)) | $rc_p = $(kib "$rc_p") KiB ($(echo "${range_rchar[plain]}" | minimum)–$(echo "${range_rchar[plain]}" | maximum)) | the range itself: $range_len bytes = 1024 KiB |
 
 Every range body's SHA-256 equalled that of the same bytes of the source file ($range_runs of $range_runs for each tenant; a mismatch stops the run).
-The $range_label upload to \`secret\` ran at ${range_put_mbps} MB/s ($(awk -v b="$range_bytes" -v m="$range_put_mbps" 'BEGIN {printf "%.1f", b / 1e6 / m}') s, daemon CPU ${range_put_cpu} s); the daemon stored $range_stored bytes for $range_bytes (at rest: $rest_range).
+The $range_label upload to \`secret\` ran at ${range_put_mbps} MB/s ($(awk -v b="$range_bytes" -v m="$range_put_mbps" 'BEGIN {printf "%.1f", b / 1e6 / m}') s; CPU: daemon ${range_put_cpu} s, curl ${range_put_curl} s); the daemon stored $range_stored bytes for $range_bytes (at rest: $rest_range).
 EOF
 )
 echo "$table" >"$results/table.md"
@@ -351,8 +353,9 @@ Method: a PUT is \`curl -T\` of the file (\`Expect: 100-continue\` off) to
 before it answers; the answer must carry the file's SHA-256); before every PUT the previous
 artifact is deleted and \`sync\` runs, outside the timing. A GET is \`curl -o /dev/null\`, speed
 as curl reports it, with the stored file in the page cache; the warm-up GETs were checked against
-the file's SHA-256. MB = 10^6 bytes. Daemon CPU seconds come from \`/proc/<pid>/stat\` around each
-transfer; curl runs on the same $(nproc) cores. Each range GET's bytes read is the difference of
+the file's SHA-256. MB = 10^6 bytes. CPU seconds (user + system) come from \`/proc/<pid>/stat\`
+around each transfer, the daemon's own and curl's (as a waited-for child); both share the same
+$(nproc) cores, so a transfer whose CPU seconds add up to about $(nproc) × its wall time is bound by the CPU. Each range GET's bytes read is the difference of
 \`rchar\` in \`/proc/<daemon pid>/io\` read just before and just after the request, nothing
 subtracted: \`rchar\` counts every byte the JVM's \`read\`-family system calls returned, from the
 page cache or the disk alike, so besides the artifact's bytes it also counts the request's socket

@@ -18,7 +18,7 @@ final class BenchBytes {
     static final int RANGE_SIZE = MIB;
     /** ... from the middle of the blob, not aligned to any segment. */
     static final long RANGE_OFFSET = BLOB_SIZE / 2 + 123_457;
-    /** Buffer of every read loop: what the daemon copies a streamed response with (HttpApi's copy buffer). */
+    /** Buffer of every read loop (the daemon's copy buffer for streamed responses smaller than 256 KiB; larger ones go through 1 MiB buffers). */
     static final int READ_BUFFER = 256 * 1024;
 
     private BenchBytes() {

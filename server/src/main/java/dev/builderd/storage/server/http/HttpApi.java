@@ -519,6 +519,9 @@ public final class HttpApi {
         json.put("tenant_id", view.build().ref().tenant().value());
         json.put("build_id", view.build().ref().build().value());
         json.put("status", view.build().status().wireName());
+        if (view.build().isActive()) {
+            json.put("over_quota", view.build().overQuota());
+        }
         view.build().failureReason().ifPresent(reason -> json.put("failure_reason", reason));
         json.put("created", view.build().created().toString());
         view.build().completed().ifPresent(completed -> json.put("completed", completed.toString()));

@@ -28,6 +28,7 @@ import dev.builderd.storage.core.quota.Limits;
 import dev.builderd.storage.core.quota.Quotas;
 import dev.builderd.storage.core.quota.Usage;
 import dev.builderd.storage.server.StorageHealth;
+import dev.builderd.storage.server.mount.ProjectQuotaSupport;
 import dev.builderd.storage.server.mount.VolumeEncryption;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -457,6 +458,9 @@ public final class HttpApi {
         });
         json.put("categories", categories);
         json.put("limits", limitsJson(usage.limits(), tier));
+        ProjectQuotaSupport kernel = ProjectQuotaSupport.of(layout.workspaceRoot());
+        json.put("kernel_project_quota", Map.of("available", kernel.available(), "mount_point", kernel.mountPoint(),
+                "filesystem", kernel.filesystem()));
         return json;
     }
 

@@ -150,11 +150,16 @@ public final class DirectoryUsage implements AutoCloseable {
      * paths resolve against the working directory), all in one walk: each inode is counted once
      * across all of them. Blocks until the walk is done.
      *
-     * @throws IOException            if the scanner itself fails (no file descriptor or memory left)
+     * @throws IOException            if the scanner itself fails (no file descriptor or memory left,
+     *                                a root path longer than {@code PATH_MAX})
      * @throws InterruptedIOException if the calling thread is interrupted (the walk is stopped;
      *                                the interrupt status is set again)
+     * @throws IllegalStateException  after {@link #close}
      */
     public Result measure(List<Path> roots) throws IOException {
+        if (pool.isShutdown()) {
+            throw new IllegalStateException("this DirectoryUsage is closed");
+        }
         Charset charset = Natives.FILE_NAME_CHARSET;
         List<Root> unique = new ArrayList<>();
         for (Path path : new LinkedHashSet<>(roots)) {

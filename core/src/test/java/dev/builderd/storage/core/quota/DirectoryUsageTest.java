@@ -367,6 +367,13 @@ class DirectoryUsageTest {
     }
 
     @Test
+    void aClosedInstanceRefusesToMeasure() {
+        usage.close();
+        assertThatThrownBy(() -> usage.measure(List.of(root))).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("closed");
+    }
+
+    @Test
     void parallelismMustBePositive() {
         assertThatThrownBy(() -> new DirectoryUsage(0)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("parallelism");

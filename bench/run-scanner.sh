@@ -97,6 +97,7 @@ say "  du and the scanner agree: $expect_allocated bytes allocated, $expect_appa
 
 coproc SCAN { exec "${java_cmd[@]}" serve 2>>"$results/serve.err"; }
 # bash unsets SCAN and SCAN_PID when the coprocess ends: keep copies.
+# shellcheck disable=SC2153   # SCAN_PID is set by coproc
 scan_pid=$SCAN_PID scan_fd_in=${SCAN[1]} scan_fd_out=${SCAN[0]}
 pids+=("$scan_pid")
 warm_scan() { # parallelism -> sets took to "wall_ms cpu_ms" of one measure() in the warm JVM, checked against du
@@ -156,6 +157,8 @@ forget_pid "$scan_pid"
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
+thousands() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; }
+files_label="$(thousands $((dirs * files_per_dir))) files in $(thousands "$dirs") directories"
 med() { echo "${wall[$1]}" | median; }
 best() { echo "${wall[$1]}" | minimum; }
 cpu_med() { echo "${cpu[$1]}" | median; }
@@ -168,7 +171,7 @@ row() { # step label baseline-note
 }
 verdict() { awk -v r="$(ratio "$(med "$1")" "$du_b_med")" 'BEGIN {print (r <= 1.0 ? "≤ 1: met" : "≤ 1: **missed**")}'; }
 table=$(
-  echo "| Measure (tree of $((dirs * files_per_dir)) files in $dirs directories) | Wall ms (median / best) | CPU ms (median) | Ratio to \`du -sb\` (wall medians) | Target |"
+  echo "| Measure (tree of $files_label) | Wall ms (median / best) | CPU ms (median) | Ratio to \`du -sb\` (wall medians) | Target |"
   echo "|---|---|---|---|---|"
   row du_b "\`du -sb\` (apparent bytes)" "baseline"
   row du_s "\`du -sB1\` (allocated bytes; what \`du -s\` counts, to the byte)" "reported"
@@ -193,8 +196,8 @@ section="$results/section.md"
 Written by \`bench/run-scanner.sh\` (about a minute; \`bench/run-e2e.sh\` keeps this block when
 it rewrites the file). The quota scanner (\`DirectoryUsage\` in core, issue 5) measures what
 build processes write directly into their \`workspace/\`, \`temp/\` and \`metadata/\`; the
-spec's recipe is \`du -sb\` every 30 s. Both walk the same tree of $((dirs * files_per_dir)) small
-files (0 to 16 KiB, seeded) in $dirs directories, $(awk -v b="$expect_allocated" 'BEGIN {printf "%.0f MiB", b / 1048576}') allocated, on the disk below; the page
+spec's recipe is \`du -sb\` every 30 s. Both walk the same tree of $files_label
+(files of 0 to 16 KiB, seeded), $(awk -v b="$expect_allocated" 'BEGIN {printf "%.0f MiB", b / 1048576}') allocated, on the disk below; the page
 cache is warm for both (each ran once before the rounds; nothing is dropped), and every
 answer of either side was checked: the scanner's allocated and apparent bytes equal \`du -sB1\`
 and \`du -sb\` to the byte.
@@ -217,7 +220,7 @@ Method: \`du\` and the whole-process scanner are timed by bash's \`time\` around
 (wall; CPU = user + system from \`getrusage\`). The warm scanner is a JVM that stays up
 (\`ScanBench serve\`, fed one request per measurement): only the \`measure()\` call is timed,
 wall by \`System.nanoTime\` and CPU as the whole process's \`CLOCK_PROCESS_CPUTIME_ID\` (all
-threads, JIT and GC included). The daemon runs the scanner this way, every 30 s in one JVM.
+threads, JIT and GC included): the way a daemon runs it, in its own JVM every 30 s.
 \`du -sb\` and \`du -sB1\` each give one of the two sums; the scanner gives both per walk.
 Command: \`bench/run-scanner.sh\` (raw figures in \`bench/results/scanner-<timestamp>/raw.tsv\`).
 

@@ -44,7 +44,7 @@ log_file="$results/run.log"
 # shellcheck disable=SC2034   # read by bench/lib/harness.sh
 bench_name="bench/run-e2e.sh"
 # say, die, now_ns, make_work_dir (with cleanup on exit), forget_pid, check_idle, the daemon's readiness wait, stop_daemon,
-# api, the statistics helpers and raw
+# api, the statistics helpers, raw and doc_section
 # shellcheck source=bench/lib/harness.sh
 # shellcheck disable=SC1091
 source "$root/bench/lib/harness.sh"
@@ -428,8 +428,10 @@ echo "$table" >"$results/table.md"
 if [[ -z ${BENCH_NO_DOC:-} ]]; then
   mkdir -p "$root/docs"
   notes="$root/bench/performance-notes.md"
-  # The section bench/run-s3.sh writes (between its markers) is carried over unchanged.
-  s3_block=$(sed -n '/^<!-- s3-bench:begin -->$/,/^<!-- s3-bench:end -->$/p' "$root/docs/performance.md" 2>/dev/null || true)
+  # The sections bench/run-s3.sh and bench/run-scanner.sh write (between their markers) are
+  # carried over unchanged.
+  s3_block=$(doc_section s3-bench "$root/docs/performance.md")
+  scanner_block=$(doc_section scanner-bench "$root/docs/performance.md")
   {
     cat <<EOF
 # Performance
@@ -495,6 +497,7 @@ EOF
     echo
     if [[ -f $notes ]]; then cat "$notes"; fi
     if [[ -n $s3_block ]]; then echo; echo "$s3_block"; fi
+    if [[ -n $scanner_block ]]; then echo; echo "$scanner_block"; fi
   } >"$root/docs/performance.md"
   say "wrote docs/performance.md"
 fi

@@ -48,7 +48,7 @@ log_file="$results/run.log"
 # shellcheck disable=SC2034   # read by bench/lib/harness.sh
 bench_name="bench/run-s3.sh"
 # say, die, now_ns, make_work_dir (with cleanup on exit), forget_pid, check_idle, the daemon's readiness wait, stop_daemon,
-# api, the statistics helpers and raw
+# api, the statistics helpers, raw and replace_doc_section
 # shellcheck source=bench/lib/harness.sh
 # shellcheck disable=SC1091
 source "$root/bench/lib/harness.sh"
@@ -430,17 +430,7 @@ EOF
     if [[ -f $root/bench/s3-notes.md ]]; then echo; cat "$root/bench/s3-notes.md"; fi
     echo "<!-- s3-bench:end -->"
   } >"$section"
-  doc="$root/docs/performance.md"
-  if [[ -f $doc ]] && grep -q '^<!-- s3-bench:begin -->$' "$doc"; then
-    awk -v sec="$section" '
-      /^<!-- s3-bench:begin -->$/ {while ((getline line < sec) > 0) print line; skip = 1; next}
-      /^<!-- s3-bench:end -->$/ {skip = 0; next}
-      !skip {print}' "$doc" >"$doc.tmp"
-    mv "$doc.tmp" "$doc"
-  else
-    { [[ -f $doc ]] && cat "$doc" && echo; cat "$section"; } >"$doc.tmp"
-    mv "$doc.tmp" "$doc"
-  fi
+  replace_doc_section s3-bench "$section" "$root/docs/performance.md"
   say "wrote the S3 section of docs/performance.md"
 fi
 

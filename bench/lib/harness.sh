@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared helpers of the benchmark scripts (bench/run-e2e.sh, bench/run-s3.sh); sourced, not run.
+# Shared helpers of the benchmark scripts (bench/run-e2e.sh, bench/run-s3.sh, bench/run-scanner.sh);
+# sourced, not run.
 #
 # The sourcing script sets, before it calls any of these functions:
 #   bench_name   the script as its messages name it, e.g. bench/run-e2e.sh
@@ -106,3 +107,23 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; 
 fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN {printf "%.*f", d, x}'; }
 mbps_of_ns() { awk -v b="$big_bytes" -v ns="$1" 'BEGIN {printf "%.1f", b / (ns / 1e9) / 1e6}'; }
 raw() { echo "$*" >>"$results/raw.tsv"; }
+
+# ---------------------------------------------------------------------------------------------
+# docs/performance.md
+# ---------------------------------------------------------------------------------------------
+replace_doc_section() { # name section_file doc: the lines from <!-- NAME:begin --> to <!-- NAME:end -->
+  # of doc become section_file (which carries both markers); appended when doc has none yet
+  local name=$1 section=$2 doc=$3
+  if [[ -f $doc ]] && grep -q "^<!-- $name:begin -->\$" "$doc"; then
+    awk -v sec="$section" -v begin="<!-- $name:begin -->" -v end="<!-- $name:end -->" '
+      $0 == begin {while ((getline line < sec) > 0) print line; skip = 1; next}
+      $0 == end {skip = 0; next}
+      !skip {print}' "$doc" >"$doc.tmp"
+  else
+    { [[ -f $doc ]] && cat "$doc" && echo; cat "$section"; } >"$doc.tmp"
+  fi
+  mv "$doc.tmp" "$doc"
+}
+doc_section() { # name doc: prints the lines from <!-- NAME:begin --> to <!-- NAME:end --> of doc, if any
+  sed -n "/^<!-- $1:begin -->\$/,/^<!-- $1:end -->\$/p" "$2" 2>/dev/null || true
+}

@@ -184,7 +184,7 @@ say "nginx (pid $nginx_pid) on 127.0.0.1:$nginx_port, daemon (pid $daemon_pid, -
 
 D="http://127.0.0.1:$daemon_port"
 N="http://127.0.0.1:$nginx_port"
-api PUT /v1/tenants/bench -H 'Content-Type: application/json' -d '{"tier":"dedicated"}' >>"$log_file"
+api PUT /v1/tenants/bench -H 'Content-Type: application/json' -d "$plain_tenant" >>"$log_file"
 for b in get put small; do
   api POST /v1/tenants/bench/builds -H 'Content-Type: application/json' -d "{\"build_id\":\"$b\"}" >>"$log_file"
 done

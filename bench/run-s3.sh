@@ -202,7 +202,7 @@ start_daemon() { # $1 = name (log, data dir), $2 = workers, $3 = part MiB; sets 
   wait_daemon_ready "$results/daemon-$name.log"
   # Each configuration gets its own tenant, so its objects never meet another's in the bucket.
   {
-    api PUT "/v1/tenants/$name" -H 'Content-Type: application/json' -d '{"tier":"dedicated"}'
+    api PUT "/v1/tenants/$name" -H 'Content-Type: application/json' -d "$plain_tenant"
     api POST "/v1/tenants/$name/builds" -H 'Content-Type: application/json' -d '{"build_id":"s3"}'
     echo
   } >>"$log_file"

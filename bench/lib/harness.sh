@@ -127,3 +127,8 @@ replace_doc_section() { # name section_file doc: the lines from <!-- NAME:begin 
 doc_section() { # name doc: prints the lines from <!-- NAME:begin --> to <!-- NAME:end --> of doc, if any
   sed -n "/^<!-- $1:begin -->\$/,/^<!-- $1:end -->\$/p" "$2" 2>/dev/null || true
 }
+
+# The tenant the plaintext benchmarks use: pro (not encrypted at rest, unlike dedicated and
+# enterprise) with limits raised above anything a benchmark stores.
+# shellcheck disable=SC2034   # read by the scripts that source this file
+plain_tenant='{"tier":"pro","limits":{"total_bytes":1099511627776,"artifact_bytes":1099511627776,"concurrent_builds":50}}'

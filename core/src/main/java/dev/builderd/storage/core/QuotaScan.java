@@ -54,6 +54,10 @@ final class QuotaScan {
     }
 
     private void scan(TenantId tenant, List<BuildInfo> builds) throws IOException {
+        if (builds.isEmpty() && metadata.read(h -> QuotaRows.ledger(h, tenant)).entrySet().stream()
+                .noneMatch(line -> line.getKey().scanned() && line.getValue().used() != 0)) {
+            return;
+        }
         List<Path> roots = new ArrayList<>();
         for (BuildInfo build : builds) {
             Layout.BuildPaths paths = layout.buildPaths(build.ref());

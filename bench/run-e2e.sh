@@ -428,10 +428,9 @@ echo "$table" >"$results/table.md"
 if [[ -z ${BENCH_NO_DOC:-} ]]; then
   mkdir -p "$root/docs"
   notes="$root/bench/performance-notes.md"
-  # The sections bench/run-s3.sh and bench/run-scanner.sh write (between their markers) are
-  # carried over unchanged.
-  s3_block=$(doc_section s3-bench "$root/docs/performance.md")
-  scanner_block=$(doc_section scanner-bench "$root/docs/performance.md")
+  # The sections the other benchmarks write (each between its own markers) are carried over
+  # unchanged, with the heading just above each.
+  other_blocks=$(other_doc_sections "$root/docs/performance.md")
   {
     cat <<EOF
 # Performance
@@ -496,8 +495,7 @@ EOF
     echo "- Memory: with a 256 MiB heap the daemon moved $mem_label up and down concurrently, $up_ok/4 and $down_ok/4 verified, peak RSS $((hwm_mem_kib / 1024)) MiB: bodies stream, nothing is buffered whole."
     echo
     if [[ -f $notes ]]; then cat "$notes"; fi
-    if [[ -n $s3_block ]]; then echo; echo "$s3_block"; fi
-    if [[ -n $scanner_block ]]; then echo; echo "$scanner_block"; fi
+    if [[ -n $other_blocks ]]; then echo; echo "$other_blocks"; fi
   } >"$root/docs/performance.md"
   say "wrote docs/performance.md"
 fi

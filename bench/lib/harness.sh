@@ -124,8 +124,9 @@ replace_doc_section() { # name section_file doc: the lines from <!-- NAME:begin 
   fi
   mv "$doc.tmp" "$doc"
 }
-doc_section() { # name doc: prints the lines from <!-- NAME:begin --> to <!-- NAME:end --> of doc, if any
-  sed -n "/^<!-- $1:begin -->\$/,/^<!-- $1:end -->\$/p" "$2" 2>/dev/null || true
+other_doc_sections() { # doc: every marked section of doc (each carries its own heading), for a rewrite of the rest
+  [[ -f $1 ]] || return 0
+  awk '/^<!-- [a-z0-9-]+:begin -->$/ {inside = 1} inside {print} /^<!-- [a-z0-9-]+:end -->$/ {inside = 0; print ""}' "$1"
 }
 
 # The tenant the plaintext benchmarks use: pro (not encrypted at rest, unlike dedicated and

@@ -39,7 +39,7 @@ mkdir -p "$results"
 log_file="$results/run.log"
 # shellcheck disable=SC2034   # read by bench/lib/harness.sh
 bench_name="bench/run-crypto-jmh.sh"
-# say, die, check_idle, cleanup (the failure message), the statistics helpers, machine_rows, put_doc_block
+# say, die, check_idle, cleanup (the failure message), the statistics helpers, machine_rows, replace_doc_section
 # shellcheck source=bench/lib/harness.sh
 # shellcheck disable=SC1091
 source "$root/bench/lib/harness.sh"
@@ -141,7 +141,7 @@ EOF
     if [[ -f $root/bench/crypto-jmh-notes.md ]]; then echo; cat "$root/bench/crypto-jmh-notes.md"; fi
     echo "<!-- crypto-jmh:end -->"
   } >"$section"
-  put_doc_block "$root/docs/performance.md" crypto-jmh "$section"
+  replace_doc_section crypto-jmh "$section" "$root/docs/performance.md"
   say "wrote the section \"Encryption (JMH)\" of docs/performance.md"
 fi
 

@@ -44,7 +44,7 @@ log_file="$results/run.log"
 # shellcheck disable=SC2034   # read by bench/lib/harness.sh
 bench_name="bench/run-e2e.sh"
 # say, die, now_ns, make_work_dir (with cleanup on exit), forget_pid, check_idle, the daemon's readiness wait, stop_daemon,
-# api, the statistics helpers, raw and doc_block
+# api, the statistics helpers, raw and doc_section
 # shellcheck source=bench/lib/harness.sh
 # shellcheck disable=SC1091
 source "$root/bench/lib/harness.sh"
@@ -184,7 +184,7 @@ say "nginx (pid $nginx_pid) on 127.0.0.1:$nginx_port, daemon (pid $daemon_pid, -
 
 D="http://127.0.0.1:$daemon_port"
 N="http://127.0.0.1:$nginx_port"
-api PUT /v1/tenants/bench -H 'Content-Type: application/json' -d '{"tier":"dedicated"}' >>"$log_file"
+api PUT /v1/tenants/bench -H 'Content-Type: application/json' -d "$plain_tenant" >>"$log_file"
 for b in get put small; do
   api POST /v1/tenants/bench/builds -H 'Content-Type: application/json' -d "{\"build_id\":\"$b\"}" >>"$log_file"
 done
@@ -428,12 +428,9 @@ echo "$table" >"$results/table.md"
 if [[ -z ${BENCH_NO_DOC:-} ]]; then
   mkdir -p "$root/docs"
   notes="$root/bench/performance-notes.md"
-  # The sections the other scripts write (between their markers) are carried over unchanged.
-  kept_blocks=""
-  for name in s3-bench crypto-jmh encryption-bench; do
-    block=$(doc_block "$root/docs/performance.md" "$name")
-    if [[ -n $block ]]; then kept_blocks+=$'\n'"$block"$'\n'; fi
-  done
+  # The sections the other benchmarks write (each between its own markers) are carried over
+  # unchanged, with the heading just above each.
+  other_blocks=$(other_doc_sections "$root/docs/performance.md")
   {
     cat <<EOF
 # Performance
@@ -498,7 +495,7 @@ EOF
     echo "- Memory: with a 256 MiB heap the daemon moved $mem_label up and down concurrently, $up_ok/4 and $down_ok/4 verified, peak RSS $((hwm_mem_kib / 1024)) MiB: bodies stream, nothing is buffered whole."
     echo
     if [[ -f $notes ]]; then cat "$notes"; fi
-    if [[ -n $kept_blocks ]]; then printf '%s' "$kept_blocks"; fi
+    if [[ -n $other_blocks ]]; then echo; echo "$other_blocks"; fi
   } >"$root/docs/performance.md"
   say "wrote docs/performance.md"
 fi

@@ -45,7 +45,7 @@ log_file="$results/run.log"
 # shellcheck disable=SC2034   # read by bench/lib/harness.sh
 bench_name="bench/run-encryption.sh"
 # say, die, now_ns, make_work_dir (with cleanup on exit), check_idle, the daemon's readiness wait, stop_daemon,
-# api, the statistics helpers, raw, proc_ticks, machine_rows and put_doc_block
+# api, the statistics helpers, raw, proc_ticks, machine_rows and replace_doc_section
 # shellcheck source=bench/lib/harness.sh
 # shellcheck disable=SC1091
 source "$root/bench/lib/harness.sh"
@@ -377,7 +377,7 @@ EOF
     if [[ -f $root/bench/encryption-notes.md ]]; then echo; cat "$root/bench/encryption-notes.md"; fi
     echo "<!-- encryption-bench:end -->"
   } >"$section"
-  put_doc_block "$root/docs/performance.md" encryption-bench "$section"
+  replace_doc_section encryption-bench "$section" "$root/docs/performance.md"
   say "wrote the encryption section of docs/performance.md"
 fi
 

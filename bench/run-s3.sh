@@ -48,7 +48,7 @@ log_file="$results/run.log"
 # shellcheck disable=SC2034   # read by bench/lib/harness.sh
 bench_name="bench/run-s3.sh"
 # say, die, now_ns, make_work_dir (with cleanup on exit), forget_pid, check_idle, the daemon's readiness wait, stop_daemon,
-# api, the statistics helpers, raw, proc_ticks and put_doc_block
+# api, the statistics helpers, raw, proc_ticks and replace_doc_section
 # shellcheck source=bench/lib/harness.sh
 # shellcheck disable=SC1091
 source "$root/bench/lib/harness.sh"
@@ -202,7 +202,7 @@ start_daemon() { # $1 = name (log, data dir), $2 = workers, $3 = part MiB; sets 
   wait_daemon_ready "$results/daemon-$name.log"
   # Each configuration gets its own tenant, so its objects never meet another's in the bucket.
   {
-    api PUT "/v1/tenants/$name" -H 'Content-Type: application/json' -d '{"tier":"dedicated"}'
+    api PUT "/v1/tenants/$name" -H 'Content-Type: application/json' -d "$plain_tenant"
     api POST "/v1/tenants/$name/builds" -H 'Content-Type: application/json' -d '{"build_id":"s3"}'
     echo
   } >>"$log_file"
@@ -429,7 +429,7 @@ EOF
     if [[ -f $root/bench/s3-notes.md ]]; then echo; cat "$root/bench/s3-notes.md"; fi
     echo "<!-- s3-bench:end -->"
   } >"$section"
-  put_doc_block "$root/docs/performance.md" s3-bench "$section"
+  replace_doc_section s3-bench "$section" "$root/docs/performance.md"
   say "wrote the S3 section of docs/performance.md"
 fi
 

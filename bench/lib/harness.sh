@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Shared helpers of the benchmark scripts (bench/run-e2e.sh, bench/run-s3.sh, bench/run-encryption.sh,
-# bench/run-crypto-jmh.sh); sourced, not run.
+# Shared helpers of the benchmark scripts (bench/run-e2e.sh, bench/run-s3.sh, bench/run-scanner.sh,
+# bench/run-encryption.sh, bench/run-crypto-jmh.sh); sourced, not run.
 #
 # The sourcing script sets, before it calls any of these functions:
 #   bench_name   the script as its messages name it, e.g. bench/run-e2e.sh
@@ -113,27 +113,34 @@ raw() { echo "$*" >>"$results/raw.tsv"; }
 proc_ticks() { if [[ -n $1 && -r /proc/$1/stat ]]; then awk -v f="$2" '{print $f + $(f + 1)}' "/proc/$1/stat"; else echo 0; fi; }
 
 # ---------------------------------------------------------------------------------------------
-# docs/performance.md: the sections each script keeps between its own marker lines
+# docs/performance.md
 # ---------------------------------------------------------------------------------------------
-doc_block() { # doc name: prints the lines from <!-- NAME:begin --> to <!-- NAME:end --> of doc (nothing when absent)
-  sed -n "/^<!-- $2:begin -->\$/,/^<!-- $2:end -->\$/p" "$1" 2>/dev/null || true
-}
-put_doc_block() { # doc name file: replaces doc's NAME block with file (which has the marker lines), or appends it
-  local doc=$1 name=$2 block=$3
+replace_doc_section() { # name section_file doc: the lines from <!-- NAME:begin --> to <!-- NAME:end -->
+  # of doc become section_file (which carries both markers); appended when doc has none yet
+  local name=$1 section=$2 doc=$3
   if [[ -f $doc ]] && grep -q "^<!-- $name:begin -->\$" "$doc"; then
-    awk -v sec="$block" -v begin="<!-- $name:begin -->" -v end="<!-- $name:end -->" '
+    awk -v sec="$section" -v begin="<!-- $name:begin -->" -v end="<!-- $name:end -->" '
       $0 == begin {while ((getline line < sec) > 0) print line; skip = 1; next}
       $0 == end {skip = 0; next}
       !skip {print}' "$doc" >"$doc.tmp"
   else
-    { [[ -f $doc ]] && cat "$doc" && echo; cat "$block"; } >"$doc.tmp"
+    { [[ -f $doc ]] && cat "$doc" && echo; cat "$section"; } >"$doc.tmp"
   fi
   mv "$doc.tmp" "$doc"
 }
-machine_rows() { # the rows every "machine and run" table starts with (JDK: $JAVA_HOME)
+machine_rows() { # the rows a section's "machine and run" table starts with (JDK: $JAVA_HOME)
   echo "| date (UTC) | $(date -u '+%Y-%m-%d %H:%M') |"
   echo "| CPU | $(nproc) cores, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo) |"
   echo "| memory | $(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1024 / 1024}' /proc/meminfo) |"
   echo "| kernel | $(uname -r) |"
   echo "| JDK | $("$JAVA_HOME/bin/java" -version 2>&1 | head -1) ($("$JAVA_HOME/bin/java" -version 2>&1 | sed -n 3p)) |"
 }
+other_doc_sections() { # doc: every marked section of doc (each carries its own heading), for a rewrite of the rest
+  [[ -f $1 ]] || return 0
+  awk '/^<!-- [a-z0-9-]+:begin -->$/ {inside = 1} inside {print} /^<!-- [a-z0-9-]+:end -->$/ {inside = 0; print ""}' "$1"
+}
+
+# The tenant the plaintext benchmarks use: pro (not encrypted at rest, unlike dedicated and
+# enterprise) with limits raised above anything a benchmark stores.
+# shellcheck disable=SC2034   # read by the scripts that source this file
+plain_tenant='{"tier":"pro","limits":{"total_bytes":1099511627776,"artifact_bytes":1099511627776,"concurrent_builds":50}}'

@@ -30,3 +30,6 @@ CREATE TABLE tenant_limits (
 );
 
 ALTER TABLE tenants ADD COLUMN quota_state VARCHAR(8) NOT NULL DEFAULT 'ok';
+
+-- Set by the scanner when the tenant is past a hard limit and the build writes into its directories.
+ALTER TABLE builds ADD COLUMN over_quota BOOLEAN NOT NULL DEFAULT FALSE;

@@ -1,6 +1,7 @@
 package dev.builderd.storage.core;
 
 import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.quota.DirectoryUsage;
 import dev.builderd.storage.core.quota.Quotas;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
@@ -29,6 +30,8 @@ public final class BuilderdStorage implements AutoCloseable {
     private final TenantEncryption encryption;
     private final Quotas quotas;
     private final QuotaReconciliation reconciliation;
+    private final DirectoryUsage directoryUsage;
+    private final QuotaScan scan;
     private final PrometheusRegistry metrics = new PrometheusRegistry();
     private final ScheduledExecutorService background;
 
@@ -58,6 +61,8 @@ public final class BuilderdStorage implements AutoCloseable {
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
         this.logs = new LogService(encrypted, activity, builds, config, quotas);
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
+        this.directoryUsage = new DirectoryUsage(2);
+        this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);
         encryption.start();
         this.background = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("builderd-jobs").daemon().factory());
         long interval = config.leaseCheckInterval().toMillis();
@@ -65,6 +70,8 @@ public final class BuilderdStorage implements AutoCloseable {
         long reconcile = config.quotas().reconcileInterval().toMillis();
         // The first round runs soon after start-up, in the background: serving never waits for a rescan.
         background.scheduleWithFixedDelay(() -> reconcileQuotas(quotaMetrics), 0, reconcile, TimeUnit.MILLISECONDS);
+        long check = config.quotas().checkInterval().toMillis();
+        background.scheduleWithFixedDelay(this::scanBuildDirectories, check, check, TimeUnit.MILLISECONDS);
     }
 
     /** This node's name, stable across restarts: the host and the data root. */
@@ -86,6 +93,15 @@ public final class BuilderdStorage implements AutoCloseable {
             reconciliation.reconcileAll().forEach(quotaMetrics::drifted);
         } catch (RuntimeException e) {
             LOG.error("quota reconciliation failed: {}", e.getMessage(), e);
+        }
+    }
+
+    /** Measures active builds' directories now (also done every check interval in the background). */
+    public void scanBuildDirectories() {
+        try {
+            scan.scanAll();
+        } catch (IOException | RuntimeException e) {
+            LOG.error("measuring build directories failed: {}", e.getMessage(), e);
         }
     }
 
@@ -137,5 +153,6 @@ public final class BuilderdStorage implements AutoCloseable {
     public void close() {
         background.shutdownNow();
         encryption.close();
+        directoryUsage.close();
     }
 }

@@ -23,6 +23,12 @@ class QuotasHttpTest extends HttpApiTestBase {
 
     private static final int MIB = 1 << 20;
 
+    /** Build directories are measured every second here, so the scanner's effects show quickly. */
+    @Override
+    Map<String, String> backendEnvironment() {
+        return Map.of("UNKEY_BUILDERD_QUOTA_CHECK_SECONDS", "1");
+    }
+
     private String tenantWithLimits(String tenant, String limits) {
         Response created = put("/v1/tenants/" + tenant, ADMIN, "{\"tier\":\"pro\",\"limits\":" + limits + "}");
         assertThat(created.status()).as("%s", created).isIn(200, 201);
@@ -179,6 +185,31 @@ class QuotasHttpTest extends HttpApiTestBase {
         JsonNode after = usage("acme", token);
         assertThat(after.get("categories").get("artifacts").get("used_bytes").asLong()).isZero();
         assertThat(after.get("categories").get("logs").get("used_bytes").asLong()).isZero();
+    }
+
+    @Test
+    void whatABuildWritesIntoItsDirectoriesIsMeasuredAndABuildPastTheLimitIsTold() throws Exception {
+        String token = tenantWithLimits("acme", "{\"total_bytes\":" + 4 * MIB + "}");
+        JsonNode build = build("acme", token, "b1");
+        assertThat(build.get("over_quota").asBoolean()).isFalse();
+        java.nio.file.Path workspace = path(build, "workspace");
+        java.nio.file.Files.write(workspace.resolve("objects.o"), bytes(1, 3 * MIB));
+        java.nio.file.Files.write(path(build, "temp").resolve("layer.tar"), bytes(2, 2 * MIB));
+
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() ->
+                usage("acme", token).get("categories").get("scratch").get("used_bytes").asLong() >= 2L * MIB);
+        JsonNode usage = usage("acme", token);
+        assertThat(usage.get("categories").get("workspace").get("used_bytes").asLong()).isBetween(3L * MIB, 3L * MIB + 65536);
+        assertThat(usage.get("categories").get("workspace").get("measured").asText()).isEqualTo("scanned");
+        assertThat(usage.get("state").asText()).isEqualTo("hard");
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() ->
+                post(buildPath("acme", "b1") + "/heartbeat", token, "{}").json().get("over_quota").asBoolean());
+        assertProblem(upload("acme", token, "b1", "late.img", bytes(3, 10)), 507, "total quota");
+
+        java.nio.file.Files.delete(workspace.resolve("objects.o"));
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() ->
+                !get(buildPath("acme", "b1"), token).json().get("over_quota").asBoolean());
+        assertThat(usage("acme", token).get("state").asText()).isNotEqualTo("hard");
     }
 
     @Test

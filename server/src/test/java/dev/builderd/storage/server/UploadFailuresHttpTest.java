@@ -35,8 +35,15 @@ class UploadFailuresHttpTest extends HttpApiTestBase {
                 + "\r\nContent-Length: " + contentLength;
     }
 
+    /** The artifacts line of the tenant's quota ledger: used and reserved bytes. */
+    private long[] artifactLedger() {
+        var artifacts = get("/v1/tenants/acme/usage", token).json().get("categories").get("artifacts");
+        return new long[] {artifacts.get("used_bytes").asLong(), artifacts.get("reserved_bytes").asLong()};
+    }
+
     private void assertNoTraceOf(String name) {
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(uploadTempFiles(dataRoot)).isEmpty());
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(artifactLedger()).as("no quota leaked").containsExactly(0, 0));
         assertThat(get(artifactPath("acme", "b1", name), token).status()).isEqualTo(404);
         assertThat(manifestNames("acme", token, "b1")).doesNotContain(name);
         assertThat(rootfs.resolve(name)).doesNotExist();
@@ -118,9 +125,11 @@ class UploadFailuresHttpTest extends HttpApiTestBase {
         if (deleted.status() == 204) {
             assertThat(get(buildPath("acme", "b1"), token).status()).isEqualTo(404);
             assertThat(dataRoot.resolve("tenants/acme/builds/b1")).as("upload answered %s", answer).doesNotExist();
+            await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(artifactLedger()).containsExactly(0, 0));
         } else {
             assertThat(answer).startsWith("HTTP/1.1 201");
             assertThat(get(artifactPath("acme", "b1", "late.bin"), token).body()).isEqualTo(content);
+            assertThat(artifactLedger()).containsExactly(content.length, 0);
         }
         assertThat(uploadTempFiles(dataRoot)).isEmpty();
     }

@@ -22,7 +22,8 @@ public final class BuildRows {
             Optional.ofNullable(rs.getString("failure_reason")),
             Instant.ofEpochMilli(rs.getLong("created_at")),
             optionalInstant(rs, "completed_at"),
-            Instant.ofEpochMilli(rs.getLong("lease_expires_at")));
+            Instant.ofEpochMilli(rs.getLong("lease_expires_at")),
+            rs.getBoolean("over_quota"));
 
     private BuildRows() {
     }
@@ -40,6 +41,17 @@ public final class BuildRows {
     public static List<BuildInfo> ofTenant(Handle h, TenantId tenant) {
         return h.createQuery("SELECT * FROM builds WHERE tenant_id = :t ORDER BY created_at, build_id")
                 .bind("t", tenant.value()).map(MAPPER).list();
+    }
+
+    /** Every active build, of every tenant. */
+    public static List<BuildInfo> active(Handle h) {
+        return h.createQuery("SELECT * FROM builds WHERE status = 'ACTIVE' ORDER BY tenant_id, build_id").map(MAPPER).list();
+    }
+
+    /** Sets or clears the build's over-quota flag; returns whether it changed. */
+    public static boolean setOverQuota(Handle h, BuildRef ref, boolean overQuota) {
+        return h.createUpdate("UPDATE builds SET over_quota = :o WHERE tenant_id = :t AND build_id = :b AND over_quota <> :o")
+                .bind("o", overQuota).bind("t", ref.tenant().value()).bind("b", ref.build().value()).execute() > 0;
     }
 
     public static int countActive(Handle h, TenantId tenant) {

@@ -204,7 +204,7 @@ public final class Quotas {
             } else {
                 QuotaRows.insertReservation(h, new QuotaRows.ReservationRow(id, tenant, category, bytes), holder, expires);
             }
-            updateState(h, tenant);
+            // No state change to look for: the state follows stored bytes, which a reservation does not change.
             return new Attempt(Optional.empty(), limits.action());
         });
     }
@@ -293,7 +293,6 @@ public final class Quotas {
             OptionalLong held = QuotaRows.deleteReservation(h, reservation.id());
             if (held.isPresent()) {
                 QuotaRows.add(h, reservation.tenant(), reservation.category(), 0, -held.getAsLong());
-                updateState(h, reservation.tenant());
             }
             return null;
         });

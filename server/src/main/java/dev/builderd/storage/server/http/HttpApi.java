@@ -28,6 +28,7 @@ import dev.builderd.storage.core.quota.Limits;
 import dev.builderd.storage.core.quota.Quotas;
 import dev.builderd.storage.core.quota.Usage;
 import dev.builderd.storage.server.StorageHealth;
+import dev.builderd.storage.server.mount.ProjectQuotaSupport;
 import dev.builderd.storage.server.mount.VolumeEncryption;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -457,6 +458,9 @@ public final class HttpApi {
         });
         json.put("categories", categories);
         json.put("limits", limitsJson(usage.limits(), tier));
+        ProjectQuotaSupport kernel = ProjectQuotaSupport.of(layout.workspaceRoot());
+        json.put("kernel_project_quota", Map.of("available", kernel.available(), "mount_point", kernel.mountPoint(),
+                "filesystem", kernel.filesystem()));
         return json;
     }
 
@@ -519,6 +523,9 @@ public final class HttpApi {
         json.put("tenant_id", view.build().ref().tenant().value());
         json.put("build_id", view.build().ref().build().value());
         json.put("status", view.build().status().wireName());
+        if (view.build().isActive()) {
+            json.put("over_quota", view.build().overQuota());
+        }
         view.build().failureReason().ifPresent(reason -> json.put("failure_reason", reason));
         json.put("created", view.build().created().toString());
         view.build().completed().ifPresent(completed -> json.put("completed", completed.toString()));

@@ -30,6 +30,7 @@ public final class BuilderdStorage implements AutoCloseable {
     private final TenantEncryption encryption;
     private final Quotas quotas;
     private final QuotaReconciliation reconciliation;
+    private final CacheService caches;
     private final DirectoryUsage directoryUsage;
     private final QuotaScan scan;
     private final PrometheusRegistry metrics = new PrometheusRegistry();
@@ -60,6 +61,7 @@ public final class BuilderdStorage implements AutoCloseable {
         this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, clock);
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
         this.logs = new LogService(encrypted, activity, builds, config, quotas);
+        this.caches = new CacheService(metadata, encrypted, quotas);
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
         this.directoryUsage = new DirectoryUsage(2);
         this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);
@@ -142,6 +144,10 @@ public final class BuilderdStorage implements AutoCloseable {
 
     public Quotas quotas() {
         return quotas;
+    }
+
+    public CacheService caches() {
+        return caches;
     }
 
     /** This instance's metrics (its own registry, not a global one). */

@@ -67,7 +67,8 @@ final class IoErrors {
     /** The body did not have the SHA-256 the client declared. */
     static final class ChecksumMismatchException extends IOException {
         ChecksumMismatchException(String expected, String actual) {
-            super("the body's SHA-256 is " + actual + " but X-Checksum-Sha256 declared " + expected);
+            super("the body's SHA-256 is " + actual + " but " + expected + " was declared (by X-Checksum-Sha256, or as the"
+                    + " layer's digest)");
         }
     }
 }

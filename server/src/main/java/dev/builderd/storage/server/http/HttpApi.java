@@ -6,6 +6,7 @@ import dev.builderd.storage.core.ArtifactHandle;
 import dev.builderd.storage.core.ArtifactService;
 import dev.builderd.storage.core.BuildService;
 import dev.builderd.storage.core.BuilderdStorage;
+import dev.builderd.storage.core.CacheService;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.LogService;
 import dev.builderd.storage.core.TenantEncryption;
@@ -101,6 +102,7 @@ public final class HttpApi {
     private final StorageHealth health;
     private final TenantEncryption encryption;
     private final Quotas quotas;
+    private final CacheService caches;
     private final PrometheusRegistry metrics;
     private final Layout layout;
 
@@ -108,6 +110,7 @@ public final class HttpApi {
         this.health = health;
         this.encryption = storage.encryption();
         this.quotas = storage.quotas();
+        this.caches = storage.caches();
         this.metrics = storage.metrics();
         this.layout = layout;
         this.tokens = storage.tokens();
@@ -140,6 +143,28 @@ public final class HttpApi {
 
         routes.put("/v1/tenants/{tenant}", this::putTenant);
         routes.get("/v1/tenants/{tenant}", ctx -> ctx.json(tenantDetail(principal(ctx), tenants.get(principal(ctx), tenant(ctx)))));
+        String cache = "/v1/tenants/{tenant}/cache/{type}/<key>";
+        routes.put(cache, ctx -> {
+            CacheService.CacheEntry entry = caches.put(principal(ctx), tenant(ctx), CacheService.CacheType.parse(ctx.pathParam("type")),
+                    ctx.pathParam("key"), ctx.req().getInputStream(), ctx.req().getContentLengthLong());
+            quotaWarning(ctx);
+            ctx.status(entry.stored() ? 201 : 200).json(cacheJson(entry));
+        });
+        routes.get(cache, ctx -> sendCache(ctx, caches.open(principal(ctx), tenant(ctx),
+                CacheService.CacheType.parse(ctx.pathParam("type")), ctx.pathParam("key"), ByteRange.ALL), true));
+        routes.head(cache, ctx -> sendCache(ctx, caches.open(principal(ctx), tenant(ctx),
+                CacheService.CacheType.parse(ctx.pathParam("type")), ctx.pathParam("key"), ByteRange.ALL), false));
+        routes.delete(cache, ctx -> {
+            caches.delete(principal(ctx), tenant(ctx), CacheService.CacheType.parse(ctx.pathParam("type")), ctx.pathParam("key"));
+            ctx.status(204);
+        });
+        routes.put("/v1/global/registry-cache/{digest}", ctx -> {
+            CacheService.CacheEntry entry = caches.putGlobal(principal(ctx), ctx.pathParam("digest"), ctx.req().getInputStream(),
+                    ctx.req().getContentLengthLong());
+            ctx.status(entry.stored() ? 201 : 200).json(cacheJson(entry));
+        });
+        routes.get("/v1/global/registry-cache/{digest}", ctx ->
+                sendCache(ctx, caches.openGlobal(principal(ctx), ctx.pathParam("digest"), ByteRange.ALL), true));
         routes.get("/v1/tenants/{tenant}/usage", ctx -> {
             TenantInfo tenant = tenants.get(principal(ctx), tenant(ctx));
             ctx.json(usageJson(quotas.usage(principal(ctx), tenant.id()), tenant.tier()));
@@ -275,6 +300,33 @@ public final class HttpApi {
         ctx.header("ETag", etag(info));
         quotaWarning(ctx);
         ctx.status(201).json(ArtifactService.describeJson(info));
+    }
+
+    private static Map<String, Object> cacheJson(CacheService.CacheEntry entry) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("type", entry.type());
+        json.put("key", entry.key());
+        json.put("size", entry.size());
+        entry.sha256().ifPresent(sha -> json.put("sha256", sha));
+        json.put("stored", entry.stored());
+        return json;
+    }
+
+    /** Sends a cache entry (whole); the stream is closed either way. */
+    private void sendCache(Context ctx, CacheService.CacheRead read, boolean withBody) throws IOException {
+        try (InputStream in = read.content()) {
+            ctx.contentType("application/octet-stream");
+            ctx.res().setContentLengthLong(read.size());
+            if (!withBody) {
+                return;
+            }
+            OutputStream out = ctx.res().getOutputStream();
+            if (read.size() >= LARGE_RESPONSE && out instanceof HttpOutput jetty) {
+                fileSender.send(in, jetty);
+            } else {
+                copy(in, out, read.size());
+            }
+        }
     }
 
     /** After a write: {@code X-Quota-Warning} when the tenant is at or past its soft limit. */

@@ -52,7 +52,7 @@ public final class BuilderdStorage implements AutoCloseable {
         this.encryption = new TenantEncryption(config.encryption(), config.layout(), metadata, stores, activity, metrics, clock);
         Stores encrypted = encryption.stores();
         QuotaMetrics quotaMetrics = new QuotaMetrics(metrics, metadata);
-        this.quotas = new Quotas(metadata, config.quotas(), clock, nodeName(config.layout()), Quotas.CacheCleaner.NONE,
+        this.quotas = new Quotas(metadata, config.quotas(), clock, nodeName(config.layout()), this::freeCache,
                 quotaMetrics::crossed);
         quotaMetrics.watch(quotas);
         quotas.sweep(true);
@@ -61,7 +61,7 @@ public final class BuilderdStorage implements AutoCloseable {
         this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, clock);
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
         this.logs = new LogService(encrypted, activity, builds, config, quotas);
-        this.caches = new CacheService(metadata, encrypted, quotas);
+        this.caches = new CacheService(metadata, encrypted, quotas, config.cachePolicy(), clock);
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
         this.directoryUsage = new DirectoryUsage(2);
         this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);
@@ -72,6 +72,7 @@ public final class BuilderdStorage implements AutoCloseable {
         long reconcile = config.quotas().reconcileInterval().toMillis();
         // The first round runs soon after start-up, in the background: serving never waits for a rescan.
         background.scheduleWithFixedDelay(() -> reconcileQuotas(quotaMetrics), 0, reconcile, TimeUnit.MILLISECONDS);
+        background.scheduleWithFixedDelay(this::maintainCaches, 5_000, 5_000, TimeUnit.MILLISECONDS);
         long check = config.quotas().checkInterval().toMillis();
         background.scheduleWithFixedDelay(this::scanBuildDirectories, check, check, TimeUnit.MILLISECONDS);
     }
@@ -95,6 +96,24 @@ public final class BuilderdStorage implements AutoCloseable {
             reconciliation.reconcileAll().forEach(quotaMetrics::drifted);
         } catch (RuntimeException e) {
             LOG.error("quota reconciliation failed: {}", e.getMessage(), e);
+        }
+    }
+
+    /** The quota's cleanup for throttled writes: the tenant's cache, by its eviction policy. */
+    private long freeCache(dev.builderd.storage.core.model.TenantId tenant, long bytes) {
+        return caches.free(tenant, bytes);
+    }
+
+    /** Writes batched cache access times and expires entries past their maximum retention. */
+    private void maintainCaches() {
+        try {
+            caches.flushAccessTimes();
+            int expired = caches.expire();
+            if (expired > 0) {
+                LOG.info("expired {} cache entr{} past the maximum retention", expired, expired == 1 ? "y" : "ies");
+            }
+        } catch (RuntimeException e) {
+            LOG.error("cache maintenance failed: {}", e.getMessage(), e);
         }
     }
 
@@ -158,6 +177,7 @@ public final class BuilderdStorage implements AutoCloseable {
     @Override
     public void close() {
         background.shutdownNow();
+        caches.flushAccessTimes();
         encryption.close();
         directoryUsage.close();
     }

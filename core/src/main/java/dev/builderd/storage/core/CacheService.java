@@ -8,6 +8,7 @@ import dev.builderd.storage.blob.ByteRange;
 import dev.builderd.storage.blob.WriteMode;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.metadata.CacheRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.Principal;
@@ -18,8 +19,14 @@ import dev.builderd.storage.core.quota.Reservation;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 
 /**
@@ -29,6 +36,13 @@ import java.util.regex.Pattern;
  * registry layer cache, written by the admin and read by any token. Writes are atomic; a layer
  * is verified against its digest on the way in (a mismatch keeps nothing), and a second write of
  * a digest that is already there stores nothing again.
+ *
+ * <p>Every entry of a tenant is in an index in the metadata store (size, written, last read), so
+ * eviction works alike on every backend without listing it: a write that would pass the
+ * tenant's cache limit first evicts entries in the policy's order (lru, fifo or random; never
+ * one younger than the minimum retention), and entries unread for the maximum retention expire.
+ * Reads are recorded in memory and written to the index in batches, so a hit costs no
+ * synchronous metadata write.
  */
 public final class CacheService {
 
@@ -66,16 +80,34 @@ public final class CacheService {
     public record CacheRead(long size, InputStream content) {
     }
 
+    /**
+     * How entries are evicted: in {@code order} when a tenant's cache needs room (its limit is
+     * the tenant's cache quota), never one younger than {@code minRetention}; any not read for
+     * {@code maxRetention} (zero: never) is expired.
+     */
+    public record Policy(CacheRows.Order order, Duration minRetention, Duration maxRetention) {
+        public static final Policy DEFAULTS = new Policy(CacheRows.Order.LRU, Duration.ZERO, Duration.ZERO);
+    }
+
     private final MetadataStore metadata;
     private final BlobStore store;
     private final Quotas quotas;
     private final KeyedLocks<BlobKey> sameKeyWrites = new KeyedLocks<>();
+    private final Policy policy;
+    private final Clock clock;
+    /** Reads not yet written to the index: a hit costs no synchronous metadata write. */
+    private final Map<EntryRef, Long> pendingAccess = new ConcurrentHashMap<>();
+
+    private record EntryRef(TenantId tenant, CacheType type, String key) {
+    }
 
     /** @param stores the stores as clients see them (the tenant's entries encrypted with its keys) */
-    CacheService(MetadataStore metadata, Stores stores, Quotas quotas) {
+    CacheService(MetadataStore metadata, Stores stores, Quotas quotas, Policy policy, Clock clock) {
         this.metadata = metadata;
         this.store = stores.caches();
         this.quotas = quotas;
+        this.policy = policy;
+        this.clock = clock;
     }
 
     // ---------------------------------------------------------------- keys: the one place for their rules
@@ -138,12 +170,20 @@ public final class CacheService {
         try (KeyedLocks.Held turn = sameKeyWrites.lock(blobKey)) {
             Optional<BlobInfo> existing = store.stat(blobKey);
             if (type == CacheType.DOCKER_LAYERS && existing.isPresent()) {
+                accessed(new EntryRef(tenant, type, key));
                 return new CacheEntry(type.wireName(), key, existing.get().size(), Optional.of(expectedDigest(type, key)), false);
+            }
+            if (length > 0) {
+                makeRoom(tenant, length);
             }
             try (Reservation reservation = quotas.reserve(tenant, Category.CACHE, Math.max(0, length))) {
                 HashingInputStream hashing = new HashingInputStream(body, expectedDigest(type, key));
                 BlobInfo info = store.put(blobKey, length < 0 ? reservation.meter(hashing) : hashing, length, WriteMode.OVERWRITE);
-                reservation.commit(info.size(), existing.map(BlobInfo::size).orElse(0L));
+                metadata.inTransaction(h -> {
+                    reservation.commit(h, info.size(), existing.map(BlobInfo::size).orElse(0L));
+                    CacheRows.put(h, tenant, type.wireName(), key, info.size(), clock.millis());
+                    return null;
+                });
                 return new CacheEntry(type.wireName(), key, info.size(), Optional.of(hashing.sha256()), true);
             }
         } catch (IOException e) {
@@ -151,10 +191,111 @@ public final class CacheService {
         }
     }
 
-    /** Opens {@code range} of an entry. */
+    /** Opens {@code range} of an entry; the read counts as a use of it (for lru and retention). */
     public CacheRead open(Principal caller, TenantId tenant, CacheType type, String key, ByteRange range) {
         caller.requireAccessTo(tenant);
-        return read(tenantKey(tenant, type, key), range, "cache entry " + type.wireName() + "/" + key + " of tenant " + tenant);
+        CacheRead read = read(tenantKey(tenant, type, key), range, "cache entry " + type.wireName() + "/" + key + " of tenant " + tenant);
+        accessed(new EntryRef(tenant, type, key));
+        return read;
+    }
+
+    private void accessed(EntryRef entry) {
+        pendingAccess.merge(entry, clock.millis(), Math::max);
+    }
+
+    /** Writes the pending access times to the index in one transaction (called in the background). */
+    void flushAccessTimes() {
+        if (pendingAccess.isEmpty()) {
+            return;
+        }
+        Map<EntryRef, Long> batch = new HashMap<>();
+        for (EntryRef entry : List.copyOf(pendingAccess.keySet())) {
+            Long at = pendingAccess.remove(entry);
+            if (at != null) {
+                batch.put(entry, at);
+            }
+        }
+        metadata.inTransaction(h -> {
+            batch.forEach((entry, at) -> CacheRows.touch(h, entry.tenant(), entry.type().wireName(), entry.key(), at));
+            return null;
+        });
+    }
+
+    // ---------------------------------------------------------------- eviction
+
+    /**
+     * Evicts entries of the tenant's cache, in the policy's order and never one younger than its
+     * minimum retention, until {@code bytes} are freed or nothing more may go. Returns the bytes
+     * freed. Also the quota's cleanup when a throttled write needs room (never artifacts).
+     */
+    long free(TenantId tenant, long bytes) {
+        flushAccessTimes();
+        long freed = 0;
+        while (freed < bytes) {
+            List<CacheRows.Entry> candidates = metadata.read(h -> CacheRows.candidates(h, tenant, policy.order(),
+                    clock.millis() - policy.minRetention().toMillis(), 64));
+            if (candidates.isEmpty()) {
+                break;
+            }
+            for (CacheRows.Entry entry : candidates) {
+                freed += evict(entry);
+                if (freed >= bytes) {
+                    break;
+                }
+            }
+        }
+        return freed;
+    }
+
+    /** Expires entries not read for longer than the policy's maximum retention; returns how many. */
+    int expire() {
+        if (policy.maxRetention().isZero()) {
+            return 0;
+        }
+        flushAccessTimes();
+        int expired = 0;
+        List<CacheRows.Entry> stale;
+        do {
+            stale = metadata.read(h -> CacheRows.unusedSince(h, clock.millis() - policy.maxRetention().toMillis(), 256));
+            for (CacheRows.Entry entry : stale) {
+                evict(entry);
+                expired++;
+            }
+        } while (stale.size() == 256);
+        return expired;
+    }
+
+    /** Deletes one entry (the blob first, so the index never lists what is gone), gives its bytes back. */
+    private long evict(CacheRows.Entry entry) {
+        CacheType type = CacheType.parse(entry.type());
+        BlobKey blobKey = tenantKey(entry.tenant(), type, entry.key());
+        try (KeyedLocks.Held turn = sameKeyWrites.lock(blobKey)) {
+            store.delete(blobKey);
+            boolean removed = metadata.inTransaction(h -> {
+                if (!CacheRows.delete(h, entry.tenant(), entry.type(), entry.key())) {
+                    return false;
+                }
+                quotas.adjust(h, entry.tenant(), Category.CACHE, -entry.size());
+                return true;
+            });
+            pendingAccess.remove(new EntryRef(entry.tenant(), type, entry.key()));
+            return removed ? entry.size() : 0;
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "evicting cache entry " + entry.type() + "/" + entry.key() + " of tenant " + entry.tenant());
+        }
+    }
+
+    /** Before a write of {@code bytes}: evicts what the tenant's cache limit needs, if it can. */
+    private void makeRoom(TenantId tenant, long bytes) {
+        var usage = quotas.usage(tenant);
+        long cacheLimit = usage.limits().cacheBytes();
+        long inCache = usage.lines().get(Category.CACHE).total();
+        long overCache = inCache + bytes - cacheLimit;
+        long overTotal = usage.usedBytes() + usage.reservedBytes() + bytes - usage.limits().totalBytes();
+        long needed = Math.max(overCache, overTotal);
+        if (needed > 0) {
+            free(tenant, needed);
+        }
     }
 
     /** Removes an entry; its bytes are given back to the tenant's quota. */
@@ -167,6 +308,7 @@ public final class CacheService {
             if (store.delete(blobKey)) {
                 metadata.inTransaction(h -> {
                     quotas.adjust(h, tenant, Category.CACHE, -info.size());
+                    CacheRows.delete(h, tenant, type.wireName(), key);
                     return null;
                 });
             }

@@ -15,14 +15,16 @@ import java.util.Objects;
  * @param sameNameUploadWait how long an upload waits for another upload of the same artifact to finish
  * @param encryption the master key and how often tenant keys rotate
  * @param quotas soft limit, hard limit action and waits of the quota ledger
+ * @param cachePolicy how cache entries are evicted and expired
  */
 public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease, Duration leaseCheckInterval,
-        Duration sameNameUploadWait, EncryptionConfig encryption, Quotas.Config quotas) {
+        Duration sameNameUploadWait, EncryptionConfig encryption, Quotas.Config quotas, CacheService.Policy cachePolicy) {
 
     public CoreConfig {
         Objects.requireNonNull(layout, "layout");
         Objects.requireNonNull(encryption, "encryption");
         Objects.requireNonNull(quotas, "quotas");
+        Objects.requireNonNull(cachePolicy, "cachePolicy");
         if (defaultLease.isNegative() || defaultLease.isZero() || maxLease.compareTo(defaultLease) < 0) {
             throw new IllegalArgumentException("lease durations must be positive, the default at most the maximum");
         }
@@ -37,7 +39,7 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
      */
     public static CoreConfig defaults(Layout layout) {
         return new CoreConfig(layout, Duration.ofMinutes(15), Duration.ofDays(1), Duration.ofSeconds(30),
-                SAME_NAME_UPLOAD_WAIT, defaultEncryption(layout), Quotas.Config.DEFAULTS);
+                SAME_NAME_UPLOAD_WAIT, defaultEncryption(layout), Quotas.Config.DEFAULTS, CacheService.Policy.DEFAULTS);
     }
 
     /** The master key file in the layout's key directory, rotation every 90 days. */
@@ -49,11 +51,17 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
 
     /** The same configuration with other encryption settings. */
     public CoreConfig withEncryption(EncryptionConfig other) {
-        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other, quotas);
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other, quotas, cachePolicy);
     }
 
     /** The same configuration with other quota settings. */
     public CoreConfig withQuotas(Quotas.Config other) {
-        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, other);
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, other,
+                cachePolicy);
+    }
+
+    /** The same configuration with another cache eviction policy. */
+    public CoreConfig withCachePolicy(CacheService.Policy other) {
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas, other);
     }
 }

@@ -58,7 +58,8 @@ public final class Daemon implements AutoCloseable {
         BuilderdStorage storage = null;
         try {
             CoreConfig core = new CoreConfig(config.layout(), config.buildLease(), config.maxBuildLease(),
-                    config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT, config.encryption(), config.quotas());
+                    config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT, config.encryption(), config.quotas(),
+                    config.cachePolicy());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
             StorageHealth health = new StorageHealth(stores.distinct(), config.layout().tenantRoots(), mountGuard,
                     storage.tenants(), storage.encryption());

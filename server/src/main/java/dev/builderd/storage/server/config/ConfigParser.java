@@ -1,6 +1,8 @@
 package dev.builderd.storage.server.config;
 
+import dev.builderd.storage.core.CacheService;
 import dev.builderd.storage.core.Layout;
+import dev.builderd.storage.core.metadata.CacheRows;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
 import dev.builderd.storage.core.crypto.FixedMasterKey;
 import dev.builderd.storage.core.crypto.TenantKeys;
@@ -87,11 +89,15 @@ public final class ConfigParser {
                 convert(Variable.QUOTA_HARD_LIMIT_ACTION, "use reject or throttle", HardLimitAction::parse),
                 seconds(Variable.QUOTA_THROTTLE_WAIT_SECONDS), Quotas.Config.DEFAULTS.reservationLease(),
                 seconds(Variable.QUOTA_CHECK_SECONDS), seconds(Variable.QUOTA_RECONCILE_SECONDS));
+        CacheService.Policy cachePolicy = new CacheService.Policy(
+                convert(Variable.CACHE_EVICTION_POLICY, "use lru, fifo or random", text -> CacheRows.Order.valueOf(text.toUpperCase(java.util.Locale.ROOT))),
+                Duration.ofSeconds(integer(Variable.CACHE_MIN_RETENTION_SECONDS, 0, 31_536_000)),
+                Duration.ofDays(integer(Variable.CACHE_MAX_RETENTION_DAYS, 0, 3650)));
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
-                adminToken, metadata, lease, maxLease, check, encryption, quotas);
+                adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy);
     }
 
     /** The master key from a file (the default, in the layout's key directory) or from MASTER_KEY; the rotation interval. */

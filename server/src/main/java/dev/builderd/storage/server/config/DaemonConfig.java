@@ -1,5 +1,6 @@
 package dev.builderd.storage.server.config;
 
+import dev.builderd.storage.core.CacheService;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
 import dev.builderd.storage.core.quota.Quotas;
@@ -20,6 +21,7 @@ import java.util.Optional;
  * @param adminToken empty when it is to be read from, or generated into, {@code config/admin.token}
  * @param encryption the master key and the rotation of tenant keys
  * @param quotas soft limit, hard limit action, throttle wait, scan and reconciliation intervals
+ * @param cachePolicy how cache entries are evicted and expired
  */
 public record DaemonConfig(
         String bindAddress,
@@ -37,7 +39,8 @@ public record DaemonConfig(
         Duration maxBuildLease,
         Duration leaseCheckInterval,
         EncryptionConfig encryption,
-        Quotas.Config quotas) {
+        Quotas.Config quotas,
+        CacheService.Policy cachePolicy) {
 
     /** When remote backends fail fast: after {@code failures} in a row, for {@code open}. */
     public record Breaker(int failures, Duration open) {

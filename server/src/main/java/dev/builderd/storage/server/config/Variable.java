@@ -74,6 +74,9 @@ public enum Variable {
     QUOTA_THROTTLE_WAIT_SECONDS("30", "how long a throttled write waits for space"),
     QUOTA_CHECK_SECONDS("30", "how often active builds' workspace, temp and metadata directories are measured"),
     QUOTA_RECONCILE_SECONDS("600", "how often the quota ledger is compared with what the stores hold, and repaired"),
+    CACHE_EVICTION_POLICY("lru", "which cache entries go first when a tenant's cache needs room: lru, fifo or random"),
+    CACHE_MIN_RETENTION_SECONDS("0", "a cache entry younger than this is never evicted (a write that needs its room is refused)"),
+    CACHE_MAX_RETENTION_DAYS("0", "a cache entry not read for this long expires (0: never)"),
     BUILD_LEASE_SECONDS("900", "how long a build stays active without a heartbeat, unless it asks for another lease"),
     MAX_BUILD_LEASE_SECONDS("86400", "the longest lease a build may ask for"),
     LEASE_CHECK_SECONDS("30", "how often expired build leases are looked for");

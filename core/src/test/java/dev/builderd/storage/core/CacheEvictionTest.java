@@ -1,0 +1,202 @@
+package dev.builderd.storage.core;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.FileBlobStore;
+import dev.builderd.storage.core.CacheService.CacheType;
+import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.error.QuotaExceededException;
+import dev.builderd.storage.core.metadata.CacheRows;
+import dev.builderd.storage.core.metadata.MetadataLocation;
+import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.model.BuildId;
+import dev.builderd.storage.core.model.BuildRef;
+import dev.builderd.storage.core.model.FileName;
+import dev.builderd.storage.core.model.Principal;
+import dev.builderd.storage.core.model.TenantId;
+import dev.builderd.storage.core.model.Tier;
+import dev.builderd.storage.core.quota.Category;
+import dev.builderd.storage.core.quota.HardLimitAction;
+import dev.builderd.storage.core.quota.Limits;
+import dev.builderd.storage.core.quota.Quotas;
+import dev.builderd.storage.testing.MovableClock;
+import dev.builderd.storage.testing.SeededBytes;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.OptionalLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Cache eviction by policy over the persisted index, retention, and the quota's cleanup of the cache. */
+class CacheEvictionTest {
+
+    private static final Principal ADMIN = new Principal.Admin();
+    private static final TenantId ACME = TenantId.of("acme");
+    private static final int SIZE = 3_000;
+
+    @TempDir
+    Path dataRoot;
+    private final MovableClock clock = new MovableClock();
+    private MetadataStore metadata;
+    private BuilderdStorage storage;
+
+    @BeforeEach
+    void open() throws IOException {
+        metadata = MetadataStore.open(MetadataLocation.sqlite(dataRoot.resolve("metadata/builderd.db")));
+    }
+
+    private void start(CacheService.Policy policy, HardLimitAction action) throws IOException {
+        if (storage != null) {
+            storage.close();
+        }
+        CoreConfig config = CoreConfig.defaults(Layout.under(dataRoot)).withCachePolicy(policy)
+                .withQuotas(new Quotas.Config(80, action, Duration.ofSeconds(5), Duration.ofHours(6), Duration.ofHours(1), Duration.ofDays(1)));
+        storage = new BuilderdStorage(config, metadata, Stores.single(new FileBlobStore(dataRoot)), "admin-token-for-tests", clock);
+        storage.tenants().put(ADMIN, ACME, Tier.PRO, null);
+        storage.quotas().setOverrides(ACME, new Limits.Overrides(OptionalLong.of(100_000), OptionalLong.empty(), OptionalLong.of(10_000),
+                Optional.empty(), Optional.empty(), Optional.empty()));
+    }
+
+    @AfterEach
+    void close() {
+        storage.close();
+        metadata.close();
+    }
+
+    private void put(String name, int seed) {
+        byte[] content = SeededBytes.array(seed, SIZE);
+        storage.caches().put(ADMIN, ACME, CacheType.DEPENDENCIES, "npm/" + name, new ByteArrayInputStream(content), SIZE);
+        clock.advance(Duration.ofSeconds(1));
+    }
+
+    private boolean present(String name) {
+        try (InputStream in = storage.caches().open(ADMIN, ACME, CacheType.DEPENDENCIES, "npm/" + name, ByteRange.ALL).content()) {
+            in.readAllBytes();
+            clock.advance(Duration.ofSeconds(1));
+            return true;
+        } catch (NotFoundException e) {
+            return false;
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private long cacheUsed() {
+        return storage.quotas().usage(ACME).lines().get(Category.CACHE).used();
+    }
+
+    @Test
+    void lruEvictsWhatWasReadLeastRecentlyToMakeRoomForAWrite() throws IOException {
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
+        put("a", 1);
+        put("b", 2);
+        put("c", 3);
+        assertThat(present("a")).isTrue();
+
+        put("d", 4);
+
+        assertThat(present("b")).as("least recently used").isFalse();
+        assertThat(present("a")).isTrue();
+        assertThat(present("c")).isTrue();
+        assertThat(present("d")).isTrue();
+        assertThat(cacheUsed()).isEqualTo(3L * SIZE);
+    }
+
+    @Test
+    void fifoEvictsTheOldestWhateverWasRead() throws IOException {
+        start(new CacheService.Policy(CacheRows.Order.FIFO, Duration.ZERO, Duration.ZERO), HardLimitAction.REJECT);
+        put("a", 1);
+        put("b", 2);
+        put("c", 3);
+        assertThat(present("a")).isTrue();
+
+        put("d", 4);
+
+        assertThat(present("a")).as("oldest").isFalse();
+        assertThat(present("b")).isTrue();
+    }
+
+    @Test
+    void nothingYoungerThanTheMinimumRetentionIsEvictedTheWriteIsRefusedInstead() throws IOException {
+        start(new CacheService.Policy(CacheRows.Order.LRU, Duration.ofHours(1), Duration.ZERO), HardLimitAction.REJECT);
+        put("a", 1);
+        put("b", 2);
+        put("c", 3);
+
+        assertThatThrownBy(() -> put("d", 4)).isInstanceOf(QuotaExceededException.class).hasMessageContaining("cache quota");
+        assertThat(present("a") && present("b") && present("c")).isTrue();
+
+        clock.advance(Duration.ofHours(2));
+        put("d", 4);
+        assertThat(present("d")).isTrue();
+    }
+
+    @Test
+    void entriesNotReadForTheMaximumRetentionExpire() throws IOException {
+        start(new CacheService.Policy(CacheRows.Order.LRU, Duration.ZERO, Duration.ofDays(7)), HardLimitAction.REJECT);
+        put("a", 1);
+        put("b", 2);
+        clock.advance(Duration.ofDays(6));
+        assertThat(present("a")).isTrue();
+        clock.advance(Duration.ofDays(2));
+
+        assertThat(storage.caches().expire()).isEqualTo(1);
+
+        assertThat(present("b")).isFalse();
+        assertThat(present("a")).isTrue();
+        assertThat(cacheUsed()).isEqualTo(SIZE);
+    }
+
+    @Test
+    void theIndexSurvivesARestartWithoutARescan() throws IOException {
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
+        put("a", 1);
+        put("b", 2);
+        put("c", 3);
+        assertThat(present("a")).isTrue();
+
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
+        put("d", 4);
+
+        assertThat(present("b")).isFalse();
+        assertThat(present("a")).isTrue();
+    }
+
+    @Test
+    void aReadUnderwayCompletesWhenItsEntryIsEvicted() throws IOException {
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
+        put("a", 1);
+        try (InputStream reading = storage.caches().open(ADMIN, ACME, CacheType.DEPENDENCIES, "npm/a", ByteRange.ALL).content()) {
+            assertThat(storage.caches().free(ACME, 1)).isEqualTo(SIZE);
+
+            assertThat(reading.readAllBytes()).as("whole, not truncated").isEqualTo(SeededBytes.array(1, SIZE));
+        }
+        assertThat(present("a")).isFalse();
+    }
+
+    @Test
+    void aThrottledArtifactWriteHasTheCacheCleanedButNeverOtherArtifacts() throws IOException {
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.THROTTLE);
+        storage.quotas().setOverrides(ACME, new Limits.Overrides(OptionalLong.of(12_000), OptionalLong.empty(), OptionalLong.of(10_000),
+                Optional.empty(), Optional.empty(), Optional.of(HardLimitAction.THROTTLE)));
+        BuildRef build = new BuildRef(ACME, BuildId.of("b1"));
+        storage.builds().create(ADMIN, ACME, Optional.of(build.build()), null);
+        storage.artifacts().upload(ADMIN, build, FileName.of("keep.img"), new ByteArrayInputStream(new byte[2_000]), 2_000, null);
+        put("a", 1);
+        put("b", 2);
+        put("c", 3);
+
+        storage.artifacts().upload(ADMIN, build, FileName.of("new.img"), new ByteArrayInputStream(new byte[4_000]), 4_000, null);
+
+        assertThat(cacheUsed()).as("one cache entry went, just the room needed").isEqualTo(2L * SIZE);
+        assertThat(storage.artifacts().describe(ADMIN, build, FileName.of("keep.img")).info().size()).isEqualTo(2_000);
+    }
+}

@@ -11,3 +11,14 @@ CREATE TABLE cache_entries (
 );
 CREATE INDEX cache_entries_by_access ON cache_entries (tenant_id, accessed_at);
 CREATE INDEX cache_entries_by_age ON cache_entries (tenant_id, created_at);
+
+-- Entries an active build declared or read: never evicted while that build is active.
+CREATE TABLE cache_pins (
+    tenant_id    VARCHAR(63)  NOT NULL,
+    build_id     VARCHAR(63)  NOT NULL,
+    cache_type   VARCHAR(16)  NOT NULL,
+    cache_key    VARCHAR(600) NOT NULL,
+    PRIMARY KEY (tenant_id, build_id, cache_type, cache_key),
+    FOREIGN KEY (tenant_id, build_id) REFERENCES builds (tenant_id, build_id) ON DELETE CASCADE
+);
+CREATE INDEX cache_pins_by_entry ON cache_pins (tenant_id, cache_type, cache_key);

@@ -6,11 +6,15 @@ import dev.builderd.storage.blob.BlobNotFoundException;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
 import dev.builderd.storage.blob.WriteMode;
+import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.metadata.BuildRows;
 import dev.builderd.storage.core.metadata.CacheRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.TenantRows;
+import dev.builderd.storage.core.model.BuildInfo;
+import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.quota.Category;
@@ -42,7 +46,7 @@ import java.util.regex.Pattern;
  * tenant's cache limit first evicts entries in the policy's order (lru, fifo or random; never
  * one younger than the minimum retention), and entries unread for the maximum retention expire.
  * Reads are recorded in memory and written to the index in batches, so a hit costs no
- * synchronous metadata write.
+ * synchronous metadata write. Entries pinned by an active build are never evicted or expired.
  */
 public final class CacheService {
 
@@ -197,6 +201,23 @@ public final class CacheService {
         CacheRead read = read(tenantKey(tenant, type, key), range, "cache entry " + type.wireName() + "/" + key + " of tenant " + tenant);
         accessed(new EntryRef(tenant, type, key));
         return read;
+    }
+
+    /**
+     * Pins entries for an active build: none of them is evicted or expired until the build ends
+     * (completed, failed or deleted). A build pins what it declares, and what it reads when it
+     * names itself on the read.
+     */
+    public void pin(Principal caller, BuildRef build, CacheType type, List<String> keys) {
+        caller.requireAccessTo(build.tenant());
+        keys.forEach(key -> tenantKey(build.tenant(), type, key));
+        metadata.inTransaction(h -> {
+            if (BuildRows.find(h, build).filter(BuildInfo::isActive).isEmpty()) {
+                throw new ConflictException("build " + build + " is not active; only an active build pins cache entries");
+            }
+            keys.forEach(key -> CacheRows.pin(h, build, type.wireName(), key));
+            return null;
+        });
     }
 
     private void accessed(EntryRef entry) {

@@ -171,6 +171,27 @@ class CacheEvictionTest {
     }
 
     @Test
+    void entriesPinnedByAnActiveBuildAreNotEvictedUntilItEnds() throws IOException {
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
+        BuildRef build = new BuildRef(ACME, BuildId.of("b1"));
+        storage.builds().create(ADMIN, ACME, Optional.of(build.build()), null);
+        put("a", 1);
+        put("b", 2);
+        put("c", 3);
+        storage.caches().pin(ADMIN, build, CacheType.DEPENDENCIES, java.util.List.of("npm/a", "npm/b"));
+
+        put("d", 4);
+        assertThat(present("c")).as("the only unpinned candidate").isFalse();
+        assertThat(present("a") && present("b")).isTrue();
+
+        storage.builds().complete(ADMIN, build, dev.builderd.storage.core.model.BuildStatus.SUCCEEDED);
+        assertThat(storage.caches().free(ACME, 3L * SIZE)).as("everything may go once the build ended").isEqualTo(3L * SIZE);
+        assertThat(present("a") || present("b")).isFalse();
+        assertThatThrownBy(() -> storage.caches().pin(ADMIN, build, CacheType.DEPENDENCIES, java.util.List.of("npm/d")))
+                .isInstanceOf(dev.builderd.storage.core.error.ConflictException.class).hasMessageContaining("not active");
+    }
+
+    @Test
     void aReadUnderwayCompletesWhenItsEntryIsEvicted() throws IOException {
         start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
         put("a", 1);

@@ -86,6 +86,23 @@ class CachesHttpTest extends HttpApiTestBase {
     }
 
     @Test
+    void aBuildPinsWhatItDeclaresOrReads() {
+        String token = tenant("acme", "pro");
+        build("acme", token, "b1");
+        byte[] layer = bytes(8, 1000);
+        String digest = "sha256:" + sha256(layer);
+        put(layerPath("acme", digest), token, layer);
+
+        assertThat(post(buildPath("acme", "b1") + "/cache-pins", token,
+                "{\"type\":\"dependencies\",\"keys\":[\"npm/a.tgz\"]}").status()).isEqualTo(204);
+        assertThat(get(layerPath("acme", digest), token, "X-Builderd-Build", "b1").status()).isEqualTo(200);
+        assertProblem(post(buildPath("acme", "b1") + "/cache-pins", token, "{\"type\":\"apt\",\"keys\":[\"x\"]}"), 400, "cache type");
+        complete("acme", token, "b1", "succeeded");
+        assertProblem(post(buildPath("acme", "b1") + "/cache-pins", token, "{\"type\":\"dependencies\",\"keys\":[\"npm/a.tgz\"]}"),
+                409, "not active");
+    }
+
+    @Test
     void theGlobalRegistryCacheIsWrittenByTheAdminAndReadByAnyToken() {
         String token = tenant("acme", "pro");
         byte[] layer = bytes(7, 10_000);

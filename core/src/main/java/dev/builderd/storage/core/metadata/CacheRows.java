@@ -1,5 +1,6 @@
 package dev.builderd.storage.core.metadata;
 
+import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.TenantId;
 import java.util.List;
 import java.util.Optional;
@@ -62,16 +63,35 @@ public final class CacheRows {
                 .bind("at", at).bind("t", tenant.value()).bind("c", type).bind("k", key).execute();
     }
 
-    /** Up to {@code limit} entries of the tenant created before {@code createdBefore}, in eviction order. */
+    /** Entries pinned by an active build of their tenant are never candidates for eviction. */
+    private static final String NOT_PINNED = " AND NOT EXISTS (SELECT 1 FROM cache_pins p JOIN builds b"
+            + " ON b.tenant_id = p.tenant_id AND b.build_id = p.build_id AND b.status = 'ACTIVE'"
+            + " WHERE p.tenant_id = cache_entries.tenant_id AND p.cache_type = cache_entries.cache_type"
+            + " AND p.cache_key = cache_entries.cache_key)";
+
+    /** Pins an entry for a build (idempotent). */
+    public static void pin(Handle h, BuildRef build, String type, String key) {
+        boolean pinned = h.createQuery("SELECT COUNT(*) FROM cache_pins WHERE tenant_id = :t AND build_id = :b AND cache_type = :c"
+                        + " AND cache_key = :k")
+                .bind("t", build.tenant().value()).bind("b", build.build().value()).bind("c", type).bind("k", key)
+                .mapTo(Long.class).one() > 0;
+        if (!pinned) {
+            h.createUpdate("INSERT INTO cache_pins (tenant_id, build_id, cache_type, cache_key) VALUES (:t, :b, :c, :k)")
+                    .bind("t", build.tenant().value()).bind("b", build.build().value()).bind("c", type).bind("k", key).execute();
+        }
+    }
+
+    /** Up to {@code limit} unpinned entries of the tenant created before {@code createdBefore}, in eviction order. */
     public static List<Entry> candidates(Handle h, TenantId tenant, Order order, long createdBefore, int limit) {
-        return h.createQuery("SELECT * FROM cache_entries WHERE tenant_id = :t AND created_at < :before ORDER BY " + order.sql
-                        + " LIMIT :limit")
+        return h.createQuery("SELECT * FROM cache_entries WHERE tenant_id = :t AND created_at < :before" + NOT_PINNED
+                        + " ORDER BY " + order.sql + " LIMIT :limit")
                 .bind("t", tenant.value()).bind("before", createdBefore).bind("limit", limit).map((rs, ctx) -> map(rs)).list();
     }
 
-    /** Entries of every tenant not read since {@code accessedBefore}. */
+    /** Unpinned entries of every tenant not read since {@code accessedBefore}. */
     public static List<Entry> unusedSince(Handle h, long accessedBefore, int limit) {
-        return h.createQuery("SELECT * FROM cache_entries WHERE accessed_at < :before ORDER BY accessed_at LIMIT :limit")
+        return h.createQuery("SELECT * FROM cache_entries WHERE accessed_at < :before" + NOT_PINNED
+                        + " ORDER BY accessed_at LIMIT :limit")
                 .bind("before", accessedBefore).bind("limit", limit).map((rs, ctx) -> map(rs)).list();
     }
 }

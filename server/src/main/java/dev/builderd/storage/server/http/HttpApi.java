@@ -92,6 +92,9 @@ public final class HttpApi {
     private record RotateBody(Boolean reencrypt) {
     }
 
+    private record PinsBody(String type, java.util.List<String> keys) {
+    }
+
     private final Tokens tokens;
     private final TenantService tenants;
     private final BuildService builds;
@@ -150,8 +153,22 @@ public final class HttpApi {
             quotaWarning(ctx);
             ctx.status(entry.stored() ? 201 : 200).json(cacheJson(entry));
         });
-        routes.get(cache, ctx -> sendCache(ctx, caches.open(principal(ctx), tenant(ctx),
-                CacheService.CacheType.parse(ctx.pathParam("type")), ctx.pathParam("key"), ByteRange.ALL), true));
+        routes.get(cache, ctx -> {
+            CacheService.CacheType type = CacheService.CacheType.parse(ctx.pathParam("type"));
+            String reading = ctx.header("X-Builderd-Build");
+            if (reading != null) {
+                caches.pin(principal(ctx), new BuildRef(tenant(ctx), BuildId.of(reading)), type, java.util.List.of(ctx.pathParam("key")));
+            }
+            sendCache(ctx, caches.open(principal(ctx), tenant(ctx), type, ctx.pathParam("key"), ByteRange.ALL), true);
+        });
+        routes.post(BUILD + "/cache-pins", ctx -> {
+            PinsBody body = readJson(ctx, PinsBody.class, null);
+            if (body.type() == null || body.keys() == null) {
+                throw new InvalidInputException("the body is {\"type\": \"docker-layers|dependencies|git-repos\", \"keys\": [...]}");
+            }
+            caches.pin(principal(ctx), build(ctx), CacheService.CacheType.parse(body.type()), body.keys());
+            ctx.status(204);
+        });
         routes.head(cache, ctx -> sendCache(ctx, caches.open(principal(ctx), tenant(ctx),
                 CacheService.CacheType.parse(ctx.pathParam("type")), ctx.pathParam("key"), ByteRange.ALL), false));
         routes.delete(cache, ctx -> {

@@ -61,7 +61,7 @@ public final class BuilderdStorage implements AutoCloseable {
         this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, clock);
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
         this.logs = new LogService(encrypted, activity, builds, config, quotas);
-        this.caches = new CacheService(metadata, encrypted, quotas, config.cachePolicy(), clock);
+        this.caches = new CacheService(metadata, encrypted, quotas, config.cachePolicy(), clock, metrics);
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
         this.directoryUsage = new DirectoryUsage(2);
         this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);

@@ -20,6 +20,9 @@ import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.quota.Category;
 import dev.builderd.storage.core.quota.Quotas;
 import dev.builderd.storage.core.quota.Reservation;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -105,8 +108,26 @@ public final class CacheService {
     private record EntryRef(TenantId tenant, CacheType type, String key) {
     }
 
+    private final Counter lookups;
+    private final Counter evictions;
+    private final Counter evictedBytes;
+
     /** @param stores the stores as clients see them (the tenant's entries encrypted with its keys) */
-    CacheService(MetadataStore metadata, Stores stores, Quotas quotas, Policy policy, Clock clock) {
+    CacheService(MetadataStore metadata, Stores stores, Quotas quotas, Policy policy, Clock clock, PrometheusRegistry registry) {
+        this.lookups = Counter.builder().name("builderd_cache_lookups")
+                .help("Reads of tenants' cache entries, by result (hit or miss)")
+                .labelNames("tenant_id", "cache_type", "result").register(registry);
+        this.evictions = Counter.builder().name("builderd_cache_evictions")
+                .help("Cache entries evicted (to make room) or expired (unread past the maximum retention)")
+                .labelNames("tenant_id", "cache_type").register(registry);
+        this.evictedBytes = Counter.builder().name("builderd_cache_evicted_bytes")
+                .help("Bytes of cache entries evicted or expired")
+                .labelNames("tenant_id", "cache_type").register(registry);
+        GaugeWithCallback.builder().name("builderd_cache_hit_ratio")
+                .help("Hits over lookups of a tenant's cache since the daemon started, by cache type")
+                .labelNames("tenant_id", "cache_type")
+                .callback(callback -> hitRatios().forEach((labels, ratio) -> callback.call(ratio, labels.get(0), labels.get(1))))
+                .register(registry);
         this.metadata = metadata;
         this.store = stores.caches();
         this.quotas = quotas;
@@ -198,7 +219,14 @@ public final class CacheService {
     /** Opens {@code range} of an entry; the read counts as a use of it (for lru and retention). */
     public CacheRead open(Principal caller, TenantId tenant, CacheType type, String key, ByteRange range) {
         caller.requireAccessTo(tenant);
-        CacheRead read = read(tenantKey(tenant, type, key), range, "cache entry " + type.wireName() + "/" + key + " of tenant " + tenant);
+        CacheRead read;
+        try {
+            read = read(tenantKey(tenant, type, key), range, "cache entry " + type.wireName() + "/" + key + " of tenant " + tenant);
+        } catch (NotFoundException miss) {
+            lookups.labelValues(tenant.value(), type.wireName(), "miss").inc();
+            throw miss;
+        }
+        lookups.labelValues(tenant.value(), type.wireName(), "hit").inc();
         accessed(new EntryRef(tenant, type, key));
         return read;
     }
@@ -240,6 +268,22 @@ public final class CacheService {
             batch.forEach((entry, at) -> CacheRows.touch(h, entry.tenant(), entry.type().wireName(), entry.key(), at));
             return null;
         });
+    }
+
+    /** Hits over lookups per (tenant, cache type), from the lookup counter. */
+    private Map<List<String>, Double> hitRatios() {
+        Map<List<String>, double[]> counts = new HashMap<>();
+        for (var point : lookups.collect().getDataPoints()) {
+            var labels = point.getLabels();
+            double[] hitsAndAll = counts.computeIfAbsent(List.of(labels.get("tenant_id"), labels.get("cache_type")), k -> new double[2]);
+            if ("hit".equals(labels.get("result"))) {
+                hitsAndAll[0] += point.getValue();
+            }
+            hitsAndAll[1] += point.getValue();
+        }
+        Map<List<String>, Double> ratios = new HashMap<>();
+        counts.forEach((labels, hitsAndAll) -> ratios.put(labels, hitsAndAll[1] == 0 ? 0 : hitsAndAll[0] / hitsAndAll[1]));
+        return ratios;
     }
 
     // ---------------------------------------------------------------- eviction
@@ -300,6 +344,10 @@ public final class CacheService {
                 return true;
             });
             pendingAccess.remove(new EntryRef(entry.tenant(), type, entry.key()));
+            if (removed) {
+                evictions.labelValues(entry.tenant().value(), entry.type()).inc();
+                evictedBytes.labelValues(entry.tenant().value(), entry.type()).inc(entry.size());
+            }
             return removed ? entry.size() : 0;
         } catch (IOException e) {
             throw IoErrors.translate(e, "evicting cache entry " + entry.type() + "/" + entry.key() + " of tenant " + entry.tenant());

@@ -38,6 +38,11 @@ class CachesHttpTest extends HttpApiTestBase {
         assertThat(get(layerPath("acme", digest), token).body()).isEqualTo(layer);
         assertThat(head(layerPath("acme", digest), token).header("Content-Length")).hasValue("300000");
         assertThat(cacheUsed("acme", token)).as("counted once").isEqualTo(300_000);
+        assertThat(get(layerPath("acme", "sha256:" + sha256(utf8("absent"))), token).status()).isEqualTo(404);
+        String metrics = get("/metrics", ADMIN).text();
+        // The GET and the HEAD above hit, the absent layer missed.
+        assertThat(metrics).contains("builderd_cache_lookups_total{cache_type=\"docker-layers\",result=\"hit\",tenant_id=\"acme\"} 2.0");
+        assertThat(metrics).contains("builderd_cache_hit_ratio{cache_type=\"docker-layers\",tenant_id=\"acme\"} 0.666");
     }
 
     @Test

@@ -106,7 +106,7 @@ public final class ArtifactService {
         }
         return publish(caller, ref, name, length, (key, reservation) -> {
             HashingInputStream hashing = new HashingInputStream(body, expected);
-            BlobInfo info = store.put(key, length < 0 ? reservation.meter(hashing) : hashing, length, WriteMode.OVERWRITE);
+            BlobInfo info = store.put(key, reservation.meter(hashing, length), length, WriteMode.OVERWRITE);
             return new Stored(info.size(), hashing.sha256());
         });
     }
@@ -156,7 +156,7 @@ public final class ArtifactService {
         return publish(caller, ref, target, -1, (key, reservation) -> {
             try (InputStream compressed = GzipPipe.compress(source.open(ByteRange.ALL))) {
                 HashingInputStream hashing = new HashingInputStream(compressed, null);
-                BlobInfo info = store.put(key, reservation.meter(hashing), -1, WriteMode.OVERWRITE);
+                BlobInfo info = store.put(key, reservation.meter(hashing, -1), -1, WriteMode.OVERWRITE);
                 return new Stored(info.size(), hashing.sha256());
             }
         });

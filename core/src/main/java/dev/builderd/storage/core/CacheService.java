@@ -12,7 +12,6 @@ import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.metadata.BuildRows;
 import dev.builderd.storage.core.metadata.CacheRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
-import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.BuildInfo;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.Principal;
@@ -189,7 +188,6 @@ public final class CacheService {
      */
     public CacheEntry put(Principal caller, TenantId tenant, CacheType type, String key, InputStream body, long length) {
         caller.requireAccessTo(tenant);
-        requireTenant(tenant);
         BlobKey blobKey = tenantKey(tenant, type, key);
         // Writes of one key take turns, so that each one's "replaced" size is what it replaced.
         try (KeyedLocks.Held turn = sameKeyWrites.lock(blobKey)) {
@@ -203,7 +201,7 @@ public final class CacheService {
             }
             try (Reservation reservation = quotas.reserve(tenant, Category.CACHE, Math.max(0, length))) {
                 HashingInputStream hashing = new HashingInputStream(body, expectedDigest(type, key));
-                BlobInfo info = store.put(blobKey, length < 0 ? reservation.meter(hashing) : hashing, length, WriteMode.OVERWRITE);
+                BlobInfo info = store.put(blobKey, reservation.meter(hashing, length), length, WriteMode.OVERWRITE);
                 metadata.inTransaction(h -> {
                     reservation.commit(h, info.size(), existing.map(BlobInfo::size).orElse(0L));
                     CacheRows.put(h, tenant, type.wireName(), key, info.size(), clock.millis());
@@ -420,12 +418,6 @@ public final class CacheService {
             throw IoErrors.translate(e, "reading " + what);
         } catch (UncheckedIOException e) {
             throw IoErrors.translate(e.getCause(), "reading " + what);
-        }
-    }
-
-    private void requireTenant(TenantId tenant) {
-        if (metadata.read(h -> TenantRows.find(h, tenant)).isEmpty()) {
-            throw new NotFoundException("tenant '" + tenant + "' does not exist");
         }
     }
 }

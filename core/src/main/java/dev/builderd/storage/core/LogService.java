@@ -49,7 +49,7 @@ public final class LogService {
                 Reservation reservation = quotas.reserve(ref.tenant(), Category.LOGS, Math.max(0, length))) {
             long replaced = store.stat(key).map(BlobInfo::size).orElse(0L);
             InputStream checked = new HashingInputStream(body, null);
-            BlobInfo info = store.put(key, length < 0 ? reservation.meter(checked) : checked, length, WriteMode.OVERWRITE);
+            BlobInfo info = store.put(key, reservation.meter(checked, length), length, WriteMode.OVERWRITE);
             reservation.commit(info.size(), replaced);
             return new LogInfo(name, info.size());
         } catch (IOException e) {

@@ -78,8 +78,9 @@ final class QuotaScan {
         }
         metadata.inTransaction(h -> {
             for (Category category : List.of(Category.WORKSPACE, Category.SCRATCH, Category.METADATA)) {
-                quotas.measured(h, tenant, category, byCategory.getOrDefault(category, 0L));
+                byCategory.putIfAbsent(category, 0L);
             }
+            quotas.measured(h, tenant, byCategory);
             boolean hard = QuotaRows.state(h, tenant).equals("hard");
             byBuild.forEach((build, bytes) -> {
                 if (BuildRows.setOverQuota(h, build.ref(), hard && bytes > 0) && hard) {

@@ -186,7 +186,7 @@ public final class TenantEncryption implements AutoCloseable {
 
     /** Whether the tenant's keys were shredded by a purge that has not finished. */
     boolean isShredded(TenantId tenant) {
-        return java.nio.file.Files.exists(layout.encryptionKeyDirectory().resolve(tenant.value() + ".shredded"));
+        return keys.isShredded(tenant);
     }
 
     /** The purge is done: the tenant ID may be used again. */

@@ -368,6 +368,11 @@ public final class TenantKeys implements DataKeys {
         LOG.info("tenant {}: keyset destroyed (crypto-shredded)", tenant);
     }
 
+    /** Whether the tenant's keys were shredded by a purge that has not finished (its tombstone is there). */
+    public boolean isShredded(TenantId tenant) {
+        return Files.exists(tombstoneOf(tenant));
+    }
+
     /** Removes the tombstone of a shredded tenant whose data is gone; the ID may be used again. */
     public synchronized void forgetShredded(TenantId tenant) throws IOException {
         if (KeyFiles.delete(tombstoneOf(tenant))) {

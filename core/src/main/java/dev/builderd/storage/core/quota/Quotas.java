@@ -7,6 +7,7 @@ import dev.builderd.storage.core.metadata.QuotaRows;
 import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
+import dev.builderd.storage.core.model.TenantInfo;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.Map;
@@ -87,7 +88,16 @@ public final class Quotas {
     /** The tenant's limits: its tier's with its overrides. */
     public Limits limits(Handle h, TenantId tenant) {
         var info = TenantRows.find(h, tenant).orElseThrow(() -> new NotFoundException("tenant '" + tenant + "' does not exist"));
-        return Limits.of(info.tier(), QuotaRows.overrides(h, tenant), config.softPercent(), config.action());
+        return limits(h, info);
+    }
+
+    /** The limits of a tenant already read: only its overrides are looked up. */
+    public Limits limits(TenantInfo tenant) {
+        return metadata.read(h -> limits(h, tenant));
+    }
+
+    private Limits limits(Handle h, TenantInfo tenant) {
+        return Limits.of(tenant.tier(), QuotaRows.overrides(h, tenant.id()), config.softPercent(), config.action());
     }
 
     /** The tenant's usage, for the admin or the tenant itself. */
@@ -313,15 +323,24 @@ public final class Quotas {
 
     /** Sets a measured category (the scanner) or a reconciled one; returns the drift (new minus ledger). */
     public long measured(Handle h, TenantId tenant, Category category, long bytes) {
+        return measured(h, tenant, Map.of(category, bytes)).getOrDefault(category, 0L);
+    }
+
+    /**
+     * Sets several measured categories at once, in the caller's transaction, and re-evaluates the
+     * tenant's state once; returns the drift of each (new minus ledger).
+     */
+    public Map<Category, Long> measured(Handle h, TenantId tenant, Map<Category, Long> bytes) {
         if (!metadata.lockTenant(h, tenant)) {
-            return 0;
+            return Map.of();
         }
-        long before = QuotaRows.setUsed(h, tenant, category, bytes);
+        Map<Category, Long> drift = new java.util.EnumMap<>(Category.class);
+        bytes.forEach((category, value) -> drift.put(category, value - QuotaRows.setUsed(h, tenant, category, value)));
         updateState(h, tenant);
-        if (bytes < before) {
+        if (drift.values().stream().anyMatch(d -> d < 0)) {
             wakeWaiters();
         }
-        return bytes - before;
+        return drift;
     }
 
     private void wakeWaiters() {

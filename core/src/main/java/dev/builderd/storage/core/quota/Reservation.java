@@ -50,12 +50,19 @@ public final class Reservation implements AutoCloseable {
     }
 
     /**
-     * {@code body} counted as it is read: past the bytes held, the reservation grows (by
-     * {@value #INCREMENT} bytes at a time, or just what is needed near the limit); when the quota
-     * has no room left, the read fails with a {@link QuotaStreamException}, so that the store keeps
-     * nothing of the upload.
+     * The body a store should read: as it is when its {@code length} is known (the reservation
+     * holds it, and the store refuses a body of another length); otherwise counted as it is read:
+     * past the bytes held, the reservation grows (by {@value #INCREMENT} bytes at a time, or just
+     * what is needed near the limit); when the quota has no room left, the read fails with a
+     * {@link QuotaStreamException}, so that the store keeps nothing of the upload.
+     *
+     * @param length the body's length, or -1 if unknown
      */
-    public InputStream meter(InputStream body) {
+    public InputStream meter(InputStream body, long length) {
+        return length < 0 ? meter(body) : body;
+    }
+
+    private InputStream meter(InputStream body) {
         return new FilterInputStream(body) {
             private long read;
 

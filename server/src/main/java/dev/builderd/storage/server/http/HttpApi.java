@@ -337,12 +337,7 @@ public final class HttpApi {
             if (!withBody) {
                 return;
             }
-            OutputStream out = ctx.res().getOutputStream();
-            if (read.size() >= LARGE_RESPONSE && out instanceof HttpOutput jetty) {
-                fileSender.send(in, jetty);
-            } else {
-                copy(in, out, read.size());
-            }
+            sendStream(in, read.size(), ctx.res().getOutputStream());
         }
     }
 
@@ -419,11 +414,7 @@ public final class HttpApi {
         return new Body() {
             @Override
             public void send() throws IOException {
-                if (length >= LARGE_RESPONSE && out instanceof HttpOutput jetty) {
-                    fileSender.send(in, jetty);
-                } else {
-                    copy(in, out, length);
-                }
+                sendStream(in, length, out);
             }
 
             @Override
@@ -431,6 +422,15 @@ public final class HttpApi {
                 in.close();
             }
         };
+    }
+
+    /** Sends a stream body: a large one through {@link FileSender}'s direct buffers, a small one copied. */
+    private void sendStream(InputStream in, long length, OutputStream out) throws IOException {
+        if (length >= LARGE_RESPONSE && out instanceof HttpOutput jetty) {
+            fileSender.send(in, jetty);
+        } else {
+            copy(in, out, length);
+        }
     }
 
     /** Copies {@code in} to {@code out} through a buffer no larger than {@code expectedLength} needs. */
@@ -581,7 +581,7 @@ public final class HttpApi {
         json.put("tenant_id", tenant.id().value());
         json.put("tier", tenant.tier().wireName());
         json.put("encryption", tenant.encryption());
-        json.put("limits", limitsJson(quotas.usage(tenant.id()).limits(), tenant.tier()));
+        json.put("limits", limitsJson(quotas.limits(tenant), tenant.tier()));
         json.put("created", tenant.created().toString());
         json.put("updated", tenant.updated().toString());
         return json;

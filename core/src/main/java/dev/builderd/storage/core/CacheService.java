@@ -9,9 +9,11 @@ import dev.builderd.storage.blob.WriteMode;
 import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.error.QuotaExceededException;
 import dev.builderd.storage.core.metadata.BuildRows;
 import dev.builderd.storage.core.metadata.CacheRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.BuildInfo;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.Principal;
@@ -87,19 +89,44 @@ public final class CacheService {
     }
 
     /**
-     * How entries are evicted: in {@code order} when a tenant's cache needs room (its limit is
-     * the tenant's cache quota), never one younger than {@code minRetention}; any not read for
-     * {@code maxRetention} (zero: never) is expired.
+     * How the entries of one tenant's cache type are evicted, the spec's {@code CacheManager}
+     * settings: in {@code order} when the type passes {@code maxSizeBytes} (zero: only the
+     * tenant's cache quota bounds it) or the tenant's quota needs room, never one younger than
+     * {@code minRetention}; any not read for {@code maxRetention} (zero: never) expires.
      */
-    public record Policy(CacheRows.Order order, Duration minRetention, Duration maxRetention) {
-        public static final Policy DEFAULTS = new Policy(CacheRows.Order.LRU, Duration.ZERO, Duration.ZERO);
+    public record Policy(CacheRows.Order order, Duration minRetention, Duration maxRetention, long maxSizeBytes) {
+        public static final Policy DEFAULTS = new Policy(CacheRows.Order.LRU, Duration.ZERO, Duration.ZERO, 0);
+
+        public Policy {
+            if (minRetention.isNegative() || maxRetention.isNegative() || maxSizeBytes < 0) {
+                throw new IllegalArgumentException("cache policy figures are zero or more");
+            }
+        }
+
+        /** This policy, with what the operator set for one tenant's cache type in its place. */
+        Policy with(CacheRows.PolicyRow set) {
+            return new Policy(set.order().orElse(order),
+                    set.minRetentionSeconds().map(Duration::ofSeconds).orElse(minRetention),
+                    set.maxRetentionSeconds().map(Duration::ofSeconds).orElse(maxRetention),
+                    set.maxSizeBytes().orElse(maxSizeBytes));
+        }
+    }
+
+    /**
+     * One of a tenant's cache types as an operator sees it.
+     *
+     * @param policy the policy in force (the daemon's defaults with what was set in their place)
+     * @param set what the operator set for this tenant and type
+     */
+    public record TypeState(CacheType type, Policy policy, CacheRows.PolicyRow set, CacheRows.TypeUsage usage) {
     }
 
     private final MetadataStore metadata;
     private final BlobStore store;
     private final Quotas quotas;
     private final KeyedLocks<BlobKey> sameKeyWrites = new KeyedLocks<>();
-    private final Policy policy;
+    /** The daemon's defaults; an operator may set any of it per tenant and cache type. */
+    private final Policy defaults;
     private final Clock clock;
     /** Reads not yet written to the index: a hit costs no synchronous metadata write. */
     private final Map<EntryRef, Long> pendingAccess = new ConcurrentHashMap<>();
@@ -130,7 +157,7 @@ public final class CacheService {
         this.metadata = metadata;
         this.store = stores.caches();
         this.quotas = quotas;
-        this.policy = policy;
+        this.defaults = policy;
         this.clock = clock;
     }
 
@@ -196,8 +223,9 @@ public final class CacheService {
                 accessed(new EntryRef(tenant, type, key));
                 return new CacheEntry(type.wireName(), key, existing.get().size(), Optional.of(expectedDigest(type, key)), false);
             }
+            Policy policy = policy(tenant, type);
             if (length > 0) {
-                makeRoom(tenant, length);
+                makeRoom(tenant, type, policy, length - existing.map(BlobInfo::size).orElse(0L));
             }
             try (Reservation reservation = quotas.reserve(tenant, Category.CACHE, Math.max(0, length))) {
                 HashingInputStream hashing = new HashingInputStream(body, expectedDigest(type, key));
@@ -207,6 +235,11 @@ public final class CacheService {
                     CacheRows.put(h, tenant, type.wireName(), key, info.size(), clock.millis());
                     return null;
                 });
+                if (length < 0 && policy.maxSizeBytes() > 0) {
+                    // Only now is the size known: bring the type back under its limit if it can be.
+                    long over = metadata.read(h -> CacheRows.usage(h, tenant, type.wireName())).bytes() - policy.maxSizeBytes();
+                    free(tenant, type, policy, over);
+                }
                 return new CacheEntry(type.wireName(), key, info.size(), Optional.of(hashing.sha256()), true);
             }
         } catch (IOException e) {
@@ -287,15 +320,36 @@ public final class CacheService {
     // ---------------------------------------------------------------- eviction
 
     /**
-     * Evicts entries of the tenant's cache, in the policy's order and never one younger than its
-     * minimum retention, until {@code bytes} are freed or nothing more may go. Returns the bytes
-     * freed. Also the quota's cleanup when a throttled write needs room (never artifacts).
+     * Evicts entries of the tenant's cache until {@code bytes} are freed or nothing more may go,
+     * each type in its own policy's order, the type holding the most bytes first. Returns the
+     * bytes freed. Also the quota's cleanup when a throttled write needs room (never artifacts).
      */
     long free(TenantId tenant, long bytes) {
+        Map<String, CacheRows.TypeUsage> usage = metadata.read(h -> CacheRows.usageOfAll(h)).getOrDefault(tenant, Map.of());
+        List<CacheType> largestFirst = usage.entrySet().stream()
+                .sorted(Map.Entry.<String, CacheRows.TypeUsage>comparingByValue(
+                        java.util.Comparator.comparingLong(CacheRows.TypeUsage::bytes)).reversed())
+                .map(e -> CacheType.parse(e.getKey())).toList();
+        long freed = 0;
+        for (CacheType type : largestFirst) {
+            if (freed >= bytes) {
+                break;
+            }
+            freed += free(tenant, type, policy(tenant, type), bytes - freed);
+        }
+        return freed;
+    }
+
+    /**
+     * Evicts entries of one cache type in its policy's order, never one younger than its minimum
+     * retention or pinned by an active build, until {@code bytes} are freed or nothing more may
+     * go. Returns the bytes freed.
+     */
+    private long free(TenantId tenant, CacheType type, Policy policy, long bytes) {
         flushAccessTimes();
         long freed = 0;
         while (freed < bytes) {
-            List<CacheRows.Entry> candidates = metadata.read(h -> CacheRows.candidates(h, tenant, policy.order(),
+            List<CacheRows.Entry> candidates = metadata.read(h -> CacheRows.candidates(h, tenant, type.wireName(), policy.order(),
                     clock.millis() - policy.minRetention().toMillis(), 64));
             if (candidates.isEmpty()) {
                 break;
@@ -310,21 +364,26 @@ public final class CacheService {
         return freed;
     }
 
-    /** Expires entries not read for longer than the policy's maximum retention; returns how many. */
+    /** Expires entries not read for longer than their type's maximum retention; returns how many. */
     int expire() {
-        if (policy.maxRetention().isZero()) {
-            return 0;
-        }
         flushAccessTimes();
         int expired = 0;
-        List<CacheRows.Entry> stale;
-        do {
-            stale = metadata.read(h -> CacheRows.unusedSince(h, clock.millis() - policy.maxRetention().toMillis(), 256));
-            for (CacheRows.Entry entry : stale) {
-                evict(entry);
-                expired++;
+        for (var tenantTypes : metadata.read(h -> CacheRows.usageOfAll(h)).entrySet()) {
+            TenantId tenant = tenantTypes.getKey();
+            for (String typeName : tenantTypes.getValue().keySet()) {
+                Policy policy = policy(tenant, CacheType.parse(typeName));
+                if (policy.maxRetention().isZero()) {
+                    continue;
+                }
+                List<CacheRows.Entry> stale;
+                do {
+                    stale = metadata.read(h -> CacheRows.unusedSince(h, tenant, typeName,
+                            clock.millis() - policy.maxRetention().toMillis(), 256));
+                    stale.forEach(this::evict);
+                    expired += stale.size();
+                } while (stale.size() == 256);
             }
-        } while (stale.size() == 256);
+        }
         return expired;
     }
 
@@ -352,17 +411,72 @@ public final class CacheService {
         }
     }
 
-    /** Before a write of {@code bytes}: evicts what the tenant's cache limit needs, if it can. */
-    private void makeRoom(TenantId tenant, long bytes) {
+    /**
+     * Before a write of {@code bytes} more: evicts what the type's maximum size needs, refusing
+     * the write when that cannot be freed (entries too young or pinned), then what the tenant's
+     * cache quota needs, if it can (the quota itself refuses or throttles what is still over).
+     */
+    private void makeRoom(TenantId tenant, CacheType type, Policy policy, long bytes) {
+        if (policy.maxSizeBytes() > 0) {
+            long inType = metadata.read(h -> CacheRows.usage(h, tenant, type.wireName())).bytes();
+            long overType = inType + bytes - policy.maxSizeBytes();
+            if (overType > 0 && free(tenant, type, policy, overType) < overType) {
+                throw new QuotaExceededException("the " + type.wireName() + " cache of tenant " + tenant + " would pass its maximum size of "
+                        + policy.maxSizeBytes() + " bytes, and its entries that could make room are younger than the minimum"
+                        + " retention or pinned by active builds",
+                        new QuotaExceededException.Figures("cache/" + type.wireName(), policy.maxSizeBytes(), inType, bytes));
+            }
+        }
         var usage = quotas.usage(tenant);
-        long cacheLimit = usage.limits().cacheBytes();
         long inCache = usage.lines().get(Category.CACHE).total();
-        long overCache = inCache + bytes - cacheLimit;
+        long overCache = inCache + bytes - usage.limits().cacheBytes();
         long overTotal = usage.usedBytes() + usage.reservedBytes() + bytes - usage.limits().totalBytes();
         long needed = Math.max(overCache, overTotal);
         if (needed > 0) {
             free(tenant, needed);
         }
+    }
+
+    /** The policy in force for one tenant's cache type. */
+    private Policy policy(TenantId tenant, CacheType type) {
+        return defaults.with(metadata.read(h -> CacheRows.policies(h, tenant)).getOrDefault(type.wireName(), CacheRows.PolicyRow.NONE));
+    }
+
+    /** Every cache type of a tenant: its policy in force, what the operator set, its size. */
+    public List<TypeState> types(Principal caller, TenantId tenant) {
+        caller.requireAccessTo(tenant);
+        return metadata.read(h -> {
+            Map<String, CacheRows.PolicyRow> set = CacheRows.policies(h, tenant);
+            return java.util.Arrays.stream(CacheType.values()).map(type -> {
+                CacheRows.PolicyRow row = set.getOrDefault(type.wireName(), CacheRows.PolicyRow.NONE);
+                return new TypeState(type, defaults.with(row), row, CacheRows.usage(h, tenant, type.wireName()));
+            }).toList();
+        });
+    }
+
+    /**
+     * Sets the policy of one tenant's cache type (admin only); what {@code set} leaves empty takes
+     * the daemon's default. A smaller maximum size evicts what it can at once.
+     */
+    public TypeState setPolicy(Principal caller, TenantId tenant, CacheType type, CacheRows.PolicyRow set) {
+        caller.requireAdmin("setting a tenant's cache policy");
+        Policy policy;
+        try {
+            policy = defaults.with(set);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidInputException("a cache policy's max_size_bytes and retention seconds are zero or more");
+        }
+        metadata.inTransaction(h -> {
+            if (TenantRows.find(h, tenant).isEmpty()) {
+                throw new NotFoundException("there is no tenant " + tenant);
+            }
+            CacheRows.setPolicy(h, tenant, type.wireName(), set);
+            return null;
+        });
+        if (policy.maxSizeBytes() > 0) {
+            free(tenant, type, policy, metadata.read(h -> CacheRows.usage(h, tenant, type.wireName())).bytes() - policy.maxSizeBytes());
+        }
+        return types(caller, tenant).stream().filter(state -> state.type() == type).findFirst().orElseThrow();
     }
 
     /** Removes an entry; its bytes are given back to the tenant's quota. */

@@ -112,7 +112,7 @@ class CacheEvictionTest {
 
     @Test
     void fifoEvictsTheOldestWhateverWasRead() throws IOException {
-        start(new CacheService.Policy(CacheRows.Order.FIFO, Duration.ZERO, Duration.ZERO), HardLimitAction.REJECT);
+        start(new CacheService.Policy(CacheRows.Order.FIFO, Duration.ZERO, Duration.ZERO, 0), HardLimitAction.REJECT);
         put("a", 1);
         put("b", 2);
         put("c", 3);
@@ -126,7 +126,7 @@ class CacheEvictionTest {
 
     @Test
     void nothingYoungerThanTheMinimumRetentionIsEvictedTheWriteIsRefusedInstead() throws IOException {
-        start(new CacheService.Policy(CacheRows.Order.LRU, Duration.ofHours(1), Duration.ZERO), HardLimitAction.REJECT);
+        start(new CacheService.Policy(CacheRows.Order.LRU, Duration.ofHours(1), Duration.ZERO, 0), HardLimitAction.REJECT);
         put("a", 1);
         put("b", 2);
         put("c", 3);
@@ -141,7 +141,7 @@ class CacheEvictionTest {
 
     @Test
     void entriesNotReadForTheMaximumRetentionExpire() throws IOException {
-        start(new CacheService.Policy(CacheRows.Order.LRU, Duration.ZERO, Duration.ofDays(7)), HardLimitAction.REJECT);
+        start(new CacheService.Policy(CacheRows.Order.LRU, Duration.ZERO, Duration.ofDays(7), 0), HardLimitAction.REJECT);
         put("a", 1);
         put("b", 2);
         clock.advance(Duration.ofDays(6));
@@ -219,5 +219,100 @@ class CacheEvictionTest {
 
         assertThat(cacheUsed()).as("one cache entry went, just the room needed").isEqualTo(2L * SIZE);
         assertThat(storage.artifacts().describe(ADMIN, build, FileName.of("keep.img")).info().size()).isEqualTo(2_000);
+    }
+
+    private void putLayer(int seed) {
+        byte[] content = SeededBytes.array(seed, SIZE);
+        storage.caches().put(ADMIN, ACME, CacheType.DOCKER_LAYERS, layerKey(seed), new ByteArrayInputStream(content), SIZE);
+        clock.advance(Duration.ofSeconds(1));
+    }
+
+    private static String layerKey(int seed) {
+        return "sha256:" + SeededBytes.sha256(seed, SIZE);
+    }
+
+    private CacheService.TypeState state(CacheType type) {
+        return storage.caches().types(ADMIN, ACME).stream().filter(s -> s.type() == type).findFirst().orElseThrow();
+    }
+
+    private static CacheRows.PolicyRow maxSize(long bytes, CacheRows.Order order, long minRetentionSeconds) {
+        return new CacheRows.PolicyRow(Optional.of(bytes), Optional.of(order), Optional.of(minRetentionSeconds), Optional.empty());
+    }
+
+    @Test
+    void aCacheTypePastItsMaximumSizeEvictsOnlyItsOwnEntriesInItsOwnOrder() throws IOException {
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
+        storage.caches().setPolicy(ADMIN, ACME, CacheType.DOCKER_LAYERS, maxSize(2L * SIZE, CacheRows.Order.FIFO, 0));
+        put("a", 1);
+        putLayer(10);
+        putLayer(11);
+        storage.caches().open(ADMIN, ACME, CacheType.DOCKER_LAYERS, layerKey(10), ByteRange.ALL).content().close();
+
+        putLayer(12);
+
+        assertThat(state(CacheType.DOCKER_LAYERS).usage()).isEqualTo(new CacheRows.TypeUsage(2L * SIZE, 2));
+        assertThatThrownBy(() -> storage.caches().open(ADMIN, ACME, CacheType.DOCKER_LAYERS, layerKey(10), ByteRange.ALL))
+                .as("fifo: the oldest layer went although it was read last").isInstanceOf(NotFoundException.class);
+        assertThat(present("a")).as("another type is not touched").isTrue();
+        assertThat(state(CacheType.DEPENDENCIES).policy()).as("the daemon's defaults").isEqualTo(CacheService.Policy.DEFAULTS);
+        assertThat(state(CacheType.DOCKER_LAYERS).policy().order()).isEqualTo(CacheRows.Order.FIFO);
+    }
+
+    @Test
+    void aWriteOverTheTypesMaximumSizeIsRefusedWhenItsEntriesAreTooYoungToGo() throws IOException {
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
+        storage.caches().setPolicy(ADMIN, ACME, CacheType.DOCKER_LAYERS, maxSize(2L * SIZE, CacheRows.Order.LRU, 3600));
+        putLayer(10);
+        putLayer(11);
+
+        assertThatThrownBy(() -> putLayer(12)).isInstanceOf(QuotaExceededException.class)
+                .hasMessageContaining("maximum size of 6000 bytes")
+                .satisfies(e -> assertThat(((QuotaExceededException) e).figures()).get()
+                        .extracting(QuotaExceededException.Figures::scope).isEqualTo("cache/docker-layers"));
+        assertThat(state(CacheType.DOCKER_LAYERS).usage().entries()).isEqualTo(2);
+        assertThat(cacheUsed()).as("nothing leaked into the quota").isEqualTo(2L * SIZE);
+    }
+
+    @Test
+    void loweringATypesMaximumSizeEvictsDownToItAtOnce() throws IOException {
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
+        put("a", 1);
+        put("b", 2);
+        put("c", 3);
+
+        CacheService.TypeState state = storage.caches().setPolicy(ADMIN, ACME, CacheType.DEPENDENCIES,
+                maxSize(SIZE, CacheRows.Order.LRU, 0));
+
+        assertThat(state.usage()).isEqualTo(new CacheRows.TypeUsage(SIZE, 1));
+        assertThat(present("c")).as("the most recently used stays").isTrue();
+        assertThat(cacheUsed()).isEqualTo(SIZE);
+    }
+
+    @Test
+    void theMaximumRetentionIsPerTenantAndType() throws IOException {
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
+        storage.caches().setPolicy(ADMIN, ACME, CacheType.DOCKER_LAYERS, new CacheRows.PolicyRow(Optional.empty(), Optional.empty(),
+                Optional.empty(), Optional.of(Duration.ofDays(1).toSeconds())));
+        put("a", 1);
+        putLayer(10);
+        clock.advance(Duration.ofDays(2));
+
+        assertThat(storage.caches().expire()).isEqualTo(1);
+
+        assertThat(state(CacheType.DOCKER_LAYERS).usage()).isEqualTo(CacheRows.TypeUsage.EMPTY);
+        assertThat(present("a")).as("dependencies keep the default: never expire").isTrue();
+    }
+
+    @Test
+    void onlyTheAdminSetsAPolicyAndItsFiguresAreChecked() throws IOException {
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
+        Principal tenant = new Principal.Tenant(ACME, "t1");
+        assertThatThrownBy(() -> storage.caches().setPolicy(tenant, ACME, CacheType.DEPENDENCIES, maxSize(1, CacheRows.Order.LRU, 0)))
+                .isInstanceOf(dev.builderd.storage.core.error.ForbiddenException.class);
+        assertThatThrownBy(() -> storage.caches().setPolicy(ADMIN, ACME, CacheType.DEPENDENCIES, maxSize(-1, CacheRows.Order.LRU, 0)))
+                .isInstanceOf(dev.builderd.storage.core.error.InvalidInputException.class).hasMessageContaining("zero or more");
+        assertThatThrownBy(() -> storage.caches().setPolicy(ADMIN, TenantId.of("nobody"), CacheType.DEPENDENCIES,
+                maxSize(1, CacheRows.Order.LRU, 0))).isInstanceOf(NotFoundException.class);
+        assertThat(storage.caches().types(tenant, ACME)).hasSize(3);
     }
 }

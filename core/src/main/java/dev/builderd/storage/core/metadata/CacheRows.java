@@ -2,8 +2,11 @@ package dev.builderd.storage.core.metadata;
 
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.TenantId;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import org.jdbi.v3.core.Handle;
 
 /** The {@code cache_entries} table: the index of every tenant's cache entries. */
@@ -42,18 +45,100 @@ public final class CacheRows {
                 .bind("t", tenant.value()).bind("c", type).bind("k", key).map((rs, ctx) -> map(rs)).findOne();
     }
 
-    /** Inserts or replaces an entry written now. */
+    /** Inserts or replaces an entry written now, keeping its type's running total in step. */
     public static void put(Handle h, TenantId tenant, String type, String key, long size, long now) {
-        h.createUpdate("DELETE FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND cache_key = :k")
-                .bind("t", tenant.value()).bind("c", type).bind("k", key).execute();
+        delete(h, tenant, type, key);
         h.createUpdate("INSERT INTO cache_entries (tenant_id, cache_type, cache_key, size, created_at, accessed_at)"
                         + " VALUES (:t, :c, :k, :s, :now, :now)")
                 .bind("t", tenant.value()).bind("c", type).bind("k", key).bind("s", size).bind("now", now).execute();
+        addUsage(h, tenant, type, size, 1);
     }
 
+    /** Removes an entry and its bytes from its type's running total; false if it was not indexed. */
     public static boolean delete(Handle h, TenantId tenant, String type, String key) {
-        return h.createUpdate("DELETE FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND cache_key = :k")
-                .bind("t", tenant.value()).bind("c", type).bind("k", key).execute() > 0;
+        Optional<Entry> entry = find(h, tenant, type, key);
+        if (entry.isEmpty()) {
+            return false;
+        }
+        h.createUpdate("DELETE FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND cache_key = :k")
+                .bind("t", tenant.value()).bind("c", type).bind("k", key).execute();
+        addUsage(h, tenant, type, -entry.get().size(), -1);
+        return true;
+    }
+
+    private static void addUsage(Handle h, TenantId tenant, String type, long bytes, long entries) {
+        int updated = h.createUpdate("UPDATE cache_usage SET bytes = bytes + :b, entries = entries + :n"
+                        + " WHERE tenant_id = :t AND cache_type = :c")
+                .bind("b", bytes).bind("n", entries).bind("t", tenant.value()).bind("c", type).execute();
+        if (updated == 0) {
+            h.createUpdate("INSERT INTO cache_usage (tenant_id, cache_type, bytes, entries) VALUES (:t, :c, :b, :n)")
+                    .bind("b", bytes).bind("n", entries).bind("t", tenant.value()).bind("c", type).execute();
+        }
+    }
+
+    /** The bytes and entries of one tenant's cache type. */
+    public record TypeUsage(long bytes, long entries) {
+        public static final TypeUsage EMPTY = new TypeUsage(0, 0);
+    }
+
+    public static TypeUsage usage(Handle h, TenantId tenant, String type) {
+        return h.createQuery("SELECT bytes, entries FROM cache_usage WHERE tenant_id = :t AND cache_type = :c")
+                .bind("t", tenant.value()).bind("c", type)
+                .map((rs, ctx) -> new TypeUsage(rs.getLong("bytes"), rs.getLong("entries"))).findOne().orElse(TypeUsage.EMPTY);
+    }
+
+    /** Every (tenant, cache type) that holds entries, with its usage. */
+    public static Map<TenantId, Map<String, TypeUsage>> usageOfAll(Handle h) {
+        Map<TenantId, Map<String, TypeUsage>> all = new TreeMap<>(Comparator.comparing(TenantId::value));
+        h.createQuery("SELECT tenant_id, cache_type, bytes, entries FROM cache_usage WHERE entries > 0").map((rs, ctx) -> {
+            all.computeIfAbsent(TenantId.of(rs.getString("tenant_id")), t -> new TreeMap<>())
+                    .put(rs.getString("cache_type"), new TypeUsage(rs.getLong("bytes"), rs.getLong("entries")));
+            return all;
+        }).list();
+        return all;
+    }
+
+    // ---------------------------------------------------------------- policies set by the operator
+
+    /**
+     * What the operator set for one tenant's cache type; an empty field takes the daemon's default.
+     * Durations are in seconds.
+     */
+    public record PolicyRow(Optional<Long> maxSizeBytes, Optional<Order> order, Optional<Long> minRetentionSeconds,
+            Optional<Long> maxRetentionSeconds) {
+        public static final PolicyRow NONE = new PolicyRow(Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty());
+    }
+
+    /** What the operator set for each cache type of a tenant, by type; types not set are absent. */
+    public static Map<String, PolicyRow> policies(Handle h, TenantId tenant) {
+        Map<String, PolicyRow> rows = new TreeMap<>();
+        h.createQuery("SELECT * FROM cache_policies WHERE tenant_id = :t").bind("t", tenant.value()).map((rs, ctx) -> {
+            rows.put(rs.getString("cache_type"), new PolicyRow(
+                    optionalLong(rs, "max_size_bytes"),
+                    Optional.ofNullable(rs.getString("eviction_policy")).map(Order::valueOf),
+                    optionalLong(rs, "min_retention_seconds"),
+                    optionalLong(rs, "max_retention_seconds")));
+            return rows;
+        }).list();
+        return rows;
+    }
+
+    private static Optional<Long> optionalLong(java.sql.ResultSet rs, String column) throws java.sql.SQLException {
+        long value = rs.getLong(column);
+        return rs.wasNull() ? Optional.empty() : Optional.of(value);
+    }
+
+    /** Replaces what the operator set for a tenant's cache type. */
+    public static void setPolicy(Handle h, TenantId tenant, String type, PolicyRow row) {
+        h.createUpdate("DELETE FROM cache_policies WHERE tenant_id = :t AND cache_type = :c")
+                .bind("t", tenant.value()).bind("c", type).execute();
+        h.createUpdate("INSERT INTO cache_policies (tenant_id, cache_type, max_size_bytes, eviction_policy, min_retention_seconds,"
+                        + " max_retention_seconds) VALUES (:t, :c, :max, :order, :min, :keep)")
+                .bind("t", tenant.value()).bind("c", type)
+                .bind("max", row.maxSizeBytes().orElse(null))
+                .bind("order", row.order().map(Order::name).orElse(null))
+                .bind("min", row.minRetentionSeconds().orElse(null))
+                .bind("keep", row.maxRetentionSeconds().orElse(null)).execute();
     }
 
     /** Records that an entry was read at {@code at} (never moves the time back). */
@@ -81,17 +166,19 @@ public final class CacheRows {
         }
     }
 
-    /** Up to {@code limit} unpinned entries of the tenant created before {@code createdBefore}, in eviction order. */
-    public static List<Entry> candidates(Handle h, TenantId tenant, Order order, long createdBefore, int limit) {
-        return h.createQuery("SELECT * FROM cache_entries WHERE tenant_id = :t AND created_at < :before" + NOT_PINNED
-                        + " ORDER BY " + order.sql + " LIMIT :limit")
-                .bind("t", tenant.value()).bind("before", createdBefore).bind("limit", limit).map((rs, ctx) -> map(rs)).list();
+    /** Up to {@code limit} unpinned entries of a tenant's cache type created before {@code createdBefore}, in eviction order. */
+    public static List<Entry> candidates(Handle h, TenantId tenant, String type, Order order, long createdBefore, int limit) {
+        return h.createQuery("SELECT * FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND created_at < :before"
+                        + NOT_PINNED + " ORDER BY " + order.sql + " LIMIT :limit")
+                .bind("t", tenant.value()).bind("c", type).bind("before", createdBefore).bind("limit", limit)
+                .map((rs, ctx) -> map(rs)).list();
     }
 
-    /** Unpinned entries of every tenant not read since {@code accessedBefore}. */
-    public static List<Entry> unusedSince(Handle h, long accessedBefore, int limit) {
-        return h.createQuery("SELECT * FROM cache_entries WHERE accessed_at < :before" + NOT_PINNED
-                        + " ORDER BY accessed_at LIMIT :limit")
-                .bind("before", accessedBefore).bind("limit", limit).map((rs, ctx) -> map(rs)).list();
+    /** Unpinned entries of a tenant's cache type not read since {@code accessedBefore}. */
+    public static List<Entry> unusedSince(Handle h, TenantId tenant, String type, long accessedBefore, int limit) {
+        return h.createQuery("SELECT * FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND accessed_at < :before"
+                        + NOT_PINNED + " ORDER BY accessed_at LIMIT :limit")
+                .bind("t", tenant.value()).bind("c", type).bind("before", accessedBefore).bind("limit", limit)
+                .map((rs, ctx) -> map(rs)).list();
     }
 }

@@ -92,7 +92,7 @@ public final class ConfigParser {
         CacheService.Policy cachePolicy = new CacheService.Policy(
                 convert(Variable.CACHE_EVICTION_POLICY, "use lru, fifo or random", text -> CacheRows.Order.valueOf(text.toUpperCase(java.util.Locale.ROOT))),
                 Duration.ofSeconds(integer(Variable.CACHE_MIN_RETENTION_SECONDS, 0, 31_536_000)),
-                Duration.ofDays(integer(Variable.CACHE_MAX_RETENTION_DAYS, 0, 3650)));
+                Duration.ofDays(integer(Variable.CACHE_MAX_RETENTION_DAYS, 0, 3650)), 0);
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }

@@ -35,6 +35,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongFunction;
 import java.util.regex.Pattern;
 
 /**
@@ -84,8 +85,13 @@ public final class CacheService {
     public record CacheEntry(String type, String key, long size, Optional<String> sha256, boolean stored) {
     }
 
-    /** An entry opened for reading: its size and its content; the caller closes it. */
-    public record CacheRead(long size, InputStream content) {
+    /**
+     * An entry opened for reading; the caller closes it.
+     *
+     * @param size the whole entry's size
+     * @param range the part of it that {@code content} holds ({@link ByteRange#ALL} for all of it)
+     */
+    public record CacheRead(long size, ByteRange range, InputStream content) {
     }
 
     /**
@@ -153,6 +159,22 @@ public final class CacheService {
                 .help("Hits over lookups of a tenant's cache since the daemon started, by cache type")
                 .labelNames("tenant_id", "cache_type")
                 .callback(callback -> hitRatios().forEach((labels, ratio) -> callback.call(ratio, labels.get(0), labels.get(1))))
+                .register(registry);
+        GaugeWithCallback.builder().name("builderd_cache_size_bytes")
+                .help("Bytes held by a tenant's cache type, from the cache index")
+                .labelNames("tenant_id", "cache_type")
+                .callback(callback -> metadata.read(h -> CacheRows.usageOfAll(h)).forEach((tenant, types) ->
+                        types.forEach((type, usage) -> callback.call(usage.bytes(), tenant.value(), type))))
+                .register(registry);
+        GaugeWithCallback.builder().name("builderd_cache_max_size_bytes")
+                .help("The maximum size of a tenant's cache type, where one is in force (its policy's MaxSize)")
+                .labelNames("tenant_id", "cache_type")
+                .callback(callback -> metadata.read(h -> CacheRows.usageOfAll(h)).forEach((tenant, types) -> types.keySet().forEach(type -> {
+                    long max = policy(tenant, CacheType.parse(type)).maxSizeBytes();
+                    if (max > 0) {
+                        callback.call(max, tenant.value(), type);
+                    }
+                })))
                 .register(registry);
         this.metadata = metadata;
         this.store = stores.caches();
@@ -249,10 +271,18 @@ public final class CacheService {
 
     /** Opens {@code range} of an entry; the read counts as a use of it (for lru and retention). */
     public CacheRead open(Principal caller, TenantId tenant, CacheType type, String key, ByteRange range) {
+        return open(caller, tenant, type, key, size -> range);
+    }
+
+    /**
+     * Opens the part of an entry that {@code rangeOfSize} chooses once the entry's size is known
+     * (an HTTP {@code Range} header, say); the read counts as a use of it.
+     */
+    public CacheRead open(Principal caller, TenantId tenant, CacheType type, String key, LongFunction<ByteRange> rangeOfSize) {
         caller.requireAccessTo(tenant);
         CacheRead read;
         try {
-            read = read(tenantKey(tenant, type, key), range, "cache entry " + type.wireName() + "/" + key + " of tenant " + tenant);
+            read = read(tenantKey(tenant, type, key), rangeOfSize, "cache entry " + type.wireName() + "/" + key + " of tenant " + tenant);
         } catch (NotFoundException miss) {
             lookups.labelValues(tenant.value(), type.wireName(), "miss").inc();
             throw miss;
@@ -517,15 +547,16 @@ public final class CacheService {
         }
     }
 
-    /** Opens a layer of the global registry cache; any authenticated caller may read it. */
-    public CacheRead openGlobal(Principal caller, String digest, ByteRange range) {
-        return read(globalKey(digest), range, "layer " + digest + " of the global registry cache");
+    /** Opens the part of a layer of the global registry cache that {@code rangeOfSize} chooses; any caller may read it. */
+    public CacheRead openGlobal(Principal caller, String digest, LongFunction<ByteRange> rangeOfSize) {
+        return read(globalKey(digest), rangeOfSize, "layer " + digest + " of the global registry cache");
     }
 
-    private CacheRead read(BlobKey blobKey, ByteRange range, String what) {
+    private CacheRead read(BlobKey blobKey, LongFunction<ByteRange> rangeOfSize, String what) {
         try {
             BlobInfo info = store.stat(blobKey).orElseThrow(() -> new NotFoundException("there is no " + what));
-            return new CacheRead(info.size(), store.open(blobKey, range));
+            ByteRange range = rangeOfSize.apply(info.size());
+            return new CacheRead(info.size(), range, store.open(blobKey, range));
         } catch (BlobNotFoundException e) {
             throw new NotFoundException("there is no " + what);
         } catch (IOException e) {

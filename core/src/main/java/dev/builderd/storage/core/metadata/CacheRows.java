@@ -1,5 +1,6 @@
 package dev.builderd.storage.core.metadata;
 
+import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.TenantId;
 import java.util.Comparator;
@@ -29,6 +30,17 @@ public final class CacheRows {
 
         Order(String sql) {
             this.sql = sql;
+        }
+
+        /** The order named {@code lru}, {@code fifo} or {@code random}. */
+        public static Order parse(String name) {
+            for (Order order : values()) {
+                if (order.name().equalsIgnoreCase(name)) {
+                    return order;
+                }
+            }
+            throw new InvalidInputException("eviction policy '" + String.valueOf(name).replaceAll("\\p{Cntrl}", "?")
+                    + "' is unknown: use lru, fifo or random");
         }
     }
 

@@ -90,7 +90,7 @@ public final class ConfigParser {
                 seconds(Variable.QUOTA_THROTTLE_WAIT_SECONDS), Quotas.Config.DEFAULTS.reservationLease(),
                 seconds(Variable.QUOTA_CHECK_SECONDS), seconds(Variable.QUOTA_RECONCILE_SECONDS));
         CacheService.Policy cachePolicy = new CacheService.Policy(
-                convert(Variable.CACHE_EVICTION_POLICY, "use lru, fifo or random", text -> CacheRows.Order.valueOf(text.toUpperCase(java.util.Locale.ROOT))),
+                convert(Variable.CACHE_EVICTION_POLICY, "use lru, fifo or random", CacheRows.Order::parse),
                 Duration.ofSeconds(integer(Variable.CACHE_MIN_RETENTION_SECONDS, 0, 31_536_000)),
                 Duration.ofDays(integer(Variable.CACHE_MAX_RETENTION_DAYS, 0, 3650)), 0);
         if (!problems.isEmpty()) {

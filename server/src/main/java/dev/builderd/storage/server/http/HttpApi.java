@@ -14,6 +14,7 @@ import dev.builderd.storage.core.TenantService;
 import dev.builderd.storage.core.Tokens;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.StorageException;
+import dev.builderd.storage.core.metadata.CacheRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.model.ArtifactInfo;
 import dev.builderd.storage.core.model.BuildId;
@@ -45,6 +46,8 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
+import java.util.function.LongFunction;
 
 /**
  * The HTTP API v1: routes, authentication and the translation between HTTP and the core's
@@ -90,6 +93,16 @@ public final class HttpApi {
     }
 
     private record RotateBody(Boolean reencrypt) {
+    }
+
+    private record CachePolicyBody(@JsonProperty("max_size_bytes") Long maxSizeBytes,
+            @JsonProperty("eviction_policy") String evictionPolicy,
+            @JsonProperty("min_retention_seconds") Long minRetentionSeconds,
+            @JsonProperty("max_retention_seconds") Long maxRetentionSeconds) {
+        CacheRows.PolicyRow row() {
+            return new CacheRows.PolicyRow(Optional.ofNullable(maxSizeBytes), Optional.ofNullable(evictionPolicy).map(CacheRows.Order::parse),
+                    Optional.ofNullable(minRetentionSeconds), Optional.ofNullable(maxRetentionSeconds));
+        }
     }
 
     private record PinsBody(String type, java.util.List<String> keys) {
@@ -159,7 +172,7 @@ public final class HttpApi {
             if (reading != null) {
                 caches.pin(principal(ctx), new BuildRef(tenant(ctx), BuildId.of(reading)), type, java.util.List.of(ctx.pathParam("key")));
             }
-            sendCache(ctx, caches.open(principal(ctx), tenant(ctx), type, ctx.pathParam("key"), ByteRange.ALL), true);
+            sendCacheRange(ctx, rangeOf -> caches.open(principal(ctx), tenant(ctx), type, ctx.pathParam("key"), rangeOf));
         });
         routes.post(BUILD + "/cache-pins", ctx -> {
             PinsBody body = readJson(ctx, PinsBody.class, null);
@@ -175,13 +188,20 @@ public final class HttpApi {
             caches.delete(principal(ctx), tenant(ctx), CacheService.CacheType.parse(ctx.pathParam("type")), ctx.pathParam("key"));
             ctx.status(204);
         });
+        routes.get("/v1/tenants/{tenant}/cache-policies", ctx -> ctx.json(Map.of("cache_types",
+                caches.types(principal(ctx), tenant(ctx)).stream().map(HttpApi::cacheTypeJson).toList())));
+        routes.put("/v1/tenants/{tenant}/cache-policies/{type}", ctx -> {
+            CachePolicyBody body = readJson(ctx, CachePolicyBody.class, new CachePolicyBody(null, null, null, null));
+            ctx.json(cacheTypeJson(caches.setPolicy(principal(ctx), tenant(ctx), CacheService.CacheType.parse(ctx.pathParam("type")),
+                    body.row())));
+        });
         routes.put("/v1/global/registry-cache/{digest}", ctx -> {
             CacheService.CacheEntry entry = caches.putGlobal(principal(ctx), ctx.pathParam("digest"), ctx.req().getInputStream(),
                     ctx.req().getContentLengthLong());
             ctx.status(entry.stored() ? 201 : 200).json(cacheJson(entry));
         });
         routes.get("/v1/global/registry-cache/{digest}", ctx ->
-                sendCache(ctx, caches.openGlobal(principal(ctx), ctx.pathParam("digest"), ByteRange.ALL), true));
+                sendCacheRange(ctx, rangeOf -> caches.openGlobal(principal(ctx), ctx.pathParam("digest"), rangeOf)));
         routes.get("/v1/tenants/{tenant}/usage", ctx -> {
             TenantInfo tenant = tenants.get(principal(ctx), tenant(ctx));
             ctx.json(usageJson(quotas.usage(principal(ctx), tenant.id()), tenant.tier()));
@@ -329,15 +349,73 @@ public final class HttpApi {
         return json;
     }
 
-    /** Sends a cache entry (whole); the stream is closed either way. */
+    private static Map<String, Object> cacheTypeJson(CacheService.TypeState state) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("type", state.type().wireName());
+        json.put("size_bytes", state.usage().bytes());
+        json.put("entries", state.usage().entries());
+        json.put("max_size_bytes", state.policy().maxSizeBytes());
+        json.put("eviction_policy", state.policy().order().name().toLowerCase(java.util.Locale.ROOT));
+        json.put("min_retention_seconds", state.policy().minRetention().toSeconds());
+        json.put("max_retention_seconds", state.policy().maxRetention().toSeconds());
+        Map<String, Object> set = new LinkedHashMap<>();
+        state.set().maxSizeBytes().ifPresent(v -> set.put("max_size_bytes", v));
+        state.set().order().ifPresent(v -> set.put("eviction_policy", v.name().toLowerCase(java.util.Locale.ROOT)));
+        state.set().minRetentionSeconds().ifPresent(v -> set.put("min_retention_seconds", v));
+        state.set().maxRetentionSeconds().ifPresent(v -> set.put("max_retention_seconds", v));
+        json.put("set_for_tenant", set);
+        return json;
+    }
+
+    /** Sends a cache entry, or the part of it that was opened (206); the stream is closed either way. */
     private void sendCache(Context ctx, CacheService.CacheRead read, boolean withBody) throws IOException {
         try (InputStream in = read.content()) {
+            long length = read.range().lengthWithin(read.size());
             ctx.contentType("application/octet-stream");
-            ctx.res().setContentLengthLong(read.size());
+            ctx.header("Accept-Ranges", "bytes");
+            if (!read.range().isAll()) {
+                ctx.status(206);
+                ctx.header("Content-Range", "bytes " + read.range().offset() + "-" + (read.range().offset() + length - 1) + "/" + read.size());
+            }
+            ctx.res().setContentLengthLong(length);
             if (!withBody) {
                 return;
             }
-            sendStream(in, read.size(), ctx.res().getOutputStream());
+            sendStream(in, length, ctx.res().getOutputStream());
+        }
+    }
+
+    /**
+     * Sends the part of a cache entry that the request's {@code Range} header asks for (all of it
+     * without one); 416 when the range starts past its end.
+     */
+    private void sendCacheRange(Context ctx, Function<LongFunction<ByteRange>, CacheService.CacheRead> open) throws IOException {
+        String header = ctx.header("Range");
+        CacheService.CacheRead read;
+        try {
+            read = open.apply(size -> {
+                try {
+                    return RangeRequest.parse(header, size).orElse(ByteRange.ALL);
+                } catch (RangeRequest.Unsatisfiable e) {
+                    throw new UnsatisfiableRange(size);
+                }
+            });
+        } catch (UnsatisfiableRange e) {
+            ctx.header("Content-Range", "bytes */" + e.size);
+            Problems.respond(ctx, Problems.RANGE_NOT_SATISFIABLE, "the cache entry has " + e.size
+                    + " bytes; the requested range starts past its end");
+            return;
+        }
+        sendCache(ctx, read, true);
+    }
+
+    /** Carries a range the entry cannot satisfy out of the size callback. */
+    private static final class UnsatisfiableRange extends RuntimeException {
+        private final long size;
+
+        UnsatisfiableRange(long size) {
+            super(null, null, false, false);
+            this.size = size;
         }
     }
 

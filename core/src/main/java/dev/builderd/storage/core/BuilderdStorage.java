@@ -31,6 +31,7 @@ public final class BuilderdStorage implements AutoCloseable {
     private final Quotas quotas;
     private final QuotaReconciliation reconciliation;
     private final CacheService caches;
+    private final CacheWarming warming;
     private final DirectoryUsage directoryUsage;
     private final QuotaScan scan;
     private final PrometheusRegistry metrics = new PrometheusRegistry();
@@ -62,6 +63,7 @@ public final class BuilderdStorage implements AutoCloseable {
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
         this.logs = new LogService(encrypted, activity, builds, config, quotas);
         this.caches = new CacheService(metadata, encrypted, quotas, config.cachePolicy(), clock, metrics);
+        this.warming = new CacheWarming(metadata, caches, CacheWarming.none(stores.caches()), clock);
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
         this.directoryUsage = new DirectoryUsage(2);
         this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);
@@ -93,6 +95,7 @@ public final class BuilderdStorage implements AutoCloseable {
     private void reconcileQuotas(QuotaMetrics quotaMetrics) {
         try {
             quotas.sweep(false);
+            caches.reconcileIndex();
             reconciliation.reconcileAll().forEach(quotaMetrics::drifted);
         } catch (RuntimeException e) {
             LOG.error("quota reconciliation failed: {}", e.getMessage(), e);
@@ -169,6 +172,10 @@ public final class BuilderdStorage implements AutoCloseable {
         return caches;
     }
 
+    public CacheWarming cacheWarming() {
+        return warming;
+    }
+
     /** This instance's metrics (its own registry, not a global one). */
     public PrometheusRegistry metrics() {
         return metrics;
@@ -177,6 +184,7 @@ public final class BuilderdStorage implements AutoCloseable {
     @Override
     public void close() {
         background.shutdownNow();
+        warming.close();
         caches.flushAccessTimes();
         encryption.close();
         directoryUsage.close();

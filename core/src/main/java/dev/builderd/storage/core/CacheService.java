@@ -30,6 +30,7 @@ import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -37,6 +38,8 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongFunction;
 import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Build caches: a tenant's own ({@code docker-layers} by digest, {@code dependencies} under
@@ -55,6 +58,7 @@ import java.util.regex.Pattern;
  */
 public final class CacheService {
 
+    private static final Logger LOG = LoggerFactory.getLogger(CacheService.class);
     private static final Pattern DIGEST = Pattern.compile("sha256:[0-9a-f]{64}");
     private static final String GLOBAL_PREFIX = "global/registry-cache/";
 
@@ -201,7 +205,7 @@ public final class CacheService {
         return BlobKey.of("tenants/" + tenant.value() + "/cache/" + type.wireName() + "/" + key);
     }
 
-    private static BlobKey globalKey(String digest) {
+    static BlobKey globalKey(String digest) {
         requireDigest(digest);
         return BlobKey.of(GLOBAL_PREFIX + digest);
     }
@@ -285,6 +289,7 @@ public final class CacheService {
             read = read(tenantKey(tenant, type, key), rangeOfSize, "cache entry " + type.wireName() + "/" + key + " of tenant " + tenant);
         } catch (NotFoundException miss) {
             lookups.labelValues(tenant.value(), type.wireName(), "miss").inc();
+            forgetIfGone(tenant, type, key);
             throw miss;
         }
         lookups.labelValues(tenant.value(), type.wireName(), "hit").inc();
@@ -307,6 +312,27 @@ public final class CacheService {
             keys.forEach(key -> CacheRows.pin(h, build, type.wireName(), key));
             return null;
         });
+    }
+
+    /** After a miss: an index row whose blob is gone (a crash mid-eviction) is dropped, with its bytes. */
+    private void forgetIfGone(TenantId tenant, CacheType type, String key) {
+        if (metadata.read(h -> CacheRows.find(h, tenant, type.wireName(), key)).isEmpty()) {
+            return;
+        }
+        BlobKey blobKey = tenantKey(tenant, type, key);
+        try (KeyedLocks.Held turn = sameKeyWrites.lock(blobKey)) {
+            if (store.stat(blobKey).isEmpty()) {
+                metadata.inTransaction(h -> {
+                    CacheRows.find(h, tenant, type.wireName(), key).ifPresent(entry -> {
+                        CacheRows.delete(h, tenant, type.wireName(), key);
+                        quotas.adjust(h, tenant, Category.CACHE, -entry.size());
+                    });
+                    return null;
+                });
+            }
+        } catch (IOException e) {
+            LOG.warn("checking cache entry {}/{} of tenant {} after a miss failed: {}", type.wireName(), key, tenant, e.getMessage());
+        }
     }
 
     private void accessed(EntryRef entry) {
@@ -509,6 +535,54 @@ public final class CacheService {
         return types(caller, tenant).stream().filter(state -> state.type() == type).findFirst().orElseThrow();
     }
 
+    /**
+     * Indexes the entries of a tenant that are stored but not in the index, so that they are
+     * evicted and expired like the rest: what a crash between a write's publish and its index
+     * commit leaves behind. Returns how many it indexed. (An index row whose blob is gone is
+     * dropped when a read misses it.)
+     */
+    int reconcileIndex() {
+        return metadata.read(TenantRows::all).stream().mapToInt(tenant -> reconcileIndex(tenant.id())).sum();
+    }
+
+    private int reconcileIndex(TenantId tenant) {
+        String prefix = "tenants/" + tenant.value() + "/cache/";
+        int indexed = 0;
+        try {
+            Iterator<BlobInfo> stored = store.list(prefix, null);
+            while (stored.hasNext()) {
+                BlobInfo blob = stored.next();
+                String rest = blob.key().value().substring(prefix.length());
+                int slash = rest.indexOf('/');
+                Optional<CacheType> type = slash < 0 ? Optional.empty()
+                        : java.util.Arrays.stream(CacheType.values()).filter(t -> t.wireName().equals(rest.substring(0, slash))).findFirst();
+                if (type.isEmpty() || metadata.read(h -> CacheRows.find(h, tenant, type.get().wireName(), rest.substring(slash + 1))).isPresent()) {
+                    continue;
+                }
+                String key = rest.substring(slash + 1);
+                // Under the key's turn a write in flight has committed its row, and an eviction has removed its blob.
+                try (KeyedLocks.Held turn = sameKeyWrites.lock(blob.key())) {
+                    Optional<BlobInfo> still = store.stat(blob.key());
+                    if (still.isPresent() && metadata.inTransaction(h -> {
+                        if (CacheRows.find(h, tenant, type.get().wireName(), key).isPresent()) {
+                            return false;
+                        }
+                        CacheRows.put(h, tenant, type.get().wireName(), key, still.get().size(), clock.millis());
+                        return true;
+                    })) {
+                        indexed++;
+                    }
+                }
+            }
+        } catch (IOException | UncheckedIOException e) {
+            LOG.warn("indexing the unindexed cache entries of tenant {} stopped: listing failed: {}", tenant, e.getMessage());
+        }
+        if (indexed > 0) {
+            LOG.warn("event=cache_index_repaired tenant={} entries={}: stored cache entries missing from the index were indexed", tenant, indexed);
+        }
+        return indexed;
+    }
+
     /** Removes an entry; its bytes are given back to the tenant's quota. */
     public void delete(Principal caller, TenantId tenant, CacheType type, String key) {
         caller.requireAccessTo(tenant);
@@ -550,6 +624,11 @@ public final class CacheService {
     /** Opens the part of a layer of the global registry cache that {@code rangeOfSize} chooses; any caller may read it. */
     public CacheRead openGlobal(Principal caller, String digest, LongFunction<ByteRange> rangeOfSize) {
         return read(globalKey(digest), rangeOfSize, "layer " + digest + " of the global registry cache");
+    }
+
+    /** The layers of the global registry cache, in key order. */
+    Iterator<BlobInfo> globalLayers() throws IOException {
+        return store.list(GLOBAL_PREFIX, null);
     }
 
     private CacheRead read(BlobKey blobKey, LongFunction<ByteRange> rangeOfSize, String what) {

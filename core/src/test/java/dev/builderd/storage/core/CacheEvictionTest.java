@@ -47,6 +47,7 @@ class CacheEvictionTest {
     private final MovableClock clock = new MovableClock();
     private MetadataStore metadata;
     private BuilderdStorage storage;
+    private FileBlobStore files;
 
     @BeforeEach
     void open() throws IOException {
@@ -60,6 +61,7 @@ class CacheEvictionTest {
         CoreConfig config = CoreConfig.defaults(Layout.under(dataRoot)).withCachePolicy(policy)
                 .withQuotas(new Quotas.Config(80, action, Duration.ofSeconds(5), Duration.ofHours(6), Duration.ofHours(1), Duration.ofDays(1)));
         storage = new BuilderdStorage(config, metadata, Stores.single(new FileBlobStore(dataRoot)), "admin-token-for-tests", clock);
+        files = new FileBlobStore(dataRoot);
         storage.tenants().put(ADMIN, ACME, Tier.PRO, null);
         storage.quotas().setOverrides(ACME, new Limits.Overrides(OptionalLong.of(100_000), OptionalLong.empty(), OptionalLong.of(10_000),
                 Optional.empty(), Optional.empty(), Optional.empty()));
@@ -314,5 +316,36 @@ class CacheEvictionTest {
         assertThatThrownBy(() -> storage.caches().setPolicy(ADMIN, TenantId.of("nobody"), CacheType.DEPENDENCIES,
                 maxSize(1, CacheRows.Order.LRU, 0))).isInstanceOf(NotFoundException.class);
         assertThat(storage.caches().types(tenant, ACME)).hasSize(3);
+    }
+
+    @Test
+    void anEntryStoredButNeverIndexedIsIndexedByReconciliationAndThenEvictedLikeTheRest() throws IOException {
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
+        put("a", 1);
+        // What a crash between the blob's publish and the index commit leaves.
+        files.put(dev.builderd.storage.blob.BlobKey.of("tenants/acme/cache/dependencies/npm/orphan"),
+                new ByteArrayInputStream(SeededBytes.array(9, SIZE)), SIZE, dev.builderd.storage.blob.WriteMode.OVERWRITE);
+
+        assertThat(storage.caches().reconcileIndex()).isEqualTo(1);
+        assertThat(storage.caches().reconcileIndex()).as("once").isZero();
+
+        assertThat(state(CacheType.DEPENDENCIES).usage()).isEqualTo(new CacheRows.TypeUsage(2L * SIZE, 2));
+        storage.caches().setPolicy(ADMIN, ACME, CacheType.DEPENDENCIES, maxSize(SIZE, CacheRows.Order.LRU, 0));
+        assertThat(files.stat(dev.builderd.storage.blob.BlobKey.of("tenants/acme/cache/dependencies/npm/a"))).as("least recently used").isEmpty();
+        assertThat(present("orphan")).isTrue();
+    }
+
+    @Test
+    void anIndexedEntryWhoseBlobIsGoneIsDroppedWithItsBytesWhenAReadMissesIt() throws IOException {
+        start(CacheService.Policy.DEFAULTS, HardLimitAction.REJECT);
+        put("a", 1);
+        put("b", 2);
+        // What a crash between an eviction's delete and its index commit leaves.
+        files.delete(dev.builderd.storage.blob.BlobKey.of("tenants/acme/cache/dependencies/npm/a"));
+
+        assertThat(present("a")).isFalse();
+
+        assertThat(state(CacheType.DEPENDENCIES).usage()).isEqualTo(new CacheRows.TypeUsage(SIZE, 1));
+        assertThat(cacheUsed()).isEqualTo(SIZE);
     }
 }

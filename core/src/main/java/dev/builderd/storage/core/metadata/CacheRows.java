@@ -160,6 +160,13 @@ public final class CacheRows {
                 .bind("at", at).bind("t", tenant.value()).bind("c", type).bind("k", key).execute();
     }
 
+    /** Up to {@code limit} keys of a tenant's cache type after {@code after} ("" for the first), in key order. */
+    public static List<String> keys(Handle h, TenantId tenant, String type, String after, int limit) {
+        return h.createQuery("SELECT cache_key FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND cache_key > :after"
+                        + " ORDER BY cache_key LIMIT :limit")
+                .bind("t", tenant.value()).bind("c", type).bind("after", after).bind("limit", limit).mapTo(String.class).list();
+    }
+
     /** Entries pinned by an active build of their tenant are never candidates for eviction. */
     private static final String NOT_PINNED = " AND NOT EXISTS (SELECT 1 FROM cache_pins p JOIN builds b"
             + " ON b.tenant_id = p.tenant_id AND b.build_id = p.build_id AND b.status = 'ACTIVE'"

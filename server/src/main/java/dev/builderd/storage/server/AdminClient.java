@@ -38,7 +38,11 @@ final class AdminClient {
 
     /** Sends one admin request and prints the JSON answer to {@code out}; returns the exit code. */
     int call(String method, String path, String body, PrintWriter out) throws IOException, InterruptedException {
-        HttpResponse<String> response = send(method, path, body);
+        return print(send(method, path, body), out);
+    }
+
+    /** Prints an answer's JSON to {@code out}; returns the exit code. */
+    int print(HttpResponse<String> response, PrintWriter out) {
         out.println(pretty(response.body()));
         out.flush();
         return response.statusCode() < 300 ? 0 : 1;
@@ -62,6 +66,25 @@ final class AdminClient {
             return client.send(request, HttpResponse.BodyHandlers.ofString());
         } catch (java.net.ConnectException e) {
             throw new IOException("no daemon answers at " + base + " (start it, or pass --url)");
+        }
+    }
+
+    /**
+     * Prints a background job's progress every second until it leaves the {@code running} state:
+     * {@code job} picks the job out of the answer to {@code GET path}, {@code line} words it.
+     * Returns 0 when it ended {@code finished}, else 1.
+     */
+    int awaitJob(String path, java.util.function.UnaryOperator<com.fasterxml.jackson.databind.JsonNode> job,
+            java.util.function.Function<com.fasterxml.jackson.databind.JsonNode, String> line, PrintWriter out)
+            throws IOException, InterruptedException {
+        while (true) {
+            com.fasterxml.jackson.databind.JsonNode state = job.apply(json(send("GET", path, null).body()));
+            out.println(line.apply(state));
+            out.flush();
+            if (!"running".equals(state.path("state").asText())) {
+                return "finished".equals(state.path("state").asText()) ? 0 : 1;
+            }
+            Thread.sleep(1000);
         }
     }
 

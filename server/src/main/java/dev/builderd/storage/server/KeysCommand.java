@@ -1,8 +1,6 @@
 package dev.builderd.storage.server;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -78,18 +76,10 @@ final class KeysCommand {
             if (started != 0 || !await) {
                 return started;
             }
-            PrintWriter out = keys.spec.commandLine().getOut();
-            while (true) {
-                JsonNode job = AdminClient.json(keys.client.send("GET", "/v1/tenants/" + tenant, null).body())
-                        .path("encryption_status").path("reencryption");
-                out.printf("%s: %d of %d blobs, %d rewritten (%d bytes)%n", job.path("state").asText(), job.path("blobs_done").asLong(),
-                        job.path("blobs_total").asLong(), job.path("blobs_rewritten").asLong(), job.path("bytes_rewritten").asLong());
-                out.flush();
-                if (!"running".equals(job.path("state").asText())) {
-                    return "finished".equals(job.path("state").asText()) ? 0 : 1;
-                }
-                Thread.sleep(1000);
-            }
+            return keys.client.awaitJob("/v1/tenants/" + tenant, answer -> answer.path("encryption_status").path("reencryption"),
+                    job -> String.format("%s: %d of %d blobs, %d rewritten (%d bytes)", job.path("state").asText(),
+                            job.path("blobs_done").asLong(), job.path("blobs_total").asLong(), job.path("blobs_rewritten").asLong(),
+                            job.path("bytes_rewritten").asLong()), keys.spec.commandLine().getOut());
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.builderd.storage.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.builderd.storage.server.DaemonFixture.Response;
@@ -79,5 +80,26 @@ class CachePoliciesHttpTest extends HttpApiTestBase {
         assertThat(past.status()).isEqualTo(416);
         assertThat(past.header("Content-Range")).hasValue("bytes */700000");
         assertThat(get(path, token).header("Accept-Ranges")).hasValue("bytes");
+    }
+
+    @Test
+    void theAdminWarmsATenantsEntriesAndReadsTheJobsProgress() {
+        String token = tenant("acme", "pro");
+        put("/v1/tenants/acme/cache/dependencies/npm/a.tgz", token, bytes(1, 1000));
+        put("/v1/tenants/acme/cache/dependencies/npm/b.tgz", token, bytes(2, 1000));
+
+        Response started = post("/v1/tenants/acme/cache-warming", ADMIN,
+                "{\"type\":\"dependencies\",\"keys\":[\"npm/a.tgz\",\"npm/b.tgz\",\"npm/absent.tgz\"]}");
+
+        assertThat(started.status()).as("%s", started).isEqualTo(202);
+        String job = "/v1/tenants/acme/cache-warming/" + started.json().get("id").asText();
+        JsonNode done = await().until(() -> get(job, ADMIN).json(), state -> !state.get("state").asText().equals("running"));
+        assertThat(done.get("state").asText()).isEqualTo("finished");
+        assertThat(done.get("total").asLong()).isEqualTo(3);
+        assertThat(done.get("missing").asLong()).isEqualTo(1);
+        assertThat(done.get("fetched").asLong() + done.get("already_local").asLong()).isEqualTo(2);
+        assertProblem(post("/v1/tenants/acme/cache-warming", token, "{\"type\":\"dependencies\",\"keys\":[\"npm/a.tgz\"]}"), 403);
+        assertProblem(post("/v1/tenants/acme/cache-warming", ADMIN, "{\"type\":\"dependencies\"}"), 400, "from_tenant");
+        assertProblem(get("/v1/tenants/acme/cache-warming/nope", ADMIN), 404, "nope");
     }
 }

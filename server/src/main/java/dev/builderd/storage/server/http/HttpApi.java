@@ -7,6 +7,7 @@ import dev.builderd.storage.core.ArtifactService;
 import dev.builderd.storage.core.BuildService;
 import dev.builderd.storage.core.BuilderdStorage;
 import dev.builderd.storage.core.CacheService;
+import dev.builderd.storage.core.CacheWarming;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.LogService;
 import dev.builderd.storage.core.TenantEncryption;
@@ -105,6 +106,15 @@ public final class HttpApi {
         }
     }
 
+    private record WarmBody(String type, java.util.List<String> keys, @JsonProperty("from_tenant") String fromTenant,
+            @JsonProperty("from_global") Boolean fromGlobal) {
+        CacheWarming.Request request() {
+            return new CacheWarming.Request(Optional.ofNullable(type).map(CacheService.CacheType::parse),
+                    keys == null ? java.util.List.of() : keys, Optional.ofNullable(fromTenant).map(TenantId::of),
+                    Boolean.TRUE.equals(fromGlobal));
+        }
+    }
+
     private record PinsBody(String type, java.util.List<String> keys) {
     }
 
@@ -119,6 +129,7 @@ public final class HttpApi {
     private final TenantEncryption encryption;
     private final Quotas quotas;
     private final CacheService caches;
+    private final CacheWarming warming;
     private final PrometheusRegistry metrics;
     private final Layout layout;
 
@@ -127,6 +138,7 @@ public final class HttpApi {
         this.encryption = storage.encryption();
         this.quotas = storage.quotas();
         this.caches = storage.caches();
+        this.warming = storage.cacheWarming();
         this.metrics = storage.metrics();
         this.layout = layout;
         this.tokens = storage.tokens();
@@ -195,6 +207,12 @@ public final class HttpApi {
             ctx.json(cacheTypeJson(caches.setPolicy(principal(ctx), tenant(ctx), CacheService.CacheType.parse(ctx.pathParam("type")),
                     body.row())));
         });
+        routes.post("/v1/tenants/{tenant}/cache-warming", ctx -> {
+            WarmBody body = readJson(ctx, WarmBody.class, new WarmBody(null, null, null, null));
+            ctx.status(202).json(warmingJson(warming.start(principal(ctx), tenant(ctx), body.request())));
+        });
+        routes.get("/v1/tenants/{tenant}/cache-warming/{job}", ctx ->
+                ctx.json(warmingJson(warming.progress(principal(ctx), tenant(ctx), ctx.pathParam("job")))));
         routes.put("/v1/global/registry-cache/{digest}", ctx -> {
             CacheService.CacheEntry entry = caches.putGlobal(principal(ctx), ctx.pathParam("digest"), ctx.req().getInputStream(),
                     ctx.req().getContentLengthLong());
@@ -346,6 +364,24 @@ public final class HttpApi {
         json.put("size", entry.size());
         entry.sha256().ifPresent(sha -> json.put("sha256", sha));
         json.put("stored", entry.stored());
+        return json;
+    }
+
+    private static Map<String, Object> warmingJson(CacheWarming.Progress job) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("id", job.id());
+        json.put("tenant_id", job.tenant().value());
+        json.put("source", job.source());
+        json.put("state", job.state());
+        json.put("total", job.total());
+        json.put("fetched", job.fetched());
+        json.put("already_local", job.alreadyLocal());
+        json.put("missing", job.missing());
+        json.put("failed", job.failed());
+        json.put("bytes_fetched", job.bytes());
+        json.put("started_at", job.started().toString());
+        job.finished().ifPresent(at -> json.put("finished_at", at.toString()));
+        job.error().ifPresent(error -> json.put("error", error));
         return json;
     }
 

@@ -16,8 +16,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
-/** {@code builderd keys ...} against a running daemon, with the daemon's own environment. */
-class KeysCommandTest {
+/** {@code builderd keys|usage|cache ...} against a running daemon, with the daemon's own environment. */
+class AdminCommandsTest {
 
     @TempDir
     Path dataRoot;
@@ -83,5 +83,26 @@ class KeysCommandTest {
         Run noToken = run(Map.of("UNKEY_BUILDERD_DATA_DIR", dataRoot.resolve("elsewhere").toString()), "status", "acme");
         assertThat(noToken.exitCode()).isNotZero();
         assertThat(noToken.out()).contains("no admin token");
+    }
+
+    @Test
+    void cacheWarmWaitsForItsJobAndCachePoliciesShowsEachType() throws Exception {
+        String layer = "sha256:" + "ab".repeat(32);
+        Path keys = dataRoot.resolve("keys.txt");
+        Files.writeString(keys, "# layers the next builds pull\n" + layer + "\n");
+        StringWriter out = new StringWriter();
+
+        int code = new CommandLine(new CacheCommand(env)).setOut(new PrintWriter(out)).setErr(new PrintWriter(out))
+                .execute("warm", "acme", "--type", "docker-layers", "--keys-file", keys.toString(), "--wait");
+
+        assertThat(code).as(out.toString()).isZero();
+        assertThat(out.toString()).contains("finished: 0 of 1 entries fetched (0 bytes), 0 local already, 1 missing, 0 failed");
+        StringWriter policies = new StringWriter();
+        assertThat(new CommandLine(new CacheCommand(env)).setOut(new PrintWriter(policies)).execute("policies", "acme")).isZero();
+        assertThat(policies.toString()).contains("\"type\" : \"git-repos\"", "\"eviction_policy\" : \"lru\"");
+        StringWriter bad = new StringWriter();
+        assertThat(new CommandLine(new CacheCommand(env)).setOut(new PrintWriter(bad)).setErr(new PrintWriter(bad))
+                .execute("warm", "acme", "--type", "docker-layers", "--key", "latest")).isEqualTo(1);
+        assertThat(bad.toString()).contains("sha256:");
     }
 }

@@ -255,6 +255,23 @@ public abstract class BlobStoreContract {
         assertThat(readString(key)).isEqualTo("again");
     }
 
+    @Test
+    void deleteAllRemovesEachBlobOnceAndCountsWhatItRemoved() throws Exception {
+        BlobKey a = BlobKey.of("many/a");
+        BlobKey b = BlobKey.of("many/deeper/b");
+        BlobKey kept = BlobKey.of("many/kept");
+        for (BlobKey key : java.util.List.of(a, b, kept)) {
+            store.put(key, bytes("x"), 1, WriteMode.CREATE_NEW);
+        }
+
+        assertThat(store.deleteAll(java.util.List.of(a, b, BlobKey.of("many/absent")))).isEqualTo(2);
+
+        assertThat(store.stat(a)).isEmpty();
+        assertThat(store.stat(b)).isEmpty();
+        assertThat(readString(kept)).isEqualTo("x");
+        assertThat(store.deleteAll(java.util.List.of(a))).isZero();
+    }
+
     // ---------------------------------------------------------------- write modes
 
     @ParameterizedTest(name = "{0} bytes over 1 MiB + 1")

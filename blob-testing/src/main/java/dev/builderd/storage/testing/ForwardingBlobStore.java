@@ -40,6 +40,11 @@ public class ForwardingBlobStore implements BlobStore {
     }
 
     @Override
+    public int deleteAll(java.util.List<BlobKey> keys) throws IOException {
+        return inner.deleteAll(keys);
+    }
+
+    @Override
     public Iterator<BlobInfo> list(String prefix, BlobKey startAfter) throws IOException {
         return inner.list(prefix, startAfter);
     }

@@ -47,6 +47,21 @@ public interface BlobStore {
     boolean delete(BlobKey key) throws IOException;
 
     /**
+     * Removes the blobs, as {@link #delete} removes each, and returns how many were removed. A
+     * store may make the removals durable together (the filesystem syncs each directory once, not
+     * once per blob), which is what lets a cache evict many small entries quickly.
+     */
+    default int deleteAll(java.util.List<BlobKey> keys) throws IOException {
+        int removed = 0;
+        for (BlobKey key : keys) {
+            if (delete(key)) {
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    /**
      * The blobs whose key starts with {@code prefix} (plain string prefix; {@code ""} for all) and
      * sorts after {@code startAfter} (null to start at the beginning), in ascending key order,
      * fetched lazily. The iterator throws {@link java.io.UncheckedIOException} if the store fails

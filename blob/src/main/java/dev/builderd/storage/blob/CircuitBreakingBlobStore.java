@@ -76,6 +76,11 @@ public final class CircuitBreakingBlobStore implements BlobStore {
     }
 
     @Override
+    public int deleteAll(java.util.List<BlobKey> keys) throws IOException {
+        return call(() -> delegate.deleteAll(keys));
+    }
+
+    @Override
     public Iterator<BlobInfo> list(String prefix, BlobKey startAfter) throws IOException {
         Iterator<BlobInfo> blobs = call(() -> delegate.list(prefix, startAfter));
         return new Iterator<>() {

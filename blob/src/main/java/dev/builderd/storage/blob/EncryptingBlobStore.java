@@ -787,6 +787,11 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
     }
 
     @Override
+    public int deleteAll(java.util.List<BlobKey> keys) throws IOException {
+        return delegate.deleteAll(keys);
+    }
+
+    @Override
     public Iterator<BlobInfo> list(String prefix, BlobKey startAfter) throws IOException {
         Iterator<BlobInfo> stored = delegate.list(prefix, startAfter);
         return new LazyIterator<>() {

@@ -232,23 +232,46 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
 
     @Override
     public boolean delete(BlobKey key) throws IOException {
+        Path parent = unlink(key);
+        if (parent != null) {
+            fsyncDirectory(parent);
+        }
+        return parent != null;
+    }
+
+    /** Unlinks every blob, then syncs each directory they were in once. */
+    @Override
+    public int deleteAll(java.util.List<BlobKey> keys) throws IOException {
+        java.util.Set<Path> parents = new java.util.LinkedHashSet<>();
+        int removed = 0;
+        for (BlobKey key : keys) {
+            Path parent = unlink(key);
+            if (parent != null) {
+                parents.add(parent);
+                removed++;
+            }
+        }
+        for (Path parent : parents) {
+            fsyncDirectory(parent);
+        }
+        return removed;
+    }
+
+    /** Removes the blob's file, not durably yet; returns its directory, or null if there was no blob. */
+    private Path unlink(BlobKey key) throws IOException {
         Path path = existingPathOf(key);
         if (path == null) {
-            return false;
+            return null;
         }
         try {
             BasicFileAttributes attributes = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
             if (!attributes.isRegularFile()) {
-                return false;
+                return null;
             }
         } catch (NoSuchFileException e) {
-            return false;
+            return null;
         }
-        boolean deleted = Files.deleteIfExists(path);
-        if (deleted) {
-            fsyncDirectory(path.getParent());
-        }
-        return deleted;
+        return Files.deleteIfExists(path) ? path.getParent() : null;
     }
 
     @Override

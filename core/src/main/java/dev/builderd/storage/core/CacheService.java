@@ -410,12 +410,20 @@ public final class CacheService {
             if (candidates.isEmpty()) {
                 break;
             }
+            List<CacheRows.Entry> enough = new java.util.ArrayList<>();
+            long planned = freed;
             for (CacheRows.Entry entry : candidates) {
-                freed += evict(entry);
-                if (freed >= bytes) {
+                if (planned >= bytes) {
                     break;
                 }
+                enough.add(entry);
+                planned += entry.size();
             }
+            long evicted = evict(enough);
+            if (evicted == 0) {
+                break; // every candidate is busy being written or evicted by another thread
+            }
+            freed += evicted;
         }
         return freed;
     }
@@ -435,7 +443,9 @@ public final class CacheService {
                 do {
                     stale = metadata.read(h -> CacheRows.unusedSince(h, tenant, typeName,
                             clock.millis() - policy.maxRetention().toMillis(), 256));
-                    stale.forEach(this::evict);
+                    if (evict(stale) == 0 && !stale.isEmpty()) {
+                        break; // all busy: the next round takes them
+                    }
                     expired += stale.size();
                 } while (stale.size() == 256);
             }
@@ -443,28 +453,54 @@ public final class CacheService {
         return expired;
     }
 
-    /** Deletes one entry (the blob first, so the index never lists what is gone), gives its bytes back. */
-    private long evict(CacheRows.Entry entry) {
-        CacheType type = CacheType.parse(entry.type());
-        BlobKey blobKey = tenantKey(entry.tenant(), type, entry.key());
-        try (KeyedLocks.Held turn = sameKeyWrites.lock(blobKey)) {
-            store.delete(blobKey);
-            boolean removed = metadata.inTransaction(h -> {
-                if (!CacheRows.delete(h, entry.tenant(), entry.type(), entry.key())) {
-                    return false;
-                }
-                quotas.adjust(h, entry.tenant(), Category.CACHE, -entry.size());
-                return true;
+    /**
+     * Evicts entries together: their blobs first (so the index never lists what is gone), made
+     * durable at once, then their rows and bytes in one transaction. An entry whose key is busy
+     * (being written, or evicted by another thread) is skipped. Returns the bytes freed.
+     */
+    private long evict(List<CacheRows.Entry> entries) {
+        List<KeyedLocks.Held> turns = new java.util.ArrayList<>();
+        List<CacheRows.Entry> taken = new java.util.ArrayList<>();
+        try {
+            for (CacheRows.Entry entry : entries) {
+                sameKeyWrites.tryLock(blobKey(entry)).ifPresent(turn -> {
+                    turns.add(turn);
+                    taken.add(entry);
+                });
+            }
+            if (taken.isEmpty()) {
+                return 0;
+            }
+            store.deleteAll(taken.stream().map(CacheService::blobKey).toList());
+            List<CacheRows.Entry> removed = metadata.inTransaction(h -> {
+                List<CacheRows.Entry> gone = new java.util.ArrayList<>();
+                taken.stream().collect(java.util.stream.Collectors.groupingBy(entry -> new EntryRef(entry.tenant(),
+                                CacheType.parse(entry.type()), ""), java.util.stream.Collectors.mapping(CacheRows.Entry::key,
+                                java.util.stream.Collectors.toList())))
+                        .forEach((tenantType, keys) -> {
+                            List<CacheRows.Entry> deleted = CacheRows.deleteAll(h, tenantType.tenant(), tenantType.type().wireName(), keys);
+                            quotas.adjust(h, tenantType.tenant(), Category.CACHE, -deleted.stream().mapToLong(CacheRows.Entry::size).sum());
+                            gone.addAll(deleted);
+                        });
+                return gone;
             });
-            pendingAccess.remove(new EntryRef(entry.tenant(), type, entry.key()));
-            if (removed) {
+            long freed = 0;
+            for (CacheRows.Entry entry : removed) {
+                pendingAccess.remove(new EntryRef(entry.tenant(), CacheType.parse(entry.type()), entry.key()));
                 evictions.labelValues(entry.tenant().value(), entry.type()).inc();
                 evictedBytes.labelValues(entry.tenant().value(), entry.type()).inc(entry.size());
+                freed += entry.size();
             }
-            return removed ? entry.size() : 0;
+            return freed;
         } catch (IOException e) {
-            throw IoErrors.translate(e, "evicting cache entry " + entry.type() + "/" + entry.key() + " of tenant " + entry.tenant());
+            throw IoErrors.translate(e, "evicting " + taken.size() + " cache entries of tenant " + entries.getFirst().tenant());
+        } finally {
+            turns.forEach(KeyedLocks.Held::close);
         }
+    }
+
+    private static BlobKey blobKey(CacheRows.Entry entry) {
+        return tenantKey(entry.tenant(), CacheType.parse(entry.type()), entry.key());
     }
 
     /**

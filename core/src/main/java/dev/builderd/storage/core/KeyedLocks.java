@@ -2,6 +2,7 @@ package dev.builderd.storage.core;
 
 import dev.builderd.storage.core.error.ConflictException;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
@@ -63,6 +64,27 @@ final class KeyedLocks<K> {
             entry.lock.unlock();
             release(key, entry);
         };
+    }
+
+    /**
+     * Takes the lock of {@code key} if no other thread holds it (or this one does), without
+     * waiting: for work that may skip a busy key, and so never waits in a cycle with a thread that
+     * holds one key and waits for another.
+     */
+    Optional<Held> tryLock(K key) {
+        Entry entry = entries.compute(key, (k, e) -> {
+            Entry result = e == null ? new Entry() : e;
+            result.users++;
+            return result;
+        });
+        if (!entry.lock.tryLock()) {
+            release(key, entry);
+            return Optional.empty();
+        }
+        return Optional.of(() -> {
+            entry.lock.unlock();
+            release(key, entry);
+        });
     }
 
     private void release(K key, Entry entry) {

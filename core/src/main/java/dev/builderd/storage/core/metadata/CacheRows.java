@@ -78,6 +78,21 @@ public final class CacheRows {
         return true;
     }
 
+    /**
+     * Removes the indexed entries among {@code keys} of one tenant's cache type in one statement,
+     * with their bytes from the type's running total; returns the entries removed.
+     */
+    public static List<Entry> deleteAll(Handle h, TenantId tenant, String type, List<String> keys) {
+        if (keys.isEmpty()) {
+            return List.of();
+        }
+        List<Entry> removed = h.createQuery("DELETE FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND cache_key IN (<keys>)"
+                        + " RETURNING *")
+                .bind("t", tenant.value()).bind("c", type).bindList("keys", keys).map((rs, ctx) -> map(rs)).list();
+        addUsage(h, tenant, type, -removed.stream().mapToLong(Entry::size).sum(), -removed.size());
+        return removed;
+    }
+
     private static void addUsage(Handle h, TenantId tenant, String type, long bytes, long entries) {
         int updated = h.createUpdate("UPDATE cache_usage SET bytes = bytes + :b, entries = entries + :n"
                         + " WHERE tenant_id = :t AND cache_type = :c")

@@ -29,6 +29,8 @@ public final class MetadataStore implements AutoCloseable {
     private final HikariDataSource reader;
     private final Jdbi writes;
     private final Jdbi reads;
+    /** SQLite's single writer shares each durable commit among the transactions waiting for it. */
+    private final GroupCommit groupCommit;
 
     private MetadataStore(MetadataLocation location, HikariDataSource writer, HikariDataSource reader) {
         this.location = location;
@@ -36,6 +38,7 @@ public final class MetadataStore implements AutoCloseable {
         this.reader = reader;
         this.writes = Jdbi.create(writer);
         this.reads = reader == writer ? writes : Jdbi.create(reader);
+        this.groupCommit = location.dialect() == MetadataLocation.Dialect.SQLITE ? new GroupCommit(writes) : null;
     }
 
     /** Connects, migrates the schema to the current version, and returns the store. */
@@ -102,10 +105,14 @@ public final class MetadataStore implements AutoCloseable {
         }
     }
 
-    /** Runs {@code callback} in one transaction; a database failure becomes {@link UnavailableException}. */
+    /**
+     * Runs {@code callback} in one transaction; a database failure becomes {@link UnavailableException}.
+     * On SQLite, transactions submitted together may share one commit (each in its own savepoint:
+     * one that throws is rolled back alone); it returns once its changes are durable.
+     */
     public <T> T inTransaction(HandleCallback<T, RuntimeException> callback) {
         try {
-            return writes.inTransaction(callback);
+            return groupCommit != null ? groupCommit.inTransaction(callback) : writes.inTransaction(callback);
         } catch (JdbiException e) {
             throw new UnavailableException("metadata store failed: " + rootMessage(e), e);
         }

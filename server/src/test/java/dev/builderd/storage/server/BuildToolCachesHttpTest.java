@@ -50,6 +50,9 @@ class BuildToolCachesHttpTest extends HttpApiTestBase {
 
         assertThat(get(ac, token).body()).isEqualTo(actionResult);
         assertThat(get(cas, null, basic("anyone", token)).body()).isEqualTo(blob);
+        String urlSafe = Base64.getUrlEncoder().encodeToString(("??>:" + token).getBytes(StandardCharsets.UTF_8));
+        assertThat(urlSafe).as("the URL-safe alphabet, as Bazel encodes a URL's user info").containsAnyOf("-", "_");
+        assertThat(get(cas, null, "Authorization", "Basic " + urlSafe).body()).isEqualTo(blob);
         assertThat(head(cas, token).header("Content-Length")).hasValue("300000");
         assertThat(get("/cache/bazel/acme/cas/" + sha256(utf8("absent")), token).status()).isEqualTo(404);
         assertThat(head("/cache/bazel/acme/ac/" + "f".repeat(64), token).status()).isEqualTo(404);
@@ -69,13 +72,18 @@ class BuildToolCachesHttpTest extends HttpApiTestBase {
     }
 
     @Test
-    void gradleEntriesOverTheSizeLimitGet413AndNothingIsKept() {
+    void gradleEntriesOverTheSizeLimitGet413AndNothingIsKept() throws Exception {
         daemon = daemon.restartWith(Map.of("UNKEY_BUILDERD_BUILD_TOOL_CACHE_MAX_ENTRY_MB", "1"));
         String token = tenant("acme", "pro");
         String entry = "/cache/gradle/acme/" + "0a1b2c3d".repeat(4);
         byte[] tooLarge = bytes(4, (1 << 20) + 1);
 
         assertProblem(put(entry, null, tooLarge, basic("gradle", token)), 413, "1048576", "nothing was stored");
+        try (Socket socket = daemon.connect("PUT " + entry + " HTTP/1.1\r\nAuthorization: Bearer " + token
+                + "\r\nExpect: 100-continue\r\nContent-Length: " + (64L << 20))) {
+            String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+            assertThat(answer).as("refused before the body is sent, as Gradle's useExpectContinue wants").startsWith("HTTP/1.1 413");
+        }
         Response chunked = put(entry, token, BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(tooLarge)));
         assertProblem(chunked, 413, "1048576");
         assertThat(get(entry, token).status()).isEqualTo(404);

@@ -490,11 +490,15 @@ public final class HttpApi {
                 .orElseThrow(() -> new Unauthenticated("the bearer token is not valid: unknown, revoked or malformed", basicAccepted));
     }
 
-    /** The password of Basic credentials, base64 of {@code user:password}. */
+    /**
+     * The password of Basic credentials, base64 of {@code user:password}. Bazel encodes a URL's
+     * user info with the URL-safe alphabet, so that is read too ({@code -} and {@code _} never
+     * occur in the standard one).
+     */
     private static String basicPassword(String credentials) {
         String decoded;
         try {
-            decoded = new String(Base64.getDecoder().decode(credentials), StandardCharsets.UTF_8);
+            decoded = new String(Base64.getDecoder().decode(credentials.replace('-', '+').replace('_', '/')), StandardCharsets.UTF_8);
         } catch (IllegalArgumentException e) {
             throw new Unauthenticated("the Basic credentials are not base64 of user:password", true);
         }

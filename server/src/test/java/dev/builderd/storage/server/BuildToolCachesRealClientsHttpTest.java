@@ -119,7 +119,8 @@ class BuildToolCachesRealClientsHttpTest extends HttpApiTestBase {
         write(project.resolve("a.c"), "int a(void) { return 1; }\n");
         write(project.resolve("b.c"), "int a(void);\nint b(void) { return a() + 2; }\n");
         write(project.resolve("main.c"), "#include <stdio.h>\nint b(void);\nint main(void) { printf(\"%d\\n\", b()); return 0; }\n");
-        // Basic credentials from the URL's user info: what ccache 4.7 sends (its bearer-token attribute came later).
+        // The token as the password in the URL's user info, which ccache sends as Basic credentials
+        // (its bearer-token attribute, the other way docs/build-tools.md gives, sends it as Bearer).
         String remote = "http://acme:" + token + "@127.0.0.1:" + daemon.port() + "/cache/ccache/acme";
 
         Map<String, Long> first = compileWithEmptyLocalCache(project, remote, "first");

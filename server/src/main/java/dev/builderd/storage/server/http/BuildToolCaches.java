@@ -129,17 +129,17 @@ final class BuildToolCaches {
         String bazel = ROOT + "/bazel/{tenant}/<key>";
         routes.get(bazel, ctx -> send(ctx, BAZEL, true));
         routes.head(bazel, ctx -> send(ctx, BAZEL, false));
-        routes.put(bazel, ctx -> store(ctx, BAZEL, NO_PREFIX));
+        routes.put(bazel, ctx -> store(ctx, authenticator.caller(ctx), BAZEL, NO_PREFIX));
 
         String gradle = ROOT + "/gradle/{tenant}/{key}";
         routes.get(gradle, ctx -> send(ctx, GRADLE, true));
         routes.head(gradle, ctx -> send(ctx, GRADLE, false));
-        routes.put(gradle, ctx -> store(ctx, GRADLE, NO_PREFIX));
+        routes.put(gradle, ctx -> store(ctx, authenticator.caller(ctx), GRADLE, NO_PREFIX));
 
         String ccache = ROOT + "/ccache/{tenant}/<key>";
         routes.get(ccache, ctx -> send(ctx, CCACHE, true));
         routes.head(ccache, ctx -> send(ctx, CCACHE, false));
-        routes.put(ccache, ctx -> store(ctx, CCACHE, NO_PREFIX));
+        routes.put(ccache, ctx -> store(ctx, authenticator.caller(ctx), CCACHE, NO_PREFIX));
         routes.delete(ccache, ctx -> {
             caches.delete(authenticator.caller(ctx), tenant(ctx), CacheType.DEPENDENCIES, CCACHE.dependenciesKey(ctx.pathParam("key")));
             ctx.status(204);
@@ -173,8 +173,7 @@ final class BuildToolCaches {
     }
 
     /** Stores the body as the entry, streaming; {@code prefix} is written in front of it (and counted in its size). */
-    private void store(Context ctx, KeyRule rule, byte[] prefix) {
-        Principal caller = authenticator.caller(ctx);
+    private void store(Context ctx, Principal caller, KeyRule rule, byte[] prefix) {
         String key = rule.dependenciesKey(ctx.pathParam("key"));
         long length = ctx.req().getContentLengthLong();
         if (length > maxEntryBytes) {
@@ -192,6 +191,7 @@ final class BuildToolCaches {
     }
 
     private void storeTurbo(Context ctx) {
+        Principal caller = authenticator.caller(ctx);
         String duration = ctx.header("x-artifact-duration");
         String tag = ctx.header("x-artifact-tag");
         String meta = "builderd-turbo-artifact duration=" + (duration == null ? "0" : duration.strip())
@@ -201,7 +201,7 @@ final class BuildToolCaches {
                     + " at most 512 characters of base64; were '" + KeyRule.printable(duration) + "' and '" + KeyRule.printable(tag) + "'");
         }
         byte[] line = (meta + "\n").getBytes(StandardCharsets.US_ASCII);
-        store(ctx, TURBO, line);
+        store(ctx, caller, TURBO, line);
         ctx.status(202).json(Map.of("urls", List.of(ctx.path())));
     }
 

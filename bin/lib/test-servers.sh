@@ -5,9 +5,10 @@
 #
 # Adding a server: write one function test_server_NAME that returns 0 when the server is usable,
 # installing it first if needed (via builderd_apt_install, or npm/Maven as that server needs), and
-# add NAME to BUILDERD_TEST_SERVERS. Candidates: nginx (bench baseline), s3proxy, ceph.
+# add NAME to BUILDERD_TEST_SERVERS. Candidates: nginx (bench baseline), s3proxy, ceph. Real clients
+# the tests drive (ccache, turbo) are installed the same way.
 
-BUILDERD_TEST_SERVERS=(postgresql azurite ceph)
+BUILDERD_TEST_SERVERS=(postgresql azurite ceph ccache turbo)
 
 builderd_is_root() { [[ $(id -u) == 0 ]]; }
 
@@ -98,6 +99,51 @@ test_server_ceph() {
   builderd_apt_install ceph-mon ceph-osd radosgw ceph-common librados2 || return 1
   if ! builderd_ceph_present; then
     echo "bin/test: installed the Debian packages ceph-mon ceph-osd radosgw ceph-common librados2, yet a Ceph program or librados.so.2 is missing" >&2
+    return 1
+  fi
+}
+
+# ccache (Debian) and the C compiler it wraps, for the build-tool cache test in which ccache
+# compiles a small C project twice against the daemon (server's BuildToolCachesRealClientsHttpTest).
+# Debian 12's ccache 4.7.5 has HTTP remote storage built in ("Features: ... http-storage").
+test_server_ccache() {
+  command -v ccache >/dev/null 2>&1 && command -v gcc >/dev/null 2>&1 && return 0
+  builderd_apt_install ccache gcc libc6-dev || return 1
+  if ! command -v ccache >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
+    echo "bin/test: installed the Debian packages ccache gcc libc6-dev, yet ccache or gcc is not on PATH" >&2
+    return 1
+  fi
+}
+
+# Turborepo's CLI (npm package turbo, pinned; its linux binary comes as the optional dependency
+# turbo-linux-64), for the test in which turbo runs a monorepo task twice against the daemon.
+# Like Azurite it goes into a per-user cache directory; the test looks in the same place:
+# $BUILDERD_TURBO_BIN if set, else $BUILDERD_TURBO_DIR/node_modules/.bin/turbo. Keep the version
+# and the default directory in step with BuildToolCachesRealClientsHttpTest.TURBO_VERSION.
+BUILDERD_TURBO_VERSION=2.8.17
+builderd_turbo_dir() {
+  echo "${BUILDERD_TURBO_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/builderd/turbo-$BUILDERD_TURBO_VERSION}"
+}
+
+test_server_turbo() {
+  if [[ -n ${BUILDERD_TURBO_BIN:-} ]]; then
+    [[ -x $BUILDERD_TURBO_BIN ]] && return 0
+    echo "bin/test: BUILDERD_TURBO_BIN=$BUILDERD_TURBO_BIN is not an executable file" >&2
+    return 1
+  fi
+  local dir
+  dir=$(builderd_turbo_dir)
+  [[ -x $dir/node_modules/.bin/turbo ]] && return 0
+  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    echo "bin/test: turbo needs Node.js and npm; install them (Debian: apt-get install -y nodejs npm), then rerun" >&2
+    return 1
+  fi
+  echo "bin/test: installing turbo@$BUILDERD_TURBO_VERSION (npm) into $dir for the tests" >&2
+  mkdir -p "$dir" || return 1
+  npm install --prefix "$dir" --no-audit --no-fund --loglevel=error \
+    "turbo@$BUILDERD_TURBO_VERSION" </dev/null >&2 || return 1
+  if [[ ! -x $dir/node_modules/.bin/turbo ]]; then
+    echo "bin/test: installed turbo@$BUILDERD_TURBO_VERSION, yet $dir/node_modules/.bin/turbo is missing" >&2
     return 1
   fi
 }

@@ -61,6 +61,11 @@ public final class CacheService {
     private static final Logger LOG = LoggerFactory.getLogger(CacheService.class);
     private static final Pattern DIGEST = Pattern.compile("sha256:[0-9a-f]{64}");
     private static final String GLOBAL_PREFIX = "global/registry-cache/";
+    /** A Bazel CAS entry is named by the SHA-256 of its content, so it is verified like a layer. */
+    private static final String BAZEL_CAS_PREFIX = "bazel/cas/";
+    /** What a dependencies key starts with: package managers, and the build-tool cache protocols. */
+    private static final List<String> DEPENDENCY_PREFIXES = List.of("npm/", "pip/", "maven/",
+            "bazel/ac/", BAZEL_CAS_PREFIX, "gradle/", "ccache/", "turbo/");
 
     /** The kinds of a tenant's cache. */
     public enum CacheType {
@@ -194,9 +199,9 @@ public final class CacheService {
         switch (type) {
             case DOCKER_LAYERS -> requireDigest(key);
             case DEPENDENCIES -> {
-                if (key == null || !(key.startsWith("npm/") || key.startsWith("pip/") || key.startsWith("maven/"))) {
-                    throw new InvalidInputException("a dependencies key starts with npm/, pip/ or maven/, such as"
-                            + " npm/left-pad-1.3.0.tgz; was " + quoted(key));
+                if (key == null || DEPENDENCY_PREFIXES.stream().noneMatch(key::startsWith)) {
+                    throw new InvalidInputException("a dependencies key starts with " + String.join(", ", DEPENDENCY_PREFIXES)
+                            + ", such as npm/left-pad-1.3.0.tgz; was " + quoted(key));
                 }
                 requireSafePath(key);
             }
@@ -228,6 +233,9 @@ public final class CacheService {
     }
 
     private static String expectedDigest(CacheType type, String key) {
+        if (type == CacheType.DEPENDENCIES && key.startsWith(BAZEL_CAS_PREFIX)) {
+            return key.substring(BAZEL_CAS_PREFIX.length());
+        }
         return type == CacheType.DOCKER_LAYERS ? key.substring("sha256:".length()) : null;
     }
 

@@ -63,7 +63,7 @@ public final class Daemon implements AutoCloseable {
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
             StorageHealth health = new StorageHealth(stores.distinct(), config.layout().tenantRoots(), mountGuard,
                     storage.tenants(), storage.encryption());
-            HttpApi api = new HttpApi(storage, metadata, health, config.layout());
+            HttpApi api = new HttpApi(storage, metadata, health, config.layout(), config.buildToolMaxEntryBytes());
             Javalin http = Javalin.create(javalin -> {
                 javalin.startup.showJavalinBanner = false;
                 javalin.concurrency.useVirtualThreads = true;

@@ -70,7 +70,7 @@ class CachesHttpTest extends HttpApiTestBase {
         assertThat(delete(repo, token).status()).isEqualTo(204);
         assertThat(cacheUsed("acme", token)).isEqualTo(2000);
 
-        assertProblem(put("/v1/tenants/acme/cache/dependencies/cargo/x", token, "x"), 400, "npm/, pip/ or maven/");
+        assertProblem(put("/v1/tenants/acme/cache/dependencies/cargo/x", token, "x"), 400, "npm/, pip/, maven/");
         assertProblem(put("/v1/tenants/acme/cache/git-repos/.hidden", token, "x"), 400, "hidden");
         assertProblem(put("/v1/tenants/acme/cache/apt/x", token, "x"), 400, "docker-layers, dependencies or git-repos");
     }

@@ -93,11 +93,13 @@ public final class ConfigParser {
                 convert(Variable.CACHE_EVICTION_POLICY, "use lru, fifo or random", CacheRows.Order::parse),
                 Duration.ofSeconds(integer(Variable.CACHE_MIN_RETENTION_SECONDS, 0, 31_536_000)),
                 Duration.ofDays(integer(Variable.CACHE_MAX_RETENTION_DAYS, 0, 3650)), 0);
+        long buildToolMaxEntryBytes = (long) integer(Variable.BUILD_TOOL_CACHE_MAX_ENTRY_MB, 1, 1 << 20) << 20;
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
-                adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy);
+                adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy,
+                buildToolMaxEntryBytes);
     }
 
     /** The master key from a file (the default, in the layout's key directory) or from MASTER_KEY; the rotation interval. */

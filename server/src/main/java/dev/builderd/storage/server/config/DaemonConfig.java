@@ -22,6 +22,7 @@ import java.util.Optional;
  * @param encryption the master key and the rotation of tenant keys
  * @param quotas soft limit, hard limit action, throttle wait, scan and reconciliation intervals
  * @param cachePolicy how cache entries are evicted and expired
+ * @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept
  */
 public record DaemonConfig(
         String bindAddress,
@@ -40,7 +41,8 @@ public record DaemonConfig(
         Duration leaseCheckInterval,
         EncryptionConfig encryption,
         Quotas.Config quotas,
-        CacheService.Policy cachePolicy) {
+        CacheService.Policy cachePolicy,
+        long buildToolMaxEntryBytes) {
 
     /** When remote backends fail fast: after {@code failures} in a row, for {@code open}. */
     public record Breaker(int failures, Duration open) {

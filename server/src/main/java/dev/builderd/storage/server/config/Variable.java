@@ -77,6 +77,8 @@ public enum Variable {
     CACHE_EVICTION_POLICY("lru", "which cache entries go first when a tenant's cache needs room: lru, fifo or random"),
     CACHE_MIN_RETENTION_SECONDS("0", "a cache entry younger than this is never evicted (a write that needs its room is refused)"),
     CACHE_MAX_RETENTION_DAYS("0", "a cache entry not read for this long expires (0: never)"),
+    BUILD_TOOL_CACHE_MAX_ENTRY_MB("100", "the largest entry the build-tool cache protocols (Bazel, Gradle, ccache, Turborepo)"
+            + " accept, in MiB (1 to 1048576); a larger one is refused with 413"),
     BUILD_LEASE_SECONDS("900", "how long a build stays active without a heartbeat, unless it asks for another lease"),
     MAX_BUILD_LEASE_SECONDS("86400", "the longest lease a build may ask for"),
     LEASE_CHECK_SECONDS("30", "how often expired build leases are looked for");

@@ -43,7 +43,9 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -132,8 +134,10 @@ public final class HttpApi {
     private final CacheWarming warming;
     private final PrometheusRegistry metrics;
     private final Layout layout;
+    private final BuildToolCaches buildToolCaches;
 
-    public HttpApi(BuilderdStorage storage, MetadataStore metadata, StorageHealth health, Layout layout) {
+    /** @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept */
+    public HttpApi(BuilderdStorage storage, MetadataStore metadata, StorageHealth health, Layout layout, long buildToolMaxEntryBytes) {
         this.health = health;
         this.encryption = storage.encryption();
         this.quotas = storage.quotas();
@@ -147,13 +151,19 @@ public final class HttpApi {
         this.artifacts = storage.artifacts();
         this.logs = storage.logs();
         this.metadata = metadata;
+        this.buildToolCaches = new BuildToolCaches(caches, ctx -> caller(ctx, true), this::sendCache, buildToolMaxEntryBytes);
     }
 
     /** Registers every route and the error mapping on a Javalin configuration. */
     public void register(JavalinConfig config) {
         var routes = config.routes;
         routes.exception(StorageException.class, (e, ctx) -> Problems.respond(ctx, e));
-        routes.exception(Unauthenticated.class, (e, ctx) -> Problems.respond(ctx, Problems.UNAUTHENTICATED, e.getMessage()));
+        routes.exception(Unauthenticated.class, (e, ctx) -> {
+            Problems.respond(ctx, Problems.UNAUTHENTICATED, e.getMessage());
+            if (e.basicAccepted) {
+                ctx.res().addHeader("WWW-Authenticate", "Basic realm=\"builderd\"");
+            }
+        });
         routes.exception(Exception.class, (e, ctx) -> Problems.unexpected(ctx, e));
         routes.error(404, ctx -> {
             if (!ctx.res().isCommitted() && ctx.result() == null) {
@@ -161,6 +171,7 @@ public final class HttpApi {
             }
         });
 
+        buildToolCaches.register(routes);
         routes.get("/health/live", ctx -> ctx.json(Map.of("status", "ok")));
         routes.get("/health/ready", this::ready);
         routes.get("/health/storage", ctx -> {
@@ -558,15 +569,58 @@ public final class HttpApi {
     }
 
     private Principal principal(Context ctx) {
+        return caller(ctx, false);
+    }
+
+    /**
+     * Authenticates a request by its token: {@code Authorization: Bearer <token>}, or, where
+     * {@code basicAccepted}, HTTP Basic credentials whose password is the token (the user name is
+     * not checked: the token alone says who calls, and the tenant in the path must be its own).
+     *
+     * <p>Basic is accepted only by the build-tool cache protocols ({@link BuildToolCaches}),
+     * because Gradle, and Bazel and ccache given credentials in a URL, can send nothing else. The
+     * rest of the API stays Bearer-only: browsers remember Basic credentials and send them to
+     * every later request of the origin by themselves, which would let any page a person opens
+     * drive the admin and tenant routes with their credentials; a Bearer token is only ever sent
+     * on purpose.
+     */
+    private Principal caller(Context ctx, boolean basicAccepted) {
         String header = ctx.header("Authorization");
         if (header == null || header.isBlank()) {
-            throw new Unauthenticated("this request needs an 'Authorization: Bearer <token>' header");
+            throw new Unauthenticated(basicAccepted
+                    ? "this request needs an 'Authorization: Bearer <token>' header, or Basic credentials whose password is the token"
+                    : "this request needs an 'Authorization: Bearer <token>' header", basicAccepted);
+        }
+        if (basicAccepted && header.regionMatches(true, 0, "Basic ", 0, 6)) {
+            return tokens.authenticate(basicPassword(header.substring(6).strip()))
+                    .orElseThrow(() -> new Unauthenticated("the password of the Basic credentials is not a valid token:"
+                            + " unknown, revoked or malformed", true));
         }
         if (!header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            throw new Unauthenticated("the Authorization header must use the Bearer scheme");
+            throw new Unauthenticated(basicAccepted ? "the Authorization header must use the Bearer or the Basic scheme"
+                    : "the Authorization header must use the Bearer scheme", basicAccepted);
         }
         return tokens.authenticate(header.substring(7).strip())
-                .orElseThrow(() -> new Unauthenticated("the bearer token is not valid: unknown, revoked or malformed"));
+                .orElseThrow(() -> new Unauthenticated("the bearer token is not valid: unknown, revoked or malformed", basicAccepted));
+    }
+
+    /**
+     * The password of Basic credentials, base64 of {@code user:password}. Bazel encodes a URL's
+     * user info with the URL-safe alphabet, so that is read too ({@code -} and {@code _} never
+     * occur in the standard one).
+     */
+    private static String basicPassword(String credentials) {
+        String decoded;
+        try {
+            decoded = new String(Base64.getDecoder().decode(credentials.replace('-', '+').replace('_', '/')), StandardCharsets.UTF_8);
+        } catch (IllegalArgumentException e) {
+            throw new Unauthenticated("the Basic credentials are not base64 of user:password", true);
+        }
+        int colon = decoded.indexOf(':');
+        if (colon < 0) {
+            throw new Unauthenticated("the Basic credentials are not base64 of user:password", true);
+        }
+        return decoded.substring(colon + 1);
     }
 
     private <T> T readJson(Context ctx, Class<T> type, T empty) {
@@ -727,8 +781,12 @@ public final class HttpApi {
 
     /** No valid credentials: answered with 401. */
     static final class Unauthenticated extends RuntimeException {
-        Unauthenticated(String message) {
+        /** Whether the route also takes Basic credentials, so that the 401 challenges for them too. */
+        final boolean basicAccepted;
+
+        Unauthenticated(String message, boolean basicAccepted) {
             super(message, null, false, false);
+            this.basicAccepted = basicAccepted;
         }
     }
 }

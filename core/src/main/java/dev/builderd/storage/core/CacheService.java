@@ -42,19 +42,20 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Build caches: a tenant's own ({@code docker-layers} by digest, {@code dependencies} under
- * {@code npm/}, {@code pip/} or {@code maven/}, {@code git-repos} by name), private to it,
- * encrypted and counted in its {@code cache} quota like the rest of its data; and the global
- * registry layer cache, written by the admin and read by any token. Writes are atomic; a layer
- * is verified against its digest on the way in (a mismatch keeps nothing), and a second write of
- * a digest that is already there stores nothing again.
+ * Build caches: a tenant's own ({@code docker-layers} by digest, {@code dependencies} under one
+ * of {@link #DEPENDENCY_PREFIXES} (package managers, and the build-tool protocols), {@code
+ * git-repos} by name), private to it, encrypted and counted in its {@code cache} quota like the
+ * rest of its data; and the global registry layer cache, written by the admin and read by any
+ * token. Writes are atomic; a layer (or a Bazel CAS blob) is verified against its digest on the
+ * way in (a mismatch keeps nothing), and a second write of a layer that is there stores nothing.
  *
  * <p>Every entry of a tenant is in an index in the metadata store (size, written, last read), so
- * eviction works alike on every backend without listing it: a write that would pass the
- * tenant's cache limit first evicts entries in the policy's order (lru, fifo or random; never
- * one younger than the minimum retention), and entries unread for the maximum retention expire.
- * Reads are recorded in memory and written to the index in batches, so a hit costs no
- * synchronous metadata write. Entries pinned by an active build are never evicted or expired.
+ * eviction works alike on every backend without listing it. Each cache type of a tenant has a
+ * {@link Policy} (the daemon's defaults, with what the admin set in their place): a write that
+ * would pass the type's maximum size or the tenant's cache quota first evicts entries in the
+ * policy's order (never one younger than the minimum retention, nor one pinned by an active
+ * build), and entries unread for the maximum retention expire. Reads are recorded in memory and
+ * written to the index in batches, so a hit costs no synchronous metadata write.
  */
 public final class CacheService {
 

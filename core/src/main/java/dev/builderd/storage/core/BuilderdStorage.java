@@ -51,7 +51,7 @@ public final class BuilderdStorage implements AutoCloseable {
         config.layout().createSkeleton();
         BuildActivity activity = new BuildActivity();
         this.encryption = new TenantEncryption(config.encryption(), config.layout(), metadata, stores, activity, metrics, clock);
-        Stores encrypted = encryption.stores();
+        Stores encrypted = encryption.stores().map(new MeteredBlobStore.Meters(metrics, config.layout())::wrap);
         QuotaMetrics quotaMetrics = new QuotaMetrics(metrics, metadata);
         this.quotas = new Quotas(metadata, config.quotas(), clock, nodeName(config.layout()), this::freeCache,
                 quotaMetrics::crossed);

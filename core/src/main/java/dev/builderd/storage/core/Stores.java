@@ -26,6 +26,13 @@ public record Stores(BlobStore artifacts, BlobStore logs, BlobStore caches) {
         return new Stores(store, store, store);
     }
 
+    /** These stores with each distinct one replaced by {@code wrap} of it, once: stores shared before stay shared. */
+    public Stores map(java.util.function.UnaryOperator<BlobStore> wrap) {
+        java.util.Map<BlobStore, BlobStore> wrapped = new java.util.IdentityHashMap<>();
+        distinct().forEach(store -> wrapped.put(store, wrap.apply(store)));
+        return new Stores(wrapped.get(artifacts), wrapped.get(logs), wrapped.get(caches));
+    }
+
     /** Each distinct store once. */
     public List<BlobStore> distinct() {
         return java.util.stream.Stream.of(artifacts, logs, caches).distinct().toList();

@@ -31,10 +31,9 @@ import org.slf4j.LoggerFactory;
  * After a restart the index is rebuilt by a background scan of the files: serving does not wait
  * for it; a file counts (and is served) once the scan has found it.
  *
- * <p>A blob arrives as a staging file under {@code directory/staging-<id>}, private to this
+ * <p>A blob arrives as a staging file under {@code directory/staging-<pid>-<id>}, private to this
  * instance, and is published by renaming it into the store only when it is whole
- * ({@link #publish}); the staging directories of earlier processes are removed by the scan. So one
- * directory serves one live tier at a time.
+ * ({@link #publish}); the scan removes the staging directories of processes that are gone.
  */
 final class DiskTier implements AutoCloseable {
 
@@ -55,7 +54,7 @@ final class DiskTier implements AutoCloseable {
     DiskTier(Path directory, long maxBytes) throws IOException {
         this.directory = Files.createDirectories(directory).toAbsolutePath().normalize();
         this.files = new FileBlobStore(this.directory.resolve("blobs"));
-        this.staging = Files.createDirectory(this.directory.resolve(STAGING_PREFIX + UUID.randomUUID()),
+        this.staging = Files.createDirectory(this.directory.resolve(STAGING_PREFIX + ProcessHandle.current().pid() + "-" + UUID.randomUUID()),
                 PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         this.maxBytes = maxBytes;
         this.scan = Thread.ofVirtual().name("cache-disk-tier-scan").start(this::scan);
@@ -186,13 +185,25 @@ final class DiskTier implements AutoCloseable {
         evicted.forEach(this::deleteFile);
     }
 
+    /** Removes the staging directories of processes that are gone (a live one may be a tool looking at the same tier). */
     private void removeOtherStagingDirectories() throws IOException {
         try (DirectoryStream<Path> children = Files.newDirectoryStream(directory, STAGING_PREFIX + "*")) {
             for (Path child : children) {
-                if (!child.equals(staging)) {
+                if (!child.equals(staging) && !ownerIsAlive(child.getFileName().toString())) {
                     deleteTree(child);
                 }
             }
+        }
+    }
+
+    private static boolean ownerIsAlive(String stagingName) {
+        String rest = stagingName.substring(STAGING_PREFIX.length());
+        int dash = rest.indexOf('-');
+        try {
+            long pid = Long.parseLong(dash < 0 ? rest : rest.substring(0, dash));
+            return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+        } catch (NumberFormatException e) {
+            return false;
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.builderd.storage.server.config;
 
+import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.core.CacheService;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
@@ -22,6 +23,7 @@ import java.util.Optional;
  * @param encryption the master key and the rotation of tenant keys
  * @param quotas soft limit, hard limit action, throttle wait, scan and reconciliation intervals
  * @param cachePolicy how cache entries are evicted and expired
+ * @param cacheTiers the memory and disk tiers in front of the caches' backend, and its read timeout
  */
 public record DaemonConfig(
         String bindAddress,
@@ -40,7 +42,8 @@ public record DaemonConfig(
         Duration leaseCheckInterval,
         EncryptionConfig encryption,
         Quotas.Config quotas,
-        CacheService.Policy cachePolicy) {
+        CacheService.Policy cachePolicy,
+        TieredBlobStore.Settings cacheTiers) {
 
     /** When remote backends fail fast: after {@code failures} in a row, for {@code open}. */
     public record Breaker(int failures, Duration open) {

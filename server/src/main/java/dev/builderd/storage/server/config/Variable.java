@@ -77,6 +77,11 @@ public enum Variable {
     CACHE_EVICTION_POLICY("lru", "which cache entries go first when a tenant's cache needs room: lru, fifo or random"),
     CACHE_MIN_RETENTION_SECONDS("0", "a cache entry younger than this is never evicted (a write that needs its room is refused)"),
     CACHE_MAX_RETENTION_DAYS("0", "a cache entry not read for this long expires (0: never)"),
+    CACHE_MEMORY_TIER_MB("256", "memory tier of the caches: MiB of small, hot entries kept on the heap (0: off)"),
+    CACHE_MEMORY_TIER_MAX_ENTRY_KB("1024", "memory tier: the largest entry it keeps"),
+    CACHE_DISK_TIER_DIR("<data root>/global/system-temp/cache-tier", "disk tier of the caches in front of a remote cache backend (none when caches are on the filesystem)"),
+    CACHE_DISK_TIER_MB("10240", "disk tier: MiB it keeps at most, least recently read evicted first (0: off)"),
+    CACHE_REMOTE_TIMEOUT_SECONDS("5", "caches: how long the backend may take to answer a read; then it is degraded (503 unless a local tier has the entry)"),
     BUILD_LEASE_SECONDS("900", "how long a build stays active without a heartbeat, unless it asks for another lease"),
     MAX_BUILD_LEASE_SECONDS("86400", "the longest lease a build may ask for"),
     LEASE_CHECK_SECONDS("30", "how often expired build leases are looked for");

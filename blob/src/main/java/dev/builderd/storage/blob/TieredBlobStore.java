@@ -503,6 +503,7 @@ public final class TieredBlobStore implements BlobStore, AutoCloseable {
         return new ByteArrayInputStream(bytes, offset, (int) range.lengthWithin(bytes.length));
     }
 
+    /** Empties the memory tier and stops the disk tier's scan; the disk tier's files stay for the next start, the remote stays open (it is the caller's). */
     @Override
     public void close() throws IOException {
         if (memory != null) {

@@ -5,6 +5,7 @@ import dev.builderd.storage.blob.TieredBlobStore.TierStats;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.stream.Stream;
 
 /**
  * The caches' tiers as metrics, read from {@link TieredBlobStore#stats()} at scrape time, labelled
@@ -48,7 +49,7 @@ final class CacheTierMetrics {
     }
 
     /** The memory and disk tiers: the remote is filled by no one and its size is not tracked. */
-    private static java.util.stream.Stream<TierStats> local(TieredBlobStore tiers) {
+    private static Stream<TierStats> local(TieredBlobStore tiers) {
         return tiers.stats().stream().filter(tier -> tier.tier() != TieredBlobStore.Tier.REMOTE);
     }
 }

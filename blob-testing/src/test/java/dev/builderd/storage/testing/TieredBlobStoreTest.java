@@ -5,10 +5,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.builderd.storage.blob.BackendUnavailableException;
+import dev.builderd.storage.blob.BlobInfo;
 import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobNotFoundException;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.CircuitBreakingBlobStore;
 import dev.builderd.storage.blob.MemoryBlobStore;
 import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.blob.TieredBlobStore.Tier;
@@ -102,7 +104,7 @@ final class TieredBlobStoreTest {
         }
 
         @Override
-        public Optional<dev.builderd.storage.blob.BlobInfo> stat(BlobKey key) throws IOException {
+        public Optional<BlobInfo> stat(BlobKey key) throws IOException {
             pass();
             return inner.stat(key);
         }
@@ -297,6 +299,37 @@ final class TieredBlobStoreTest {
         assertThat(sha256(tiers, small, ByteRange.ALL)).isEqualTo(SeededBytes.sha256(seed, SMALL));
         assertThat(sha256(tiers, big, ByteRange.ALL)).isEqualTo(SeededBytes.sha256(seed + 1, BIG));
         assertThat(stats(tiers, Tier.REMOTE).degraded()).isZero();
+    }
+
+    @Test
+    void aTrippedCircuitBreakerBelowStillLetsTheLocalTiersServe() throws IOException {
+        AtomicInteger failures = new AtomicInteger();
+        ForwardingBlobStore failing = new ForwardingBlobStore(origin) {
+            @Override
+            public Optional<BlobInfo> stat(BlobKey key) throws IOException {
+                if (failures.get() > 0) {
+                    failures.decrementAndGet();
+                    throw new IOException("connection reset by the backend");
+                }
+                return inner.stat(key);
+            }
+        };
+        TieredBlobStore guarded = new TieredBlobStore(new CircuitBreakingBlobStore(failing, 1,
+                Duration.ofHours(1), new MovableClock()), new TieredBlobStore.Settings(4L * MIB, MIB, Optional.of(temp.resolve("guarded")),
+                8L * MIB, Duration.ofSeconds(2)));
+        toClose.add(guarded);
+        BlobKey local = putRemote("guarded/local", seed, BIG);
+        BlobKey remoteOnly = putRemote("guarded/remote-only", seed + 1, SMALL);
+        guarded.prefetch(local);
+        failures.set(1);
+
+        assertThatThrownBy(() -> guarded.open(remoteOnly, ByteRange.ALL)).isInstanceOf(BackendUnavailableException.class)
+                .hasMessageContaining("connection reset");
+        assertThatThrownBy(() -> guarded.open(remoteOnly, ByteRange.ALL)).as("the breaker is open")
+                .isInstanceOf(BackendUnavailableException.class).hasMessageContaining("failing fast");
+
+        assertThat(sha256(guarded, local, ByteRange.ALL)).as(note("local, breaker open")).isEqualTo(SeededBytes.sha256(seed, BIG));
+        assertThat(stats(guarded, Tier.REMOTE)).extracting(TierStats::degraded, TierStats::misses).containsExactly(2L, 0L);
     }
 
     @ParameterizedTest

@@ -16,7 +16,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * Caches on a real s3proxy behind the daemon's tiers: small entries are served from memory, big
  * ones from the disk tier after their first read, the tiers hold ciphertext for an encrypted
- * tenant, and /metrics shows each tier.
+ * tenant, /metrics shows each tier, and deleting an entry or purging its tenant empties every tier.
  */
 @ParameterizedClass
 @EnumSource(value = MetadataKind.class, names = "SQLITE")
@@ -28,7 +28,8 @@ class TieredCacheHttpTest extends HttpApiTestBase {
     @Override
     Map<String, String> backendEnvironment() {
         S3ProxyServer server = S3ProxyServer.shared();
-        return Map.of("UNKEY_BUILDERD_CACHE_BACKEND", "s3",
+        // Every category on one S3 backend: the tiered caches' store shares it with artifacts and logs.
+        return Map.of("UNKEY_BUILDERD_STORAGE_BACKEND", "s3",
                 "UNKEY_BUILDERD_S3_ENDPOINT", server.endpoint().toString(),
                 "UNKEY_BUILDERD_S3_BUCKET", server.newBucket(),
                 "UNKEY_BUILDERD_S3_REGION", server.region(),
@@ -77,6 +78,21 @@ class TieredCacheHttpTest extends HttpApiTestBase {
         assertThat(delete(BIG, token).status()).isEqualTo(204);
 
         assertThat(get(BIG, token).status()).isEqualTo(404);
+        assertThat(tierFiles()).isEmpty();
+    }
+
+    @Test
+    void aPurgedTenantsEntriesAreGoneFromEveryTierBeforeItsNameIsUsedAgain() {
+        String token = tenant("acme", "pro");
+        assertThat(put(SMALL, token, bytes(4, 10_000)).status()).isEqualTo(201);
+        assertThat(put(BIG, token, bytes(5, 300_000)).status()).isEqualTo(201);
+        assertThat(get(BIG, token).status()).isEqualTo(200);
+
+        assertThat(delete("/v1/tenants/acme", ADMIN).status()).isEqualTo(204);
+        String again = tenant("acme", "pro");
+
+        assertThat(get(SMALL, again).status()).as("not served from memory").isEqualTo(404);
+        assertThat(get(BIG, again).status()).as("not served from disk").isEqualTo(404);
         assertThat(tierFiles()).isEmpty();
     }
 

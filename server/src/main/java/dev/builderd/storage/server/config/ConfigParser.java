@@ -122,7 +122,7 @@ public final class ConfigParser {
             LOG.warn("{} ({}) is more than half of the heap ({} MiB): lower it, or give the daemon more with -Xmx in BUILDERD_JAVA_OPTS",
                     Variable.CACHE_MEMORY_TIER_MB.envName(), memoryBytes >> 20, Runtime.getRuntime().maxMemory() >> 20);
         }
-        if (diskDirectory != null && layout != null) {
+        if (diskDirectory != null) {
             for (Path root : layout.tenantRoots()) {
                 if (diskDirectory.startsWith(root.resolve("tenants"))) {
                     problems.add(Variable.CACHE_DISK_TIER_DIR.envName() + "='" + diskDirectory + "' is inside the tenant tree "

@@ -56,9 +56,10 @@ import org.slf4j.LoggerFactory;
  * the remote is called (so a crash in between never leaves an older blob on the local disk) and
  * again before they return; a fill that began before a write of its key is dropped instead of
  * published. A put of a small blob captures it while streaming and keeps it in memory, unless
- * another write of the key (or of a key that shares its lock stripe) overlapped. {@link #stat} answers from a tier that holds the blob (the
- * tiers only ever hold the remote's current blob, as far as writes through this store go), else
- * from the remote; {@link #list} always from the remote.
+ * another write of the key (or of a key that shares its lock stripe) overlapped. {@link #stat}
+ * answers from a tier that holds the blob (the tiers only ever hold the remote's current blob, as
+ * far as writes through this store go), else from the remote; {@link #list} always from the
+ * remote.
  *
  * <p>Tiers are private to this store: a blob changed in the remote by anyone else (another node
  * sharing it) is served from a tier as it was until it is evicted.

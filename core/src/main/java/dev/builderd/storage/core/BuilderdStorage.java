@@ -63,7 +63,9 @@ public final class BuilderdStorage implements AutoCloseable {
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
         this.logs = new LogService(encrypted, activity, builds, config, quotas);
         this.caches = new CacheService(metadata, encrypted, quotas, config.cachePolicy(), clock, metrics);
-        this.warming = new CacheWarming(metadata, caches, CacheWarming.none(stores.caches()), clock);
+        this.warming = new CacheWarming(metadata, caches, stores.cacheTiers().map(CacheWarming.LocalTiers::of)
+                .orElseGet(() -> CacheWarming.LocalTiers.none(stores.caches())), clock);
+        stores.cacheTiers().ifPresent(tiers -> CacheTierMetrics.register(metrics, tiers));
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
         this.directoryUsage = new DirectoryUsage(2);
         this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);

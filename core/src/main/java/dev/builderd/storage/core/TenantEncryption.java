@@ -114,11 +114,12 @@ public final class TenantEncryption implements AutoCloseable {
         Counter integrityFailures = Counter.builder().name("builderd_storage_integrity_failures")
                 .help("Reads of tenant data that failed authentication (damaged, truncated, moved or foreign ciphertext)")
                 .labelNames("tenant_id").register(registry);
-        for (BlobStore store : plain.distinct()) {
-            encrypting.put(store, new EncryptingBlobStore(store, keys,
+        for (BlobStore store : List.of(plain.artifacts(), plain.logs(), plain.caches())) {
+            encrypting.computeIfAbsent(store, s -> new EncryptingBlobStore(s, keys,
                     key -> integrityFailures.labelValues(layout.tenantOf(key).map(TenantId::value).orElse("")).inc()));
         }
-        this.walked = List.copyOf(encrypting.values());
+        // Walked once per backend: through the tiered store where there is one, so its tiers follow the rewrites.
+        this.walked = plain.distinct().stream().map(encrypting::get).toList();
         this.stores = new Stores(encrypting.get(plain.artifacts()), encrypting.get(plain.logs()), encrypting.get(plain.caches()));
         if (master instanceof MasterKey.Rotatable rotatable && rotatable.keyCount() > 1) {
             LOG.info("the master key holds {} keys: finishing an interrupted master key rotation", rotatable.keyCount());

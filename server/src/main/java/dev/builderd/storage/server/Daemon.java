@@ -61,7 +61,7 @@ public final class Daemon implements AutoCloseable {
                     config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT, config.encryption(), config.quotas(),
                     config.cachePolicy());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
-            StorageHealth health = new StorageHealth(stores.distinct(), config.layout().tenantRoots(), mountGuard,
+            StorageHealth health = new StorageHealth(stores.backends(), config.layout().tenantRoots(), mountGuard,
                     storage.tenants(), storage.encryption());
             HttpApi api = new HttpApi(storage, metadata, health, config.layout(), config.buildToolMaxEntryBytes());
             Javalin http = Javalin.create(javalin -> {
@@ -91,7 +91,7 @@ public final class Daemon implements AutoCloseable {
     }
 
     private static void sweepAbandonedUploadsInBackground(Stores stores) {
-        List<FileBlobStore> fileStores = stores.distinct().stream()
+        List<FileBlobStore> fileStores = stores.backends().stream()
                 .filter(FileBlobStore.class::isInstance).map(FileBlobStore.class::cast).toList();
         Thread.ofVirtual().name("sweep-abandoned-uploads").start(() -> {
             for (FileBlobStore store : fileStores) {

@@ -1,5 +1,6 @@
 package dev.builderd.storage.server.config;
 
+import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.core.CacheService;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
@@ -23,6 +24,7 @@ import java.util.Optional;
  * @param quotas soft limit, hard limit action, throttle wait, scan and reconciliation intervals
  * @param cachePolicy how cache entries are evicted and expired
  * @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept
+ * @param cacheTiers the memory and disk tiers in front of the caches' backend, and its read timeout
  */
 public record DaemonConfig(
         String bindAddress,
@@ -42,7 +44,7 @@ public record DaemonConfig(
         EncryptionConfig encryption,
         Quotas.Config quotas,
         CacheService.Policy cachePolicy,
-        long buildToolMaxEntryBytes) {
+        long buildToolMaxEntryBytes, TieredBlobStore.Settings cacheTiers) {
 
     /** When remote backends fail fast: after {@code failures} in a row, for {@code open}. */
     public record Breaker(int failures, Duration open) {

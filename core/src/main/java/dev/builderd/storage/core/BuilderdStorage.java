@@ -1,5 +1,6 @@
 package dev.builderd.storage.core;
 
+import dev.builderd.storage.core.metadata.BuildRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.quota.DirectoryUsage;
 import dev.builderd.storage.core.quota.Quotas;
@@ -66,6 +67,13 @@ public final class BuilderdStorage implements AutoCloseable {
         this.warming = new CacheWarming(metadata, caches, stores.cacheTiers().map(CacheWarming.LocalTiers::of)
                 .orElseGet(() -> CacheWarming.LocalTiers.none(stores.caches())), clock);
         stores.cacheTiers().ifPresent(tiers -> CacheTierMetrics.register(metrics, tiers));
+        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("builderd_builds_active")
+                .help("Builds running now (holding a lease), by tenant")
+                .labelNames("tenant_id")
+                .callback(callback -> metadata.read(BuildRows::active).stream()
+                        .collect(java.util.stream.Collectors.groupingBy(build -> build.ref().tenant().value(), java.util.stream.Collectors.counting()))
+                        .forEach((tenant, count) -> callback.call(count, tenant)))
+                .register(metrics);
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
         this.directoryUsage = new DirectoryUsage(2);
         this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);

@@ -96,6 +96,13 @@ public final class ConfigParser {
                 Duration.ofDays(integer(Variable.CACHE_MAX_RETENTION_DAYS, 0, 3650)), 0);
         long buildToolMaxEntryBytes = (long) integer(Variable.BUILD_TOOL_CACHE_MAX_ENTRY_MB, 1, 1 << 20) << 20;
         TieredBlobStore.Settings cacheTiers = cacheTiers(layout);
+        // Read by logback itself (logback.xml picks the appender by name); checked here so a typo is named.
+        convert(Variable.LOG_FORMAT, "use text or json", format -> {
+            if (!format.equals("text") && !format.equals("json")) {
+                throw new IllegalArgumentException();
+            }
+            return format;
+        });
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }

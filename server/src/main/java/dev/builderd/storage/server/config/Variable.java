@@ -19,6 +19,7 @@ public enum Variable {
     WORKSPACE_DIR("(data root)", "root of the tenant trees holding builds' workspace/ directories"),
     ROOTFS_OUTPUT_DIR("(data root)", "root of the tenant trees holding builds' rootfs/ artifacts"),
     CACHE_DIR("(data root)", "root of the tenant trees holding cache/ directories"),
+    LOG_FORMAT("text", "log lines on stderr: text, or json (one JSON object per line; a request's fields as keys)"),
     ADMIN_TOKEN("(generated into config/admin.token)", "bearer token of the operator; at least 16 characters"),
     METADATA_URL("sqlite:<data root>/metadata/builderd.db", "metadata store: sqlite:/path/file.db or postgresql://user:password@host:port/db"),
     S3_BUCKET("(none)", "s3 backend: the bucket (it must exist)"),

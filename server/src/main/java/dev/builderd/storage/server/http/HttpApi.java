@@ -33,6 +33,8 @@ import dev.builderd.storage.core.quota.Usage;
 import dev.builderd.storage.server.StorageHealth;
 import dev.builderd.storage.server.mount.ProjectQuotaSupport;
 import dev.builderd.storage.server.mount.VolumeEncryption;
+import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
+import io.prometheus.metrics.expositionformats.OpenMetricsTextFormatWriter;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.javalin.config.JavalinConfig;
@@ -130,6 +132,8 @@ public final class HttpApi {
     private final StorageHealth health;
     private final TenantEncryption encryption;
     private final Quotas quotas;
+    private static final ExpositionFormatWriter OPEN_METRICS = OpenMetricsTextFormatWriter.create();
+    private static final ExpositionFormatWriter PROMETHEUS_TEXT = PrometheusTextFormatWriter.create();
     private final CacheService caches;
     private final CacheWarming warming;
     private final PrometheusRegistry metrics;
@@ -252,9 +256,11 @@ public final class HttpApi {
         });
         routes.get("/metrics", ctx -> {
             principal(ctx).requireAdmin("reading metrics");
+            // OpenMetrics when the scraper asks for it (Prometheus does), else the classic text format.
+            ExpositionFormatWriter writer = OPEN_METRICS.accepts(ctx.header("Accept")) ? OPEN_METRICS : PROMETHEUS_TEXT;
             ByteArrayOutputStream text = new ByteArrayOutputStream();
-            new PrometheusTextFormatWriter(false).write(text, metrics.scrape());
-            ctx.contentType(PrometheusTextFormatWriter.CONTENT_TYPE).result(text.toByteArray());
+            writer.write(text, metrics.scrape());
+            ctx.contentType(writer.getContentType()).result(text.toByteArray());
         });
         routes.delete("/v1/tenants/{tenant}", ctx -> {
             tenants.purge(principal(ctx), tenant(ctx));

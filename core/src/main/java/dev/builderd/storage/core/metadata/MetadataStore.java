@@ -23,6 +23,8 @@ import org.jdbi.v3.core.JdbiException;
 public final class MetadataStore implements AutoCloseable {
 
     private static final int SQLITE_READERS = 4;
+    /** How long {@link #isReachable} waits for the database. */
+    private static final int REACHABLE_SECONDS = 2;
 
     private final MetadataLocation location;
     private final HikariDataSource writer;
@@ -140,9 +142,21 @@ public final class MetadataStore implements AutoCloseable {
 
     /** Whether the database answers a trivial query. */
     public boolean isReachable() {
-        try (var connection = writer.getConnection()) {
-            return connection.isValid(2);
-        } catch (SQLException e) {
+        // Bounded: the pool waits up to its connection timeout for a database that is down, and a
+        // readiness probe must answer sooner than an orchestrator gives up on it.
+        var check = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try (var connection = writer.getConnection()) {
+                return connection.isValid(REACHABLE_SECONDS);
+            } catch (SQLException e) {
+                return false;
+            }
+        }, task -> Thread.ofVirtual().name("metadata-reachable").start(task));
+        try {
+            return check.get(REACHABLE_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
             return false;
         }
     }

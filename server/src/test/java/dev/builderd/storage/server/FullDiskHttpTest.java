@@ -37,6 +37,7 @@ class FullDiskHttpTest extends HttpApiTestBase {
             daemon.close();
             daemon = null;
             new ProcessBuilder("umount", small.toString()).inheritIO().start().waitFor();
+            java.nio.file.Files.deleteIfExists(small);
         }
     }
 }

@@ -38,6 +38,7 @@ final class MeteredBlobStore implements BlobStore, FileChannelReads, FileAdoptio
     static final class Meters {
         private final Counter operations;
         private final Histogram durations;
+        private final Histogram backendDurations;
         private final Counter failures;
         private final Layout layout;
 
@@ -50,6 +51,11 @@ final class MeteredBlobStore implements BlobStore, FileChannelReads, FileAdoptio
                     .help("Time a backend operation took (an open: until its stream was ready)")
                     .classicUpperBounds(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
                     .labelNames("tenant_id", "operation").register(registry);
+            backendDurations = Histogram.builder().name("builderd_backend_operation_duration_seconds")
+                    .help("Time a backend operation took, by backend and operation (the same timings as"
+                            + " builderd_storage_operation_duration_seconds, without the tenant)")
+                    .classicUpperBounds(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+                    .labelNames("backend", "operation").register(registry);
             failures = Counter.builder().name("builderd_storage_operation_failures")
                     .help("Backend operations that failed (a missing blob is not a failure), by operation and backend")
                     .labelNames("operation", "backend").register(registry);
@@ -98,7 +104,9 @@ final class MeteredBlobStore implements BlobStore, FileChannelReads, FileAdoptio
             meters.failures.labelValues(operation, delegate.backendName()).inc();
             throw e;
         } finally {
-            meters.durations.labelValues(tenant, operation).observe((System.nanoTime() - started) / 1e9);
+            double seconds = (System.nanoTime() - started) / 1e9;
+            meters.durations.labelValues(tenant, operation).observe(seconds);
+            meters.backendDurations.labelValues(delegate.backendName(), operation).observe(seconds);
         }
     }
 

@@ -12,6 +12,7 @@ import java.util.stream.Stream;
  * by tier ({@code memory}, {@code disk}, {@code remote}) only: never by key or tenant.
  * {@code builderd_cache_tier_requests_total{tier,result}} counts reads by what the tier did with
  * them ({@code hit}, {@code miss}, {@code degraded}: it failed or was too slow);
+ * {@code builderd_cache_tier_hit_ratio{tier}} the hits over them;
  * {@code builderd_cache_tier_fills_total{tier}} the blobs copied into a faster tier;
  * {@code builderd_cache_tier_size_bytes{tier}} and {@code builderd_cache_tier_max_bytes{tier}} what a
  * local tier holds against its bound.
@@ -29,6 +30,14 @@ final class CacheTierMetrics {
                     callback.call(tier.hits(), tier.tier().label(), "hit");
                     callback.call(tier.misses(), tier.tier().label(), "miss");
                     callback.call(tier.degraded(), tier.tier().label(), "degraded");
+                }))
+                .register(registry);
+        GaugeWithCallback.builder().name("builderd_cache_tier_hit_ratio")
+                .help("Hits over reads that reached a cache tier since the daemon started (degraded reads count as reads)")
+                .labelNames("tier")
+                .callback(callback -> tiers.stats().forEach(tier -> {
+                    double reads = tier.hits() + tier.misses() + tier.degraded();
+                    callback.call(reads == 0 ? 0 : tier.hits() / reads, tier.tier().label());
                 }))
                 .register(registry);
         CounterWithCallback.builder().name("builderd_cache_tier_fills")

@@ -60,6 +60,7 @@ class TieredCacheHttpTest extends HttpApiTestBase {
                 .contains("builderd_cache_tier_requests_total{result=\"hit\",tier=\"remote\"} 1.0")
                 .contains("builderd_cache_tier_requests_total{result=\"degraded\",tier=\"remote\"} 0.0")
                 .contains("builderd_cache_tier_fills_total{tier=\"disk\"} 1.0")
+                .contains("builderd_cache_tier_hit_ratio{tier=\"memory\"} 0.5")
                 .contains("builderd_cache_tier_size_bytes{tier=\"disk\"}")
                 .contains("builderd_cache_tier_max_bytes{tier=\"memory\"}");
         List<Path> onDisk = tierFiles();

@@ -1,5 +1,6 @@
 package dev.builderd.storage.core;
 
+import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.core.metadata.BuildRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.quota.DirectoryUsage;
@@ -7,6 +8,7 @@ import dev.builderd.storage.core.quota.Quotas;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -33,6 +35,7 @@ public final class BuilderdStorage implements AutoCloseable {
     private final QuotaReconciliation reconciliation;
     private final CacheService caches;
     private final CacheWarming warming;
+    private final IntegrityScrub scrub;
     private final DirectoryUsage directoryUsage;
     private final QuotaScan scan;
     private final PrometheusRegistry metrics = new PrometheusRegistry();
@@ -74,6 +77,9 @@ public final class BuilderdStorage implements AutoCloseable {
                         .collect(java.util.stream.Collectors.groupingBy(build -> build.ref().tenant().value(), java.util.stream.Collectors.counting()))
                         .forEach((tenant, count) -> callback.call(count, tenant)))
                 .register(metrics);
+        // The scrub reads the backends themselves: a tier's copy would hide damage in the backend.
+        Stores backends = stores.map(store -> encryption.encryptingView(store instanceof TieredBlobStore tiered ? tiered.remote() : store));
+        this.scrub = new IntegrityScrub(metadata, backends, config.layout(), caches, clock, metrics);
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
         this.directoryUsage = new DirectoryUsage(2);
         this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);
@@ -184,6 +190,18 @@ public final class BuilderdStorage implements AutoCloseable {
 
     public CacheWarming cacheWarming() {
         return warming;
+    }
+
+    public IntegrityScrub scrub() {
+        return scrub;
+    }
+
+    /**
+     * From now on scrubs every blob every {@code interval} (0: never), the first pass an hour
+     * from now so that start-up is not slowed, reading at most {@code bytesPerSecond}.
+     */
+    public void scheduleScrub(Duration interval, long bytesPerSecond) {
+        scrub.schedule(background, Duration.ofHours(1), interval, bytesPerSecond);
     }
 
     /** This instance's metrics (its own registry, not a global one). */

@@ -27,12 +27,13 @@ import java.util.Optional;
  * {@code builderd_storage_operation_duration_seconds{tenant_id,operation}}, with the failures by
  * backend. It sits above encryption (what clients asked for), and forwards the file capabilities
  * of the store below ({@link FileChannelReads}, {@link FileAdoption}) when it has them. The tenant label is the tenant whose tree the key is in
- * ({@code tenants/{t}/...}), or {@code global}: bounded by the number of tenants, never a label
+ * ({@code tenants/{t}/...}), or {@code _global}: bounded by the number of tenants, never a label
  * per build or key. An {@code open} is timed to the stream being ready, not to its last byte.
  */
 final class MeteredBlobStore implements BlobStore, FileChannelReads, FileAdoption {
 
-    private static final String GLOBAL = "global";
+    /** Outside the tenant trees; no tenant ID has an underscore, so no tenant is ever labelled so. */
+    private static final String GLOBAL = "_global";
 
     /** The metrics every metered store of one registry shares. */
     static final class Meters {
@@ -85,7 +86,7 @@ final class MeteredBlobStore implements BlobStore, FileChannelReads, FileAdoptio
         return delegate;
     }
 
-    /** The tenant whose tree a key or a list prefix is in, or {@code global}. */
+    /** The tenant whose tree a key or a list prefix is in, or {@code _global}. */
     private String tenantOf(String keyOrPrefix) {
         // A prefix ends with '/', which no key does: one more character makes it a key of that tree.
         String key = keyOrPrefix + "-";

@@ -63,7 +63,8 @@ public final class Daemon implements AutoCloseable {
                     config.cachePolicy());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
             StorageHealth health = new StorageHealth(stores.backends(), config.layout().tenantRoots(), mountGuard,
-                    storage.tenants(), storage.encryption());
+                    storage.tenants(), storage.encryption(), storage.scrub());
+            storage.scheduleScrub(config.scrub().interval(), config.scrub().bytesPerSecond());
             RequestLog requests = new RequestLog(storage.metrics());
             DaemonMetrics.register(storage.metrics(), config.layout().tenantRoots(), stores.backends());
             HttpApi api = new HttpApi(storage, metadata, health, config.layout(), config.buildToolMaxEntryBytes());

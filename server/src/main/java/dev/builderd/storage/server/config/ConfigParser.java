@@ -96,6 +96,8 @@ public final class ConfigParser {
                 Duration.ofDays(integer(Variable.CACHE_MAX_RETENTION_DAYS, 0, 3650)), 0);
         long buildToolMaxEntryBytes = (long) integer(Variable.BUILD_TOOL_CACHE_MAX_ENTRY_MB, 1, 1 << 20) << 20;
         TieredBlobStore.Settings cacheTiers = cacheTiers(layout);
+        DaemonConfig.Scrub scrub = new DaemonConfig.Scrub(Duration.ofHours(integer(Variable.SCRUB_INTERVAL_HOURS, 0, 8760)),
+                (long) integer(Variable.SCRUB_MB_PER_SECOND, 1, 1 << 20) << 20);
         // Read by logback itself (logback.xml picks the appender by name); checked here so a typo is named.
         convert(Variable.LOG_FORMAT, "use text or json", format -> {
             if (!format.equals("text") && !format.equals("json")) {
@@ -108,7 +110,7 @@ public final class ConfigParser {
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
                 adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy,
-                buildToolMaxEntryBytes, cacheTiers);
+                buildToolMaxEntryBytes, cacheTiers, scrub);
     }
 
     /**

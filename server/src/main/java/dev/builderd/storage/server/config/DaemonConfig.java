@@ -25,6 +25,7 @@ import java.util.Optional;
  * @param cachePolicy how cache entries are evicted and expired
  * @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept
  * @param cacheTiers the memory and disk tiers in front of the caches' backend, and its read timeout
+ * @param scrub how often the integrity scrub reads every blob, and how fast
  */
 public record DaemonConfig(
         String bindAddress,
@@ -44,7 +45,13 @@ public record DaemonConfig(
         EncryptionConfig encryption,
         Quotas.Config quotas,
         CacheService.Policy cachePolicy,
-        long buildToolMaxEntryBytes, TieredBlobStore.Settings cacheTiers) {
+        long buildToolMaxEntryBytes,
+        TieredBlobStore.Settings cacheTiers,
+        Scrub scrub) {
+
+    /** A scrub pass every {@code interval} (zero: never), reading at most {@code bytesPerSecond}. */
+    public record Scrub(Duration interval, long bytesPerSecond) {
+    }
 
     /** When remote backends fail fast: after {@code failures} in a row, for {@code open}. */
     public record Breaker(int failures, Duration open) {

@@ -19,6 +19,8 @@ public enum Variable {
     WORKSPACE_DIR("(data root)", "root of the tenant trees holding builds' workspace/ directories"),
     ROOTFS_OUTPUT_DIR("(data root)", "root of the tenant trees holding builds' rootfs/ artifacts"),
     CACHE_DIR("(data root)", "root of the tenant trees holding cache/ directories"),
+    SCRUB_INTERVAL_HOURS("24", "the integrity scrub re-reads every artifact and layer and checks its SHA-256 this often (0: never)"),
+    SCRUB_MB_PER_SECOND("50", "the integrity scrub reads at most this many MiB per second"),
     LOG_FORMAT("text", "log lines on stderr: text, or json (one JSON object per line; a request's fields as keys)"),
     ADMIN_TOKEN("(generated into config/admin.token)", "bearer token of the operator; at least 16 characters"),
     METADATA_URL("sqlite:<data root>/metadata/builderd.db", "metadata store: sqlite:/path/file.db or postgresql://user:password@host:port/db"),

@@ -116,8 +116,23 @@ public final class MetadataStore implements AutoCloseable {
         try {
             return groupCommit != null ? groupCommit.inTransaction(callback) : writes.inTransaction(callback);
         } catch (JdbiException e) {
-            throw new UnavailableException("metadata store failed: " + rootMessage(e), e);
+            throw failure(e);
         }
+    }
+
+    /**
+     * A database failure as the caller's error: a full disk under the database is 507 like any
+     * full disk (the write is refused, nothing was stored); anything else makes the store unavailable.
+     */
+    private static dev.builderd.storage.core.error.StorageException failure(JdbiException e) {
+        String message = rootMessage(e);
+        boolean diskFull = message.contains("SQLITE_FULL") || message.contains("No space left on device")
+                || e.getCause() instanceof SQLException sql && "53100".equals(sql.getSQLState());
+        if (diskFull) {
+            return new dev.builderd.storage.core.error.QuotaExceededException(
+                    "the storage device of the metadata store is full; nothing was stored (" + message + ")");
+        }
+        return new UnavailableException("metadata store failed: " + message, e);
     }
 
     /** Runs a read-only callback without an explicit transaction; it sees every committed transaction. */

@@ -3,7 +3,6 @@ package dev.builderd.storage.server;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.builderd.storage.server.DaemonFixture.Response;
-import dev.builderd.storage.testing.S3ProxyServer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,15 +27,10 @@ class TieredCacheHttpTest extends HttpApiTestBase {
 
     @Override
     Map<String, String> backendEnvironment() {
-        S3ProxyServer server = S3ProxyServer.shared();
         // Every category on one S3 backend: the tiered caches' store shares it with artifacts and logs.
-        return Map.of("UNKEY_BUILDERD_STORAGE_BACKEND", "s3",
-                "UNKEY_BUILDERD_S3_ENDPOINT", server.endpoint().toString(),
-                "UNKEY_BUILDERD_S3_BUCKET", server.newBucket(),
-                "UNKEY_BUILDERD_S3_REGION", server.region(),
-                "UNKEY_BUILDERD_S3_ACCESS_KEY_ID", server.accessKey(),
-                "UNKEY_BUILDERD_S3_SECRET_ACCESS_KEY", server.secretKey(),
-                "UNKEY_BUILDERD_CACHE_MEMORY_TIER_MAX_ENTRY_KB", "64");
+        Map<String, String> env = new java.util.HashMap<>(RemoteBackendHttpTest.RemoteBackend.S3.environment());
+        env.put("UNKEY_BUILDERD_CACHE_MEMORY_TIER_MAX_ENTRY_KB", "64");
+        return env;
     }
 
     @Test

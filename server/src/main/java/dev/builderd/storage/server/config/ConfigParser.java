@@ -1,6 +1,7 @@
 package dev.builderd.storage.server.config;
 
 import dev.builderd.storage.core.CacheService;
+import dev.builderd.storage.core.CoreConfig;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.metadata.CacheRows;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
@@ -96,6 +97,8 @@ public final class ConfigParser {
                 Duration.ofDays(integer(Variable.CACHE_MAX_RETENTION_DAYS, 0, 3650)), 0);
         long buildToolMaxEntryBytes = (long) integer(Variable.BUILD_TOOL_CACHE_MAX_ENTRY_MB, 1, 1 << 20) << 20;
         TieredBlobStore.Settings cacheTiers = cacheTiers(layout);
+        Duration janitorInterval = seconds(Variable.JANITOR_INTERVAL_SECONDS);
+        Duration orphanGrace = seconds(Variable.ORPHAN_GRACE_SECONDS);
         // Read by logback itself (logback.xml picks the appender by name); checked here so a typo is named.
         convert(Variable.LOG_FORMAT, "use text or json", format -> {
             if (!format.equals("text") && !format.equals("json")) {
@@ -108,7 +111,7 @@ public final class ConfigParser {
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
                 adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy,
-                buildToolMaxEntryBytes, cacheTiers);
+                buildToolMaxEntryBytes, cacheTiers, new CoreConfig.Janitor(janitorInterval, orphanGrace));
     }
 
     /**

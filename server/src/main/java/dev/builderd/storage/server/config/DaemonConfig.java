@@ -2,6 +2,7 @@ package dev.builderd.storage.server.config;
 
 import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.core.CacheService;
+import dev.builderd.storage.core.CoreConfig;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
 import dev.builderd.storage.core.quota.Quotas;
@@ -25,6 +26,7 @@ import java.util.Optional;
  * @param cachePolicy how cache entries are evicted and expired
  * @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept
  * @param cacheTiers the memory and disk tiers in front of the caches' backend, and its read timeout
+ * @param janitor how often the lifecycle janitor runs, and the orphans' grace period
  */
 public record DaemonConfig(
         String bindAddress,
@@ -44,7 +46,8 @@ public record DaemonConfig(
         EncryptionConfig encryption,
         Quotas.Config quotas,
         CacheService.Policy cachePolicy,
-        long buildToolMaxEntryBytes, TieredBlobStore.Settings cacheTiers) {
+        long buildToolMaxEntryBytes, TieredBlobStore.Settings cacheTiers,
+        CoreConfig.Janitor janitor) {
 
     /** When remote backends fail fast: after {@code failures} in a row, for {@code open}. */
     public record Breaker(int failures, Duration open) {

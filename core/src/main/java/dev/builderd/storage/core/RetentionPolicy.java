@@ -58,13 +58,19 @@ public record RetentionPolicy(int artifactMaxAgeDays, int keepLastSuccessful, in
         private int check(JsonNode value, String source) {
             if (!value.canConvertToInt() || !value.isIntegralNumber() || value.asInt() < min || value.asInt() > max) {
                 throw new InvalidInputException(source + ": " + jsonName + " must be a whole number from " + min + " to " + max
-                        + ", not " + value);
+                        + ", not " + shown(value));
             }
             return value.asInt();
         }
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** A value as an error shows it: JSON (so escaped), bounded. */
+    private static String shown(JsonNode value) {
+        String json = value.toString();
+        return json.length() <= 40 ? json : json.substring(0, 40) + "…";
+    }
 
     /** The tier's policy: its retention (DESIGN.md's tier table) for artifacts, failed builds and logs. */
     public static RetentionPolicy defaults(Tier tier) {

@@ -36,6 +36,12 @@ final class JanitorLog {
     private final Counter deletedBytes;
     private final Counter runs;
     private final Gauge lastRun;
+    /**
+     * One janitor job at a time: a retention run on demand and the scheduled orphan sweep must not
+     * meet half-way through a build's delete (its row gone, its files not yet), where the sweep
+     * would take the build for an orphan.
+     */
+    private final java.util.concurrent.locks.ReentrantLock running = new java.util.concurrent.locks.ReentrantLock();
 
     JanitorLog(MetadataStore metadata, Clock clock, PrometheusRegistry metrics) {
         this.metadata = metadata;
@@ -52,6 +58,16 @@ final class JanitorLog {
         this.lastRun = Gauge.builder().name("builderd_janitor_last_run_timestamp_seconds")
                 .help("When a janitor job last finished a run without failing (Unix time)")
                 .labelNames("job").register(metrics);
+    }
+
+    /** Runs {@code job} while no other janitor job runs. */
+    <T> T exclusively(java.util.function.Supplier<T> job) {
+        running.lock();
+        try {
+            return job.get();
+        } finally {
+            running.unlock();
+        }
     }
 
     void deleted(JanitorDeletion deletion) {

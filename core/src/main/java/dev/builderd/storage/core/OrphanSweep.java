@@ -31,7 +31,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -66,7 +65,6 @@ final class OrphanSweep {
     private final JanitorLog record;
     private final Clock clock;
     private final Duration grace;
-    private final ReentrantLock running = new ReentrantLock();
     private boolean uploadTempsSwept;
 
     /** @param plain the stores as composed (no encryption): what {@link Erasure} deletes through */
@@ -84,8 +82,7 @@ final class OrphanSweep {
 
     /** Sweeps every known tenant; returns what was deleted. A tenant that fails is logged and swept next time. */
     List<JanitorDeletion> sweepAll() {
-        running.lock();
-        try {
+        return record.exclusively(() -> {
             boolean ok = sweepUploadTempsOnce();
             List<JanitorDeletion> deleted = new ArrayList<>();
             for (TenantInfo tenant : metadata.read(TenantRows::all)) {
@@ -98,9 +95,7 @@ final class OrphanSweep {
             }
             record.finished(JanitorLog.Job.ORPHANS, ok);
             return deleted;
-        } finally {
-            running.unlock();
-        }
+        });
     }
 
     /** The temporary files of dead processes' uploads: only at the first sweep, since this process leaves none behind. */

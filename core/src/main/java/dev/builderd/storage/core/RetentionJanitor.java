@@ -24,7 +24,6 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -48,14 +47,19 @@ public final class RetentionJanitor {
             RetentionPolicy.Overrides overrides) {
     }
 
+    /** What a run would delete under {@code policy}, in the order it deletes. */
+    public record Plan(RetentionPolicy policy, List<JanitorDeletion> deletions) {
+        public Plan {
+            deletions = List.copyOf(deletions);
+        }
+    }
+
     private final MetadataStore metadata;
     private final RetentionPolicies policies;
     private final BuildService builds;
     private final LogService logs;
     private final JanitorLog record;
     private final Clock clock;
-    /** One run at a time, so that a scheduled run and one on demand never plan against each other's deletions. */
-    private final ReentrantLock running = new ReentrantLock();
 
     RetentionJanitor(MetadataStore metadata, RetentionPolicies policies, BuildService builds, LogService logs, JanitorLog record,
             Clock clock) {
@@ -86,7 +90,7 @@ public final class RetentionJanitor {
     }
 
     /** What a run would delete now, and why, without deleting anything. */
-    public List<JanitorDeletion> dryRun(Principal caller, TenantId tenant) {
+    public Plan dryRun(Principal caller, TenantId tenant) {
         caller.requireAccessTo(tenant);
         TenantInfo info = requireTenant(tenant);
         return plan(info, view(info).policy());
@@ -122,11 +126,11 @@ public final class RetentionJanitor {
         record.finished(JanitorLog.Job.RETENTION, ok);
     }
 
+    /** Plans and deletes while no other janitor job runs, so that two runs never plan against each other's deletions. */
     private List<JanitorDeletion> run(TenantInfo tenant) {
-        running.lock();
-        try {
+        return record.exclusively(() -> {
             List<JanitorDeletion> done = new ArrayList<>();
-            for (JanitorDeletion planned : plan(tenant, view(tenant).policy())) {
+            for (JanitorDeletion planned : plan(tenant, view(tenant).policy()).deletions()) {
                 try {
                     JanitorDeletion deleted = planned;
                     if (planned.kind() == JanitorDeletion.Kind.LOGS) {
@@ -143,9 +147,7 @@ public final class RetentionJanitor {
                 }
             }
             return done;
-        } finally {
-            running.unlock();
-        }
+        });
     }
 
     private static JanitorDeletion withBytes(JanitorDeletion deletion, long bytes) {
@@ -153,7 +155,7 @@ public final class RetentionJanitor {
     }
 
     /** The deletions the policy asks for now: the one evaluation behind dry runs and runs. */
-    private List<JanitorDeletion> plan(TenantInfo tenant, RetentionPolicy policy) {
+    private Plan plan(TenantInfo tenant, RetentionPolicy policy) {
         Instant now = clock.instant();
         List<BuildInfo> finished = metadata.read(h -> BuildRows.ofTenant(h, tenant.id())).stream()
                 .filter(build -> !build.isActive())
@@ -183,7 +185,7 @@ public final class RetentionJanitor {
                 }
             }
         }
-        return deletions;
+        return new Plan(policy, deletions);
     }
 
     private static JanitorDeletion deletion(BuildInfo build, JanitorDeletion.Kind kind, String reason, long bytes, Instant now) {

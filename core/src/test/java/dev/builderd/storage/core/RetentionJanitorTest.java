@@ -114,7 +114,7 @@ class RetentionJanitorTest {
         long artifactsBefore = ledger(ACME, Category.ARTIFACTS);
         long logsBefore = ledger(ACME, Category.LOGS);
 
-        List<JanitorDeletion> planned = storage.retention().dryRun(ADMIN, ACME);
+        List<JanitorDeletion> planned = storage.retention().dryRun(ADMIN, ACME).deletions();
 
         assertThat(planned).extracting(JanitorDeletion::build, JanitorDeletion::kind, JanitorDeletion::bytes).containsExactly(
                 org.assertj.core.groups.Tuple.tuple(s1, Kind.BUILD, 110L),
@@ -140,7 +140,7 @@ class RetentionJanitorTest {
         assertThat(ledger(ACME, Category.ARTIFACTS)).isEqualTo(artifactsBefore - 300);
         assertThat(ledger(ACME, Category.LOGS)).isEqualTo(logsBefore - 100);
         assertThat(storage.retention().deletions(ADMIN, ACME, 10)).containsExactlyInAnyOrderElementsOf(deleted);
-        assertThat(storage.retention().dryRun(ADMIN, ACME)).as("nothing left to do").isEmpty();
+        assertThat(storage.retention().dryRun(ADMIN, ACME).deletions()).as("nothing left to do").isEmpty();
     }
 
     @Test
@@ -151,13 +151,13 @@ class RetentionJanitorTest {
             clock.advance(Duration.ofHours(1));
         }
         clock.advance(Duration.ofDays(29));
-        assertThat(storage.retention().dryRun(ADMIN, ACME)).as("30 days on pro").isEmpty();
+        assertThat(storage.retention().dryRun(ADMIN, ACME).deletions()).as("30 days on pro").isEmpty();
 
         clock.advance(Duration.ofDays(365));
 
         assertThat(storage.retention().policy(ADMIN, ACME).policy())
                 .isEqualTo(new RetentionPolicy(30, RetentionPolicy.DEFAULT_KEEP_LAST_SUCCESSFUL, 30, 30));
-        assertThat(storage.retention().dryRun(ADMIN, ACME)).extracting(deletion -> deletion.build().build().value())
+        assertThat(storage.retention().dryRun(ADMIN, ACME).deletions()).extracting(deletion -> deletion.build().build().value())
                 .as("all but the last five").containsExactly("s0", "s1");
         storage.tenants().put(ADMIN, ACME, Tier.ENTERPRISE, null);
         assertThat(storage.retention().policy(ADMIN, ACME).policy().artifactMaxAgeDays()).as("follows the tier").isEqualTo(90);

@@ -64,6 +64,7 @@ class RetentionHttpTest extends HttpApiTestBase {
         assertProblem(put(POLICY, ADMIN, "{\"keep_last_successful\":\"ten\"}"), 400, "keep_last_successful");
         assertProblem(put(POLICY, ADMIN, "{\"max_age\":3}"), 400, "unknown field 'max_age'", "artifact_max_age_days");
         assertProblem(put(POLICY, ADMIN, "{\"log_max_age_days\":"), 400, "not valid JSON");
+        assertProblem(put(POLICY, ADMIN, ""), 400, "needs a JSON body");
         assertProblem(put("/v1/tenants/nobody/retention-policy", ADMIN, "{}"), 404);
         assertProblem(get(POLICY + "/deletions?limit=0", token), 400, "1 to 1000");
         assertProblem(get(POLICY + "/deletions?limit=many", token), 400, "limit");

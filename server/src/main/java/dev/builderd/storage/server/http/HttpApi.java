@@ -244,16 +244,18 @@ public final class HttpApi {
         routes.get(retention, ctx -> ctx.json(policyJson(this.retention.policy(principal(ctx), tenant(ctx)))));
         routes.put(retention, ctx -> {
             byte[] body = readBody(ctx);
-            RetentionPolicy.Overrides overrides = RetentionPolicy.Overrides.parse(body.length == 0 ? "{}".getBytes(StandardCharsets.UTF_8) : body,
-                    "the request body");
+            if (body.length == 0) {
+                throw new InvalidInputException("the request needs a JSON body: the tenant's own values, {} for the tier's policy");
+            }
+            RetentionPolicy.Overrides overrides = RetentionPolicy.Overrides.parse(body, "the request body");
             ctx.json(policyJson(this.retention.setPolicy(principal(ctx), tenant(ctx), overrides)));
         });
         routes.get(retention + "/dry-run", ctx -> {
-            RetentionJanitor.PolicyView policy = this.retention.policy(principal(ctx), tenant(ctx));
+            RetentionJanitor.Plan plan = this.retention.dryRun(principal(ctx), tenant(ctx));
             Map<String, Object> json = new LinkedHashMap<>();
-            json.put("tenant_id", policy.tenant().value());
-            json.put("policy", policy.policy().toJson());
-            json.put("deletions", this.retention.dryRun(principal(ctx), tenant(ctx)).stream().map(HttpApi::deletionJson).toList());
+            json.put("tenant_id", tenant(ctx).value());
+            json.put("policy", plan.policy().toJson());
+            json.put("deletions", plan.deletions().stream().map(HttpApi::deletionJson).toList());
             ctx.json(json);
         });
         routes.post(retention + "/run", ctx -> ctx.json(Map.of("deleted",

@@ -54,6 +54,13 @@ public final class RetentionJanitor {
         }
     }
 
+    /** What a run deleted, and how many of its planned deletions failed (they are tried again at the next run). */
+    public record Ran(List<JanitorDeletion> deleted, int failed) {
+        public Ran {
+            deleted = List.copyOf(deleted);
+        }
+    }
+
     private final MetadataStore metadata;
     private final RetentionPolicies policies;
     private final BuildService builds;
@@ -106,8 +113,8 @@ public final class RetentionJanitor {
         return metadata.read(h -> JanitorRows.latest(h, tenant, limit));
     }
 
-    /** Applies the tenant's policy now (the admin only); returns what was deleted. */
-    public List<JanitorDeletion> run(Principal caller, TenantId tenant) {
+    /** Applies the tenant's policy now (the admin only). */
+    public Ran run(Principal caller, TenantId tenant) {
         caller.requireAdmin("running the retention janitor");
         return run(requireTenant(tenant));
     }
@@ -117,7 +124,7 @@ public final class RetentionJanitor {
         boolean ok = true;
         for (TenantInfo tenant : metadata.read(TenantRows::all)) {
             try {
-                run(tenant);
+                ok &= run(tenant).failed() == 0;
             } catch (RuntimeException e) {
                 ok = false;
                 LOG.error("retention of tenant {} skipped this run: {}", tenant.id(), e.getMessage());
@@ -127,9 +134,10 @@ public final class RetentionJanitor {
     }
 
     /** Plans and deletes while no other janitor job runs, so that two runs never plan against each other's deletions. */
-    private List<JanitorDeletion> run(TenantInfo tenant) {
+    private Ran run(TenantInfo tenant) {
         return record.exclusively(() -> {
             List<JanitorDeletion> done = new ArrayList<>();
+            int failed = 0;
             for (JanitorDeletion planned : plan(tenant, view(tenant).policy()).deletions()) {
                 try {
                     JanitorDeletion deleted = planned;
@@ -143,10 +151,11 @@ public final class RetentionJanitor {
                 } catch (NotFoundException goneMeanwhile) {
                     LOG.debug("build {} went before the janitor reached it", planned.build());
                 } catch (StorageException e) {
+                    failed++;
                     LOG.warn("retention could not delete {} of build {}: {}", planned.kind().wireName(), planned.build(), e.getMessage());
                 }
             }
-            return done;
+            return new Ran(done, failed);
         });
     }
 

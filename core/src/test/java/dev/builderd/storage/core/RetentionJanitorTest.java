@@ -127,9 +127,11 @@ class RetentionJanitorTest {
         assertThat(storage.builds().get(ADMIN, s1)).as("a dry run deletes nothing").isNotNull();
         assertThat(storage.retention().deletions(ADMIN, ACME, 10)).isEmpty();
 
-        List<JanitorDeletion> deleted = storage.retention().run(ADMIN, ACME);
+        RetentionJanitor.Ran ran = storage.retention().run(ADMIN, ACME);
+        List<JanitorDeletion> deleted = ran.deleted();
 
         assertThat(deleted).as("the run deletes exactly what the dry run listed").isEqualTo(planned);
+        assertThat(ran.failed()).isZero();
         assertThatThrownBy(() -> storage.builds().get(ADMIN, s1)).isInstanceOf(NotFoundException.class);
         assertThatThrownBy(() -> storage.builds().get(ADMIN, f1)).isInstanceOf(NotFoundException.class);
         assertThat(Files.exists(layout.buildDirectory(dataRoot, s1))).isFalse();

@@ -258,8 +258,13 @@ public final class HttpApi {
             json.put("deletions", plan.deletions().stream().map(HttpApi::deletionJson).toList());
             ctx.json(json);
         });
-        routes.post(retention + "/run", ctx -> ctx.json(Map.of("deleted",
-                this.retention.run(principal(ctx), tenant(ctx)).stream().map(HttpApi::deletionJson).toList())));
+        routes.post(retention + "/run", ctx -> {
+            RetentionJanitor.Ran ran = this.retention.run(principal(ctx), tenant(ctx));
+            Map<String, Object> json = new LinkedHashMap<>();
+            json.put("deleted", ran.deleted().stream().map(HttpApi::deletionJson).toList());
+            json.put("failed", ran.failed());
+            ctx.status(ran.failed() == 0 ? 200 : 500).json(json);
+        });
         routes.get(retention + "/deletions", ctx -> ctx.json(Map.of("deletions",
                 this.retention.deletions(principal(ctx), tenant(ctx), limit(ctx)).stream().map(HttpApi::deletionJson).toList())));
         routes.get("/v1/tenants/{tenant}/usage", ctx -> {

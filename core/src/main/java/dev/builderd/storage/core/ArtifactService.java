@@ -31,6 +31,7 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
@@ -204,6 +205,54 @@ public final class ArtifactService {
                 return null;
             });
         }
+    }
+
+    /**
+     * The names of the build's artifacts whose file is gone from the store, among those
+     * published before {@code publishedBefore} (younger ones may be mid-commit).
+     */
+    List<FileName> missing(BuildRef ref, java.time.Instant publishedBefore) throws IOException {
+        List<ArtifactInfo> rows = metadata.read(h -> ArtifactRows.ofBuild(h, ref)).stream()
+                .filter(artifact -> artifact.created().isBefore(publishedBefore)).toList();
+        if (rows.isEmpty()) {
+            return List.of();
+        }
+        Set<String> stored = new java.util.HashSet<>();
+        try {
+            store.list(layout.buildKeyPrefix(ref) + "rootfs/", null).forEachRemaining(blob -> stored.add(blob.key().value()));
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
+        }
+        return rows.stream().map(ArtifactInfo::name).filter(name -> !stored.contains(layout.artifactKey(ref, name).value())).toList();
+    }
+
+    /**
+     * Forgets an artifact whose file is gone (found by the orphan sweep): its row goes, its bytes
+     * go back to the quota, and the manifest no longer lists it. Returns the row forgotten, or
+     * empty when the file is there after all or the row went meanwhile.
+     */
+    Optional<ArtifactInfo> forgetMissing(BuildRef ref, FileName name) {
+        return activity.underLock(ref, () -> {
+            try {
+                if (store.stat(layout.artifactKey(ref, name)).isPresent()) {
+                    return Optional.empty();
+                }
+                Optional<ArtifactInfo> gone = metadata.inTransaction(h -> {
+                    Optional<ArtifactInfo> row = ArtifactRows.find(h, ref, name);
+                    row.ifPresent(artifact -> {
+                        quotas.adjust(h, ref.tenant(), Category.ARTIFACTS, -artifact.size());
+                        ArtifactRows.delete(h, ref, name);
+                    });
+                    return row;
+                });
+                if (gone.isPresent()) {
+                    writeManifest(ref);
+                }
+                return gone;
+            } catch (IOException e) {
+                throw IoErrors.translate(e, "forgetting the missing artifact " + name + " of build " + ref);
+            }
+        });
     }
 
     /** @param length the bytes the artifact will take, or -1 when unknown (the quota is then reserved as it streams) */

@@ -184,7 +184,7 @@ public final class BuildService {
     }
 
     /** The bytes of the build's logs, as clients see them. */
-    private long logBytes(BuildRef ref) {
+    long logBytes(BuildRef ref) {
         long bytes = 0;
         try {
             Iterator<BlobInfo> blobs = logs.list(layout.logKeyPrefix(ref), null);

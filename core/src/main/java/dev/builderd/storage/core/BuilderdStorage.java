@@ -38,6 +38,8 @@ public final class BuilderdStorage implements AutoCloseable {
     private final IntegrityScrub scrub;
     private final DirectoryUsage directoryUsage;
     private final QuotaScan scan;
+    private final RetentionJanitor retention;
+    private final OrphanSweep orphans;
     private final PrometheusRegistry metrics = new PrometheusRegistry();
     private final ScheduledExecutorService background;
 
@@ -62,10 +64,11 @@ public final class BuilderdStorage implements AutoCloseable {
         quotaMetrics.watch(quotas);
         quotas.sweep(true);
         this.tokens = new Tokens(metadata, adminToken, clock);
-        this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, quotas, clock);
+        RetentionPolicies policies = new RetentionPolicies(config.layout());
+        this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, quotas, policies, clock);
         this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, clock);
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
-        this.logs = new LogService(encrypted, activity, builds, config, quotas);
+        this.logs = new LogService(metadata, encrypted, activity, builds, config, quotas);
         this.caches = new CacheService(metadata, encrypted, quotas, config.cachePolicy(), clock, metrics);
         this.warming = new CacheWarming(metadata, caches, stores.cacheTiers().map(CacheWarming.LocalTiers::of)
                 .orElseGet(() -> CacheWarming.LocalTiers.none(stores.caches())), clock);
@@ -80,6 +83,9 @@ public final class BuilderdStorage implements AutoCloseable {
         // The scrub reads the backends themselves: a tier's copy would hide damage in the backend.
         Stores backends = stores.map(store -> encryption.encryptingView(store instanceof TieredBlobStore tiered ? tiered.remote() : store));
         this.scrub = new IntegrityScrub(metadata, backends, config.layout(), caches, clock, metrics);
+        JanitorLog janitorLog = new JanitorLog(metadata, clock, metrics);
+        this.retention = new RetentionJanitor(metadata, policies, builds, logs, janitorLog, clock);
+        this.orphans = new OrphanSweep(metadata, config.layout(), stores, artifacts, janitorLog, clock, config.janitor().orphanGrace());
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
         this.directoryUsage = new DirectoryUsage(2);
         this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);
@@ -93,6 +99,22 @@ public final class BuilderdStorage implements AutoCloseable {
         background.scheduleWithFixedDelay(this::maintainCaches, 5_000, 5_000, TimeUnit.MILLISECONDS);
         long check = config.quotas().checkInterval().toMillis();
         background.scheduleWithFixedDelay(this::scanBuildDirectories, check, check, TimeUnit.MILLISECONDS);
+        // Like reconciliation, the first run starts right away in the background; serving never waits for it.
+        background.scheduleWithFixedDelay(this::runJanitor, 0, config.janitor().interval().toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** The lifecycle janitor: the retention policies, then the orphan sweep (each records what it deleted). */
+    private void runJanitor() {
+        try {
+            retention.runAll();
+        } catch (RuntimeException e) {
+            LOG.error("the retention janitor failed: {}", e.getMessage(), e);
+        }
+        try {
+            orphans.sweepAll();
+        } catch (RuntimeException e) {
+            LOG.error("the orphan sweep failed: {}", e.getMessage(), e);
+        }
     }
 
     /** This node's name, stable across restarts: the host and the data root. */
@@ -182,6 +204,15 @@ public final class BuilderdStorage implements AutoCloseable {
 
     public Quotas quotas() {
         return quotas;
+    }
+
+    public RetentionJanitor retention() {
+        return retention;
+    }
+
+    /** The orphan sweep, for tests that run it at a moment of their choosing. */
+    OrphanSweep orphans() {
+        return orphans;
     }
 
     public CacheService caches() {

@@ -16,11 +16,34 @@ import java.util.Objects;
  * @param encryption the master key and how often tenant keys rotate
  * @param quotas soft limit, hard limit action and waits of the quota ledger
  * @param cachePolicy how cache entries are evicted and expired
+ * @param janitor how often the retention janitor and the orphan sweep run, and the orphans' grace period
  */
 public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease, Duration leaseCheckInterval,
-        Duration sameNameUploadWait, EncryptionConfig encryption, Quotas.Config quotas, CacheService.Policy cachePolicy) {
+        Duration sameNameUploadWait, EncryptionConfig encryption, Quotas.Config quotas, CacheService.Policy cachePolicy,
+        Janitor janitor) {
+
+    /**
+     * The lifecycle janitor's schedule.
+     *
+     * @param interval time between the end of one run and the start of the next; the first run
+     *     starts in the background right after start-up
+     * @param orphanGrace how old files without metadata (or rows without files) must be before
+     *     the orphan sweep deletes them: longer than any build creation or upload commit takes
+     */
+    public record Janitor(Duration interval, Duration orphanGrace) {
+
+        /** Hourly, with an hour's grace. */
+        public static final Janitor DEFAULTS = new Janitor(Duration.ofHours(1), Duration.ofHours(1));
+
+        public Janitor {
+            if (interval.isNegative() || interval.isZero() || orphanGrace.isNegative()) {
+                throw new IllegalArgumentException("the janitor's interval must be positive and the orphans' grace zero or more");
+            }
+        }
+    }
 
     public CoreConfig {
+        Objects.requireNonNull(janitor, "janitor");
         Objects.requireNonNull(layout, "layout");
         Objects.requireNonNull(encryption, "encryption");
         Objects.requireNonNull(quotas, "quotas");
@@ -39,7 +62,8 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
      */
     public static CoreConfig defaults(Layout layout) {
         return new CoreConfig(layout, Duration.ofMinutes(15), Duration.ofDays(1), Duration.ofSeconds(30),
-                SAME_NAME_UPLOAD_WAIT, defaultEncryption(layout), Quotas.Config.DEFAULTS, CacheService.Policy.DEFAULTS);
+                SAME_NAME_UPLOAD_WAIT, defaultEncryption(layout), Quotas.Config.DEFAULTS, CacheService.Policy.DEFAULTS,
+                Janitor.DEFAULTS);
     }
 
     /** The master key file in the layout's key directory, rotation every 90 days. */
@@ -51,17 +75,23 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
 
     /** The same configuration with other encryption settings. */
     public CoreConfig withEncryption(EncryptionConfig other) {
-        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other, quotas, cachePolicy);
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other, quotas, cachePolicy, janitor);
     }
 
     /** The same configuration with other quota settings. */
     public CoreConfig withQuotas(Quotas.Config other) {
         return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, other,
-                cachePolicy);
+                cachePolicy, janitor);
     }
 
     /** The same configuration with another cache eviction policy. */
     public CoreConfig withCachePolicy(CacheService.Policy other) {
-        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas, other);
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas, other, janitor);
+    }
+
+    /** The same configuration with another janitor schedule. */
+    public CoreConfig withJanitor(Janitor other) {
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas,
+                cachePolicy, other);
     }
 }

@@ -5,7 +5,9 @@ import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
 import dev.builderd.storage.blob.WriteMode;
+import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.FileName;
 import dev.builderd.storage.core.model.Principal;
@@ -32,8 +34,10 @@ public final class LogService {
     private final BuildService builds;
 
     private final Quotas quotas;
+    private final MetadataStore metadata;
 
-    LogService(Stores stores, BuildActivity activity, BuildService builds, CoreConfig config, Quotas quotas) {
+    LogService(MetadataStore metadata, Stores stores, BuildActivity activity, BuildService builds, CoreConfig config, Quotas quotas) {
+        this.metadata = metadata;
         this.quotas = quotas;
         this.layout = config.layout();
         this.store = stores.logs();
@@ -92,5 +96,41 @@ public final class LogService {
             throw IoErrors.translate(e.getCause(), "listing the logs of build " + ref);
         }
         return logs;
+    }
+
+    /**
+     * Deletes every log of a finished build (the retention janitor's work) and gives their bytes
+     * back to the quota; returns those bytes.
+     *
+     * @throws ConflictException if the build is active: its worker may still write logs
+     */
+    long deleteAll(BuildRef ref) {
+        return activity.closeBuild(ref, "delete the logs of", () -> {
+            if (builds.require(ref).isActive()) {
+                throw new ConflictException("build " + ref + " is active; its logs are deleted only once it has finished");
+            }
+            long bytes = 0;
+            try {
+                Iterator<BlobInfo> blobs = store.list(layout.logKeyPrefix(ref), null);
+                List<BlobInfo> all = new ArrayList<>();
+                blobs.forEachRemaining(all::add);
+                for (BlobInfo blob : all) {
+                    store.delete(blob.key());
+                    bytes += blob.size();
+                }
+            } catch (IOException e) {
+                throw IoErrors.translate(e, "deleting the logs of build " + ref);
+            } catch (UncheckedIOException e) {
+                throw IoErrors.translate(e.getCause(), "deleting the logs of build " + ref);
+            } finally {
+                // Whatever went is given back, even when a later delete failed.
+                long freed = bytes;
+                metadata.inTransaction(h -> {
+                    quotas.adjust(h, ref.tenant(), Category.LOGS, -freed);
+                    return null;
+                });
+            }
+            return bytes;
+        });
     }
 }

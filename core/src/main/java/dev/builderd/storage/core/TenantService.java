@@ -31,12 +31,14 @@ public final class TenantService {
     private final Tokens tokens;
     private final TenantEncryption encryption;
     private final Quotas quotas;
+    private final RetentionPolicies retentionPolicies;
     private final Clock clock;
 
     /** @param plain the stores as they are, without encryption (erasure needs no keys) */
     TenantService(MetadataStore metadata, Layout layout, Stores plain, Tokens tokens, TenantEncryption encryption, Quotas quotas,
-            Clock clock) {
+            RetentionPolicies retentionPolicies, Clock clock) {
         this.quotas = quotas;
+        this.retentionPolicies = retentionPolicies;
         this.metadata = metadata;
         this.layout = layout;
         this.erasure = new Erasure(layout, plain);
@@ -118,6 +120,9 @@ public final class TenantService {
             throw new NotFoundException("tenant '" + id + "' does not exist");
         }
         encryption.shred(id);
+        // Before the row: a purge interrupted here is finished by purging again, and a tenant created
+        // later under this name never inherits the old policy.
+        retentionPolicies.remove(id);
         metadata.inTransaction(h -> TenantRows.delete(h, id));
         erasure.eraseTenant(id);
         encryption.purged(id);

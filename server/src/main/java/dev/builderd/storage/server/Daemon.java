@@ -1,6 +1,5 @@
 package dev.builderd.storage.server;
 
-import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.core.BuilderdStorage;
 import dev.builderd.storage.core.CoreConfig;
 import dev.builderd.storage.core.Stores;
@@ -13,7 +12,6 @@ import io.javalin.Javalin;
 import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.List;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -60,7 +58,7 @@ public final class Daemon implements AutoCloseable {
         try {
             CoreConfig core = new CoreConfig(config.layout(), config.buildLease(), config.maxBuildLease(),
                     config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT, config.encryption(), config.quotas(),
-                    config.cachePolicy());
+                    config.cachePolicy(), config.janitor());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
             StorageHealth health = new StorageHealth(stores.backends(), config.layout().tenantRoots(), mountGuard,
                     storage.tenants(), storage.encryption(), storage.scrub());
@@ -76,7 +74,6 @@ public final class Daemon implements AutoCloseable {
                 javalin.requestLogger.http(requests::record);
                 api.register(javalin);
             }).start();
-            sweepAbandonedUploadsInBackground(stores);
             Thread.ofVirtual().name("probe-remote-stores").start(() -> composition.probeRemoteStores(Duration.ofSeconds(10)));
             composition.startCleaningAbandonedUploads(config.abandonedUploadAge());
             LOG.info("Builderd Storage serves on {}:{} (data root {}, metadata {}), started in {} ms",
@@ -91,20 +88,6 @@ public final class Daemon implements AutoCloseable {
             composition.close();
             throw e;
         }
-    }
-
-    private static void sweepAbandonedUploadsInBackground(Stores stores) {
-        List<FileBlobStore> fileStores = stores.backends().stream()
-                .filter(FileBlobStore.class::isInstance).map(FileBlobStore.class::cast).toList();
-        Thread.ofVirtual().name("sweep-abandoned-uploads").start(() -> {
-            for (FileBlobStore store : fileStores) {
-                try {
-                    store.sweepAbandonedUploads();
-                } catch (IOException | RuntimeException e) {
-                    LOG.warn("could not sweep interrupted uploads under {}: {}", store.root(), e.getMessage());
-                }
-            }
-        });
     }
 
     /** The port the API listens on. */

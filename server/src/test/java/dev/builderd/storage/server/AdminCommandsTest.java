@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
-/** {@code builderd keys|usage|cache ...} against a running daemon, with the daemon's own environment. */
+/** {@code builderd keys|usage|cache|retention ...} against a running daemon, with the daemon's own environment. */
 class AdminCommandsTest {
 
     @TempDir
@@ -114,5 +114,30 @@ class AdminCommandsTest {
 
         assertThat(code).as(out.toString()).isZero();
         assertThat(out.toString()).contains("finished: 0 blobs (0 bytes) checked, 0 damaged", "\"corrupt\" : [ ]");
+    }
+
+    private Run retention(String... args) {
+        StringWriter out = new StringWriter();
+        int code = new CommandLine(new RetentionCommand(env)).setOut(new PrintWriter(out)).setErr(new PrintWriter(out)).execute(args);
+        return new Run(code, out.toString());
+    }
+
+    @Test
+    void retentionSetsShowsAndDryRunsATenantsPolicy() {
+        Run set = retention("set", "acme", "--keep-last-successful", "7", "--log-max-age-days", "14");
+        assertThat(set.exitCode()).as(set.out()).isZero();
+        assertThat(set.out()).contains("\"keep_last_successful\" : 7", "\"artifact_max_age_days\" : 90");
+
+        Run show = retention("show", "acme");
+        assertThat(show.out()).contains("\"log_max_age_days\" : 14");
+        Run dryRun = retention("dry-run", "acme");
+        assertThat(dryRun.exitCode()).as(dryRun.out()).isZero();
+        assertThat(dryRun.out()).contains("\"deletions\" : [ ]");
+        assertThat(retention("run", "acme").out()).contains("\"deleted\" : [ ]");
+        assertThat(retention("deletions", "acme", "--limit", "5").out()).contains("\"deletions\" : [ ]");
+
+        Run bad = retention("set", "acme", "--artifact-max-age-days", "0");
+        assertThat(bad.exitCode()).isEqualTo(1);
+        assertThat(bad.out()).contains("artifact_max_age_days must be a whole number from 1 to 36500");
     }
 }

@@ -10,8 +10,11 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.UUID;
 
-/** Writes key files: readable by the owner only, replaced atomically, durable. */
-final class KeyFiles {
+/**
+ * Writes the daemon's private files under {@code config/} (key files, retention policies):
+ * readable by the owner only, replaced atomically, durable.
+ */
+public final class KeyFiles {
 
     private KeyFiles() {
     }
@@ -20,7 +23,7 @@ final class KeyFiles {
      * Replaces {@code file} with {@code content}: a temporary file created 0600 beside it, synced,
      * renamed over it, and the directory synced, so a crash leaves the old file or the new one.
      */
-    static void write(Path file, byte[] content) throws IOException {
+    public static void write(Path file, byte[] content) throws IOException {
         Path directory = file.toAbsolutePath().getParent();
         Files.createDirectories(directory);
         Path temp = directory.resolve("." + file.getFileName() + "." + UUID.randomUUID() + ".tmp");
@@ -41,7 +44,7 @@ final class KeyFiles {
     }
 
     /** Deletes {@code file} durably; returns whether it existed. */
-    static boolean delete(Path file) throws IOException {
+    public static boolean delete(Path file) throws IOException {
         boolean existed = Files.deleteIfExists(file);
         syncDirectory(file.toAbsolutePath().getParent());
         return existed;

@@ -1,6 +1,7 @@
 package dev.builderd.storage.server.config;
 
 import dev.builderd.storage.core.CacheService;
+import dev.builderd.storage.core.CoreConfig;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.metadata.CacheRows;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
@@ -98,6 +99,8 @@ public final class ConfigParser {
         TieredBlobStore.Settings cacheTiers = cacheTiers(layout);
         DaemonConfig.Scrub scrub = new DaemonConfig.Scrub(Duration.ofHours(integer(Variable.SCRUB_INTERVAL_HOURS, 0, 8760)),
                 (long) integer(Variable.SCRUB_MB_PER_SECOND, 1, 1 << 20) << 20);
+        Duration janitorInterval = seconds(Variable.JANITOR_INTERVAL_SECONDS);
+        Duration orphanGrace = seconds(Variable.ORPHAN_GRACE_SECONDS);
         // Read by logback itself (logback.xml picks the appender by name); checked here so a typo is named.
         convert(Variable.LOG_FORMAT, "use text or json", format -> {
             if (!format.equals("text") && !format.equals("json")) {
@@ -110,7 +113,7 @@ public final class ConfigParser {
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
                 adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy,
-                buildToolMaxEntryBytes, cacheTiers, scrub);
+                buildToolMaxEntryBytes, cacheTiers, new CoreConfig.Janitor(janitorInterval, orphanGrace), scrub);
     }
 
     /**

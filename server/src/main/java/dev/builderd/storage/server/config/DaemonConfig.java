@@ -2,6 +2,7 @@ package dev.builderd.storage.server.config;
 
 import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.core.CacheService;
+import dev.builderd.storage.core.CoreConfig;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
 import dev.builderd.storage.core.quota.Quotas;
@@ -25,6 +26,7 @@ import java.util.Optional;
  * @param cachePolicy how cache entries are evicted and expired
  * @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept
  * @param cacheTiers the memory and disk tiers in front of the caches' backend, and its read timeout
+ * @param janitor how often the lifecycle janitor runs, and the orphans' grace period
  * @param scrub how often the integrity scrub reads every blob, and how fast
  */
 public record DaemonConfig(
@@ -47,6 +49,7 @@ public record DaemonConfig(
         CacheService.Policy cachePolicy,
         long buildToolMaxEntryBytes,
         TieredBlobStore.Settings cacheTiers,
+        CoreConfig.Janitor janitor,
         Scrub scrub) {
 
     /** A scrub pass every {@code interval} (zero: never), reading at most {@code bytesPerSecond}. */

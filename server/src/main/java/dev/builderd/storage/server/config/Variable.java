@@ -89,7 +89,11 @@ public enum Variable {
     CACHE_REMOTE_TIMEOUT_SECONDS("5", "caches: how long the backend may take to answer a read; then it is degraded (503 unless a local tier has the entry)"),
     BUILD_LEASE_SECONDS("900", "how long a build stays active without a heartbeat, unless it asks for another lease"),
     MAX_BUILD_LEASE_SECONDS("86400", "the longest lease a build may ask for"),
-    LEASE_CHECK_SECONDS("30", "how often expired build leases are looked for");
+    LEASE_CHECK_SECONDS("30", "how often expired build leases are looked for"),
+    JANITOR_INTERVAL_SECONDS("3600", "time between two runs of the lifecycle janitor (retention policies, then the orphan sweep);"
+            + " the first run starts in the background at start-up"),
+    ORPHAN_GRACE_SECONDS("3600", "how old a build's files without metadata, or an artifact row without its file, must be before"
+            + " the orphan sweep deletes it");
 
     /** The prefix of every variable, kept from the original service. */
     public static final String PREFIX = "UNKEY_BUILDERD_";

@@ -11,6 +11,8 @@ import dev.builderd.storage.core.CacheWarming;
 import dev.builderd.storage.core.IntegrityScrub;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.LogService;
+import dev.builderd.storage.core.RetentionJanitor;
+import dev.builderd.storage.core.RetentionPolicy;
 import dev.builderd.storage.core.TenantEncryption;
 import dev.builderd.storage.core.TenantService;
 import dev.builderd.storage.core.Tokens;
@@ -23,6 +25,7 @@ import dev.builderd.storage.core.model.BuildId;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.BuildStatus;
 import dev.builderd.storage.core.model.FileName;
+import dev.builderd.storage.core.model.JanitorDeletion;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.TenantInfo;
@@ -138,6 +141,7 @@ public final class HttpApi {
     private final CacheService caches;
     private final CacheWarming warming;
     private final IntegrityScrub scrub;
+    private final RetentionJanitor retention;
     private final PrometheusRegistry metrics;
     private final Layout layout;
     private final BuildToolCaches buildToolCaches;
@@ -150,6 +154,7 @@ public final class HttpApi {
         this.caches = storage.caches();
         this.warming = storage.cacheWarming();
         this.scrub = storage.scrub();
+        this.retention = storage.retention();
         this.metrics = storage.metrics();
         this.layout = layout;
         this.tokens = storage.tokens();
@@ -238,6 +243,33 @@ public final class HttpApi {
         });
         routes.get("/v1/global/registry-cache/{digest}", ctx ->
                 sendCacheRange(ctx, rangeOf -> caches.openGlobal(principal(ctx), ctx.pathParam("digest"), rangeOf)));
+        String retention = "/v1/tenants/{tenant}/retention-policy";
+        routes.get(retention, ctx -> ctx.json(policyJson(this.retention.policy(principal(ctx), tenant(ctx)))));
+        routes.put(retention, ctx -> {
+            byte[] body = readBody(ctx);
+            if (body.length == 0) {
+                throw new InvalidInputException("the request needs a JSON body: the tenant's own values, {} for the tier's policy");
+            }
+            RetentionPolicy.Overrides overrides = RetentionPolicy.Overrides.parse(body, "the request body");
+            ctx.json(policyJson(this.retention.setPolicy(principal(ctx), tenant(ctx), overrides)));
+        });
+        routes.get(retention + "/dry-run", ctx -> {
+            RetentionJanitor.Plan plan = this.retention.dryRun(principal(ctx), tenant(ctx));
+            Map<String, Object> json = new LinkedHashMap<>();
+            json.put("tenant_id", tenant(ctx).value());
+            json.put("policy", plan.policy().toJson());
+            json.put("deletions", plan.deletions().stream().map(HttpApi::deletionJson).toList());
+            ctx.json(json);
+        });
+        routes.post(retention + "/run", ctx -> {
+            RetentionJanitor.Ran ran = this.retention.run(principal(ctx), tenant(ctx));
+            Map<String, Object> json = new LinkedHashMap<>();
+            json.put("deleted", ran.deleted().stream().map(HttpApi::deletionJson).toList());
+            json.put("failed", ran.failed());
+            ctx.status(ran.failed() == 0 ? 200 : 500).json(json);
+        });
+        routes.get(retention + "/deletions", ctx -> ctx.json(Map.of("deletions",
+                this.retention.deletions(principal(ctx), tenant(ctx), limit(ctx)).stream().map(HttpApi::deletionJson).toList())));
         routes.get("/v1/tenants/{tenant}/usage", ctx -> {
             TenantInfo tenant = tenants.get(principal(ctx), tenant(ctx));
             ctx.json(usageJson(quotas.usage(principal(ctx), tenant.id()), tenant.tier()));
@@ -648,6 +680,11 @@ public final class HttpApi {
     }
 
     private <T> T readJson(Context ctx, Class<T> type, T empty) {
+        return Json.read(readBody(ctx), type, empty);
+    }
+
+    /** The request's body, at most {@link #MAX_JSON_BODY} bytes. */
+    private static byte[] readBody(Context ctx) {
         long declared = ctx.req().getContentLengthLong();
         if (declared > MAX_JSON_BODY) {
             throw new InvalidInputException("the JSON body is larger than " + MAX_JSON_BODY + " bytes");
@@ -657,10 +694,46 @@ public final class HttpApi {
             if (body.length > MAX_JSON_BODY) {
                 throw new InvalidInputException("the JSON body is larger than " + MAX_JSON_BODY + " bytes");
             }
-            return Json.read(body, type, empty);
+            return body;
         } catch (IOException e) {
             throw new InvalidInputException("the request body could not be read: " + e.getMessage());
         }
+    }
+
+    /** The {@code limit} query parameter: 100 when absent. */
+    private static int limit(Context ctx) {
+        String limit = ctx.queryParam("limit");
+        if (limit == null) {
+            return 100;
+        }
+        try {
+            return Integer.parseInt(limit);
+        } catch (NumberFormatException e) {
+            throw new InvalidInputException("the query parameter limit must be a whole number from 1 to " + RetentionJanitor.MAX_LIMIT);
+        }
+    }
+
+    private static Map<String, Object> policyJson(RetentionJanitor.PolicyView view) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("tenant_id", view.tenant().value());
+        json.put("tier", view.tier().wireName());
+        json.put("policy", view.policy().toJson());
+        json.put("tier_defaults", view.tierDefaults().toJson());
+        json.put("overrides", view.overrides().toJson());
+        return json;
+    }
+
+    private static Map<String, Object> deletionJson(JanitorDeletion deletion) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("build_id", deletion.build().build().value());
+        json.put("kind", deletion.kind().wireName());
+        if (!deletion.item().isEmpty()) {
+            json.put("item", deletion.item());
+        }
+        json.put("reason", deletion.reason());
+        json.put("bytes", deletion.bytes());
+        json.put("at", deletion.at().toString());
+        return json;
     }
 
     private static Duration lease(Long seconds) {

@@ -31,6 +31,7 @@ public final class BuilderdStorage implements AutoCloseable {
     private final TenantEncryption encryption;
     private final Quotas quotas;
     private final QuotaReconciliation reconciliation;
+    private final ArtifactRepair artifactRepair;
     private final CacheService caches;
     private final CacheWarming warming;
     private final DirectoryUsage directoryUsage;
@@ -75,6 +76,7 @@ public final class BuilderdStorage implements AutoCloseable {
                         .forEach((tenant, count) -> callback.call(count, tenant)))
                 .register(metrics);
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
+        this.artifactRepair = new ArtifactRepair(metadata, encrypted, config.layout(), quotas, activity, artifacts, clock);
         this.directoryUsage = new DirectoryUsage(2);
         this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);
         encryption.start();
@@ -106,6 +108,8 @@ public final class BuilderdStorage implements AutoCloseable {
         try {
             quotas.sweep(false);
             caches.reconcileIndex();
+            // Before the ledger: the artifact rows it sums must first match what is stored.
+            artifactRepair.repairAll();
             reconciliation.reconcileAll().forEach(quotaMetrics::drifted);
         } catch (RuntimeException e) {
             LOG.error("quota reconciliation failed: {}", e.getMessage(), e);

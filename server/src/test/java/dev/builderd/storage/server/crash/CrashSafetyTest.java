@@ -1,0 +1,31 @@
+package dev.builderd.storage.server.crash;
+
+import dev.builderd.storage.testing.S3ProxyServer;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Crash safety, proven by kill -9: the {@link CrashHarness} on the filesystem backend and on S3
+ * (s3proxy), with SQLite metadata. The seed and the number of kills come from
+ * {@code -Dbuilderd.crash.seed=} and {@code -Dbuilderd.crash.kills=} (see docs/crash-safety.md).
+ */
+class CrashSafetyTest {
+
+    @TempDir
+    Path work;
+
+    @Test
+    void everyInvariantHoldsAfterEachKillOnTheFilesystemBackend() throws Exception {
+        try (BackendView backend = new BackendView.Filesystem(work.resolve("data"))) {
+            new CrashHarness("filesystem backend, SQLite", backend, work).run();
+        }
+    }
+
+    @Test
+    void everyInvariantHoldsAfterEachKillOnS3() throws Exception {
+        try (BackendView backend = BackendView.S3.freshBucket(S3ProxyServer.shared())) {
+            new CrashHarness("S3 backend (s3proxy), SQLite", backend, work).run();
+        }
+    }
+}

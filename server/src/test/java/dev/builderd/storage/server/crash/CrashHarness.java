@@ -92,9 +92,13 @@ final class CrashHarness {
             for (int round = 1; round <= kills; round++) {
                 long loadMillis = maxLoadMillis / 5 + random.nextInt(Math.max(1, maxLoadMillis - maxLoadMillis / 5));
                 load(daemon, workers, random, loadMillis);
+                long killed = System.nanoTime();
                 daemon = DaemonProcess.start(http, dataRoot, ADMIN, environment, log);
+                long ready = System.nanoTime();
                 List<String> problems = new ArrayList<>(model.takeServerErrors());
                 problems.addAll(settled(new Invariants(daemon.api(), backend, model, dataRoot)));
+                System.out.printf("kill %d/%d after %d ms of load: ready in %d ms, invariants held %d ms later%n", round, kills,
+                        loadMillis, (ready - killed) / 1_000_000, (System.nanoTime() - ready) / 1_000_000);
                 if (!problems.isEmpty()) {
                     throw new AssertionError("crash harness " + context + ", after kill " + round + " of " + kills + " ("
                             + loadMillis + " ms of load): " + problems.size() + " invariant(s) violated:\n- "

@@ -105,7 +105,8 @@ final class CrashHarness {
                             + String.join("\n- ", problems));
                 }
             }
-            System.out.println("crash harness " + context + ": all invariants held after " + kills + " kills");
+            System.out.println("crash harness " + context + ": all invariants held after " + kills + " kills; the daemons repaired: "
+                    + repairs(log));
         } finally {
             daemon.close();
         }
@@ -113,20 +114,39 @@ final class CrashHarness {
 
     /**
      * Checks until every invariant holds (the daemon repairs in the background after a start),
-     * then settles the model; returns the violations of the last check when they persist.
+     * then settles the model; returns the violations of the last check when they persist, or at
+     * once when an acknowledged write or delete is lost (no repair may change those).
      */
     private static List<String> settled(Invariants invariants) {
         List<List<String>> last = new ArrayList<>(List.of(List.of("no check completed")));
         try {
-            await().atMost(SETTLE).pollInterval(Duration.ofMillis(300)).ignoreExceptions().until(() -> {
-                last.set(0, invariants.check(TENANTS));
-                return last.get(0).isEmpty();
-            });
-        } catch (ConditionTimeoutException e) {
+            await().atMost(SETTLE).pollInterval(Duration.ofMillis(300)).ignoreExceptions()
+                    .failFast("an acknowledged write or delete was lost", () -> !invariants.lostAcknowledged().isEmpty())
+                    .until(() -> {
+                        last.set(0, invariants.check(TENANTS));
+                        return last.get(0).isEmpty();
+                    });
+        } catch (ConditionTimeoutException | org.awaitility.core.TerminalFailureException e) {
             return last.get(0);
         }
         invariants.settle();
         return List.of();
+    }
+
+    /** How often the daemons logged each kind of repair: evidence that the kills hit the windows that need one. */
+    private static Map<String, Long> repairs(Path log) throws IOException {
+        java.util.regex.Pattern event = java.util.regex.Pattern.compile(
+                "event=(artifact_repair|quota_drift|cache_index_repaired)[^:]*: ([a-z ]+)|(removed \\d+ temporary files)");
+        Map<String, Long> counts = new java.util.TreeMap<>();
+        for (String line : Files.readAllLines(log)) {
+            java.util.regex.Matcher matcher = event.matcher(line);
+            if (matcher.find()) {
+                String kind = matcher.group(3) != null ? "temporary files swept" : matcher.group(1)
+                        + (matcher.group(1).equals("artifact_repair") ? " (" + matcher.group(2).strip() + ")" : "");
+                counts.merge(kind, 1L, Long::sum);
+            }
+        }
+        return counts;
     }
 
     private static void createTenants(Api api, String context) throws IOException, InterruptedException {

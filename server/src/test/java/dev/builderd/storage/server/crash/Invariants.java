@@ -48,6 +48,7 @@ final class Invariants {
     private final ClientModel model;
     private final Path dataRoot;
     private final List<String> problems = new ArrayList<>();
+    private final List<String> lostAcknowledged = new ArrayList<>();
     private final Map<Target, Optional<Content>> seenTargets = new HashMap<>();
     private final Map<BuildKey, BuildKey.State> seenBuilds = new HashMap<>();
 
@@ -61,6 +62,7 @@ final class Invariants {
     /** Runs every check; returns the violations found (empty when all hold). */
     List<String> check(List<Tenant> tenants) throws IOException, InterruptedException {
         problems.clear();
+        lostAcknowledged.clear();
         seenTargets.clear();
         seenBuilds.clear();
         for (Tenant tenant : tenants) {
@@ -75,6 +77,15 @@ final class Invariants {
             problems.add("temporary files of a killed daemon survived: " + temporary);
         }
         return List.copyOf(problems);
+    }
+
+    /**
+     * The violations of the last check by names whose outcome the client knew for certain (an
+     * acknowledged write or delete with nothing in flight after it): no background repair may
+     * change those, so they must hold from the moment the restarted daemon is ready.
+     */
+    List<String> lostAcknowledged() {
+        return List.copyOf(lostAcknowledged);
     }
 
     /** Makes the model certain again: each name and build holds what the last check observed. */
@@ -100,8 +111,12 @@ final class Invariants {
             Optional<Content> seen = reply.status() == 200 ? Optional.of(Content.of(reply.body())) : Optional.empty();
             Outcomes expected = model.expected(target);
             if (!expected.allows(seen)) {
-                problems.add(target + " holds " + seen.map(Content::toString).orElse("nothing") + "; the client expects "
-                        + expected.contents() + (expected.mayBeAbsent() ? " or nothing" : ""));
+                String problem = target + " holds " + seen.map(Content::toString).orElse("nothing") + "; the client expects "
+                        + expected.contents() + (expected.mayBeAbsent() ? " or nothing" : "");
+                problems.add(problem);
+                if (expected.contents().size() + (expected.mayBeAbsent() ? 1 : 0) == 1) {
+                    lostAcknowledged.add(problem);
+                }
             }
             switch (target.kind()) {
                 case ARTIFACT -> checkArtifact(target, reply, seen, manifests.get(target.build()));

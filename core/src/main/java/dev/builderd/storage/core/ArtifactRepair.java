@@ -25,6 +25,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
@@ -153,7 +154,9 @@ final class ArtifactRepair {
             }
             stored.computeIfAbsent(ref.get(), k -> new HashSet<>()).add(name.get());
             ArtifactInfo row = rows.get(ref.get()).get(name.get());
-            boolean suspect = row == null || row.size() != blob.size() || blob.lastModified().isAfter(row.created());
+            // Rows keep milliseconds: a blob written in the millisecond its row was created is not newer than the row.
+            boolean suspect = row == null || row.size() != blob.size()
+                    || blob.lastModified().truncatedTo(ChronoUnit.MILLIS).isAfter(row.created());
             if (suspect && blob.lastModified().isBefore(cutoff) && repairStored(ref.get(), name.get(), cutoff)) {
                 changed.add(ref.get());
                 repaired++;
@@ -250,7 +253,7 @@ final class ArtifactRepair {
                     ref, row.name(), size, sha256);
         }
         // Unchanged content under a later time (a clock ahead of ours) takes that time, so it is not hashed again.
-        Instant created = replaced ? clock.instant() : blob.lastModified();
+        Instant created = replaced ? clock.instant() : blob.lastModified().truncatedTo(ChronoUnit.MILLIS);
         metadata.inTransaction(h -> {
             if (ArtifactRows.find(h, ref, row.name()).isPresent()) {
                 quotas.adjust(h, ref.tenant(), Category.ARTIFACTS, size - row.size());

@@ -20,6 +20,7 @@ import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.Tier;
 import dev.builderd.storage.core.quota.Category;
 import dev.builderd.storage.core.quota.Reservation;
+import dev.builderd.storage.testing.ForwardingBlobStore;
 import dev.builderd.storage.testing.MovableClock;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -129,6 +130,32 @@ class ArtifactRepairTest {
         assertThat(recorded.sha256()).isEqualTo(sha256);
         assertThat(artifactBytes()).isEqualTo(replacement.length);
         assertThat(stored(CHECKSUMS_KEY)).isEqualTo(sha256 + "  a.img\n");
+    }
+
+    @Test
+    void anUnchangedBlobNewerThanItsRowIsHashedOnceAndKeepsItsDigest() throws IOException {
+        // The storage's clock is behind the files' times, as a node's clock behind an object store's would be.
+        ArtifactInfo image = upload(new byte[500]);
+        java.util.concurrent.atomic.AtomicInteger hashed = new java.util.concurrent.atomic.AtomicInteger();
+        ForwardingBlobStore counting = new ForwardingBlobStore(files) {
+            @Override
+            public InputStream open(BlobKey key, ByteRange range) throws IOException {
+                if (key.equals(IMAGE_KEY)) {
+                    hashed.incrementAndGet();
+                }
+                return super.open(key, range);
+            }
+        };
+        repair = new ArtifactRepair(metadata, Stores.single(counting), Layout.under(dataRoot), storage.quotas(), new BuildActivity(),
+                storage.artifacts(), Clock.offset(Clock.systemUTC(), Duration.ofMinutes(1)));
+
+        assertThat(repair.repair(ACME, true)).isEqualTo(OptionalInt.of(0));
+        assertThat(repair.repair(ACME, true)).isEqualTo(OptionalInt.of(0));
+
+        assertThat(hashed).as("hashed in the first round only: the row took the blob's time (in whole milliseconds)").hasValue(1);
+        ArtifactInfo after = storage.artifacts().describe(ADMIN, B1, IMAGE).info();
+        assertThat(after.sha256()).isEqualTo(image.sha256());
+        assertThat(artifactBytes()).isEqualTo(500);
     }
 
     @Test

@@ -49,6 +49,7 @@ final class CrashHarness {
 
     private final String name;
     private final BackendView backend;
+    private final Map<String, String> metadataEnvironment;
     private final Path work;
     private final long seed;
     private final int kills;
@@ -56,11 +57,13 @@ final class CrashHarness {
 
     /**
      * @param name names the run in its messages (the backend, the metadata store)
+     * @param metadataEnvironment the daemon's variables that select its metadata store (none: SQLite in the data root)
      * @param work an empty directory for the data root and the daemon's log
      */
-    CrashHarness(String name, BackendView backend, Path work) {
+    CrashHarness(String name, BackendView backend, Map<String, String> metadataEnvironment, Path work) {
         this.name = name;
         this.backend = backend;
+        this.metadataEnvironment = Map.copyOf(metadataEnvironment);
         this.work = work;
         String seedText = System.getProperty(SEED_PROPERTY, "");
         this.seed = seedText.isBlank() ? ThreadLocalRandom.current().nextLong() : Long.parseLong(seedText.strip());
@@ -77,6 +80,7 @@ final class CrashHarness {
                 + "; daemon log " + log + ")";
         System.out.println("crash harness " + context + ": " + kills + " kills");
         Map<String, String> environment = new HashMap<>(backend.environment());
+        environment.putAll(metadataEnvironment);
         // Reconciliation every second: the ledger is repaired soon after each restart, where the checks wait for it.
         environment.put("UNKEY_BUILDERD_QUOTA_RECONCILE_SECONDS", "1");
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();

@@ -101,7 +101,7 @@ final class CrashHarness {
                 long ready = System.nanoTime();
                 List<String> problems = new ArrayList<>(model.takeServerErrors());
                 problems.addAll(settled(new Invariants(daemon.api(), backend, model, dataRoot)));
-                System.out.printf("kill %d/%d after %d ms of load: ready in %d ms, invariants held %d ms later%n", round, kills,
+                System.out.printf("%s: kill %d/%d after %d ms of load: ready in %d ms, invariants held %d ms later%n", name, round, kills,
                         loadMillis, (ready - killed) / 1_000_000, (System.nanoTime() - ready) / 1_000_000);
                 if (!problems.isEmpty()) {
                     throw new AssertionError("crash harness " + context + ", after kill " + round + " of " + kills + " ("

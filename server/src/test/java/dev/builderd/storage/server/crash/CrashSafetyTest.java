@@ -6,13 +6,18 @@ import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Crash safety, proven by kill -9: the {@link CrashHarness} on the filesystem backend and on S3
  * (s3proxy), with SQLite metadata (and, opt-in, PostgreSQL). The seed and the number of kills come from
- * {@code -Dbuilderd.crash.seed=} and {@code -Dbuilderd.crash.kills=} (see docs/crash-safety.md).
+ * {@code -Dbuilderd.crash.seed=} and {@code -Dbuilderd.crash.kills=} (see docs/crash-safety.md). The
+ * runs are independent (their own data roots, daemons, ports and buckets) and run at the same
+ * time: each spends most of its time waiting for its daemon's JVM to start.
  */
+@Execution(ExecutionMode.CONCURRENT)
 class CrashSafetyTest {
 
     @TempDir

@@ -51,7 +51,7 @@ public final class ArtifactService {
     private static final Logger LOG = LoggerFactory.getLogger(ArtifactService.class);
     static final String MANIFEST = "manifest.json";
     static final String CHECKSUMS = "checksums.sha256";
-    private static final Set<String> RESERVED = Set.of(MANIFEST, CHECKSUMS);
+    static final Set<String> RESERVED = Set.of(MANIFEST, CHECKSUMS);
     private static final Pattern SHA256_HEX = Pattern.compile("[0-9a-f]{64}");
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -293,7 +293,7 @@ public final class ArtifactService {
     }
 
     /** Rewrites manifest.json and checksums.sha256 from the metadata; call under the build's lock. */
-    private void writeManifest(BuildRef ref) throws IOException {
+    void writeManifest(BuildRef ref) throws IOException {
         List<ArtifactInfo> artifacts = metadata.read(h -> ArtifactRows.ofBuild(h, ref));
         putSmall(layout.rootfsKey(ref, MANIFEST), JSON.writeValueAsBytes(manifest(ref, artifacts)));
         putSmall(layout.rootfsKey(ref, CHECKSUMS), checksums(artifacts).getBytes(StandardCharsets.UTF_8));

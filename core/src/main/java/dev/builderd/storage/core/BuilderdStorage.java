@@ -33,6 +33,7 @@ public final class BuilderdStorage implements AutoCloseable {
     private final TenantEncryption encryption;
     private final Quotas quotas;
     private final QuotaReconciliation reconciliation;
+    private final ArtifactRepair artifactRepair;
     private final CacheService caches;
     private final CacheWarming warming;
     private final IntegrityScrub scrub;
@@ -87,6 +88,7 @@ public final class BuilderdStorage implements AutoCloseable {
         this.retention = new RetentionJanitor(metadata, policies, builds, logs, janitorLog, clock);
         this.orphans = new OrphanSweep(metadata, config.layout(), stores, artifacts, janitorLog, clock, config.janitor().orphanGrace());
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
+        this.artifactRepair = new ArtifactRepair(metadata, encrypted, config.layout(), quotas, activity, artifacts, clock);
         this.directoryUsage = new DirectoryUsage(2);
         this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);
         encryption.start();
@@ -134,6 +136,8 @@ public final class BuilderdStorage implements AutoCloseable {
         try {
             quotas.sweep(false);
             caches.reconcileIndex();
+            // Before the ledger: the artifact rows it sums must first match what is stored.
+            artifactRepair.repairAll();
             reconciliation.reconcileAll().forEach(quotaMetrics::drifted);
         } catch (RuntimeException e) {
             LOG.error("quota reconciliation failed: {}", e.getMessage(), e);

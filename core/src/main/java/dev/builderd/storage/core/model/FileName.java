@@ -15,6 +15,11 @@ public record FileName(String value) {
         return new FileName(value);
     }
 
+    /** Whether {@code value} is a valid name (for names found in storage, which no client vouched for). */
+    public static boolean isValid(String value) {
+        return value != null && Names.FILE_NAME.matcher(value).matches();
+    }
+
     @Override
     public String toString() {
         return value;

@@ -119,6 +119,7 @@ public final class TenantService {
         }
         encryption.shred(id);
         metadata.inTransaction(h -> TenantRows.delete(h, id));
+        tokens.distrustAll();
         erasure.eraseTenant(id);
         encryption.purged(id);
         LOG.info("tenant {} purged", id);

@@ -59,23 +59,24 @@ public final class CacheRows {
 
     /** Inserts or replaces an entry written now, keeping its type's running total in step. */
     public static void put(Handle h, TenantId tenant, String type, String key, long size, long now) {
-        delete(h, tenant, type, key);
+        Optional<Entry> replaced = remove(h, tenant, type, key);
         h.createUpdate("INSERT INTO cache_entries (tenant_id, cache_type, cache_key, size, created_at, accessed_at)"
                         + " VALUES (:t, :c, :k, :s, :now, :now)")
                 .bind("t", tenant.value()).bind("c", type).bind("k", key).bind("s", size).bind("now", now).execute();
-        addUsage(h, tenant, type, size, 1);
+        addUsage(h, tenant, type, size - replaced.map(Entry::size).orElse(0L), replaced.isPresent() ? 0 : 1);
     }
 
     /** Removes an entry and its bytes from its type's running total; false if it was not indexed. */
     public static boolean delete(Handle h, TenantId tenant, String type, String key) {
-        Optional<Entry> entry = find(h, tenant, type, key);
-        if (entry.isEmpty()) {
-            return false;
-        }
-        h.createUpdate("DELETE FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND cache_key = :k")
-                .bind("t", tenant.value()).bind("c", type).bind("k", key).execute();
-        addUsage(h, tenant, type, -entry.get().size(), -1);
-        return true;
+        Optional<Entry> removed = remove(h, tenant, type, key);
+        removed.ifPresent(entry -> addUsage(h, tenant, type, -entry.size(), -1));
+        return removed.isPresent();
+    }
+
+    /** Deletes an entry's row, in one statement, leaving the running total to the caller; returns what it was. */
+    private static Optional<Entry> remove(Handle h, TenantId tenant, String type, String key) {
+        return h.createQuery("DELETE FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND cache_key = :k RETURNING *")
+                .bind("t", tenant.value()).bind("c", type).bind("k", key).map((rs, ctx) -> map(rs)).findOne();
     }
 
     /**

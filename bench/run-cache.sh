@@ -212,15 +212,27 @@ for i in $(seq "$runs"); do
   if ((i % 2)); then p_fsync; p_daemon; else p_daemon; p_fsync; fi
   say "  run $i: single-writer fsync ${fsync_n[-1]} files/s, daemon ${put_d[-1]} entries/s"
 done
-sample_key="npm/put-1/1-1.tgz"
+usage_entries() { # -> the entries of plain's dependencies in the cache index
+  api GET /v1/tenants/plain/cache-policies | python3 -c '
+import json, sys
+print(next(t for t in json.load(sys.stdin)["cache_types"] if t["type"] == "dependencies")["usage"]["entries"])'
+}
+# Every stored file is indexed and reads back: the files under the type's directory (the 4 KiB GET
+# entry and the PUT ones) are as many as the index's entries.
+type_dir=${stored_plain%/npm/bench-4k.tgz}
+put_files=$(find "$type_dir/npm" -type f | wc -l)
+indexed=$(usage_entries)
+[[ $put_files == "$indexed" ]] || die "$put_files files of plain's dependencies are stored, but the index has $indexed entries"
+sample_key=$(find "$type_dir/npm/put-1" -type f -print -quit)
+sample_key=${sample_key#"$type_dir/"}
 [[ $(curl -sS -o /dev/null -w '%{http_code}' -H "$plain_auth" "$D/v1/tenants/plain/cache/dependencies/$sample_key") == 200 ]] ||
   die "the PUT entry $sample_key does not read back"
+say "  $indexed entries stored and indexed"
 
 # ---------------------------------------------------------------------------------------------
 # 3. Fill BENCH_CACHE_ENTRIES entries directly, then restart to the first cache hit
 # ---------------------------------------------------------------------------------------------
 stop_daemon
-type_dir=${stored_plain%/npm/bench-4k.tgz}
 say "filling $entries entries of $entry_bytes bytes into plain's dependencies (files + index rows + ledger, daemon stopped)"
 t0=$(now_ns)
 python3 "$root/bench/lib/cache-fill.py" "$daemon_data/metadata/builderd.db" "$type_dir" plain dependencies npm/fill \
@@ -247,9 +259,6 @@ done
 # ---------------------------------------------------------------------------------------------
 # 4. Evict them all
 # ---------------------------------------------------------------------------------------------
-usage_entries() { api GET /v1/tenants/plain/cache-policies | python3 -c '
-import json, sys
-print(next(t for t in json.load(sys.stdin)["cache_types"] if t["type"] == "dependencies")["usage"]["entries"])'; }
 before=$(usage_entries)
 ledger_before=$(api GET /v1/tenants/plain/usage)
 say "evicting all $before entries of plain's dependencies: max_size_bytes 1"

@@ -203,7 +203,12 @@ public final class CacheRows {
 
     /** Up to {@code limit} unpinned entries of a tenant's cache type created before {@code createdBefore}, in eviction order. */
     public static List<Entry> candidates(Handle h, TenantId tenant, String type, Order order, long createdBefore, int limit) {
-        return h.createQuery("SELECT * FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND created_at < :before"
+        // Outside fifo, "+created_at" keeps SQLite from searching the age index for the minimum
+        // retention's bound: it then sorted every entry of the type for each page (~0.1 s a page at
+        // 200,000 entries, quadratic over an eviction of all) instead of walking the access index
+        // and stopping at the limit.
+        String young = order == Order.FIFO ? "created_at" : "+created_at";
+        return h.createQuery("SELECT * FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND " + young + " < :before"
                         + NOT_PINNED + " ORDER BY " + order.sql + " LIMIT :limit")
                 .bind("t", tenant.value()).bind("c", type).bind("before", createdBefore).bind("limit", limit)
                 .map((rs, ctx) -> map(rs)).list();

@@ -215,13 +215,18 @@ done
 usage_entries() { # -> the entries of plain's dependencies in the cache index
   api GET /v1/tenants/plain/cache-policies | python3 -c '
 import json, sys
-print(next(t for t in json.load(sys.stdin)["cache_types"] if t["type"] == "dependencies")["usage"]["entries"])'
+print(next(t for t in json.load(sys.stdin)["cache_types"] if t["type"] == "dependencies")["entries"])'
 }
 # Every stored file is indexed and reads back: the files under the type's directory (the 4 KiB GET
-# entry and the PUT ones) are as many as the index's entries.
+# entry and the PUT ones) are as many as the index's entries, once the PUTs that wrk left in flight
+# when it stopped have ended.
 type_dir=${stored_plain%/npm/bench-4k.tgz}
-put_files=$(find "$type_dir/npm" -type f | wc -l)
-indexed=$(usage_entries)
+for _ in $(seq 20); do
+  indexed=$(usage_entries)
+  put_files=$(find "$type_dir/npm" -type f | wc -l)
+  [[ $put_files == "$indexed" && $(usage_entries) == "$indexed" ]] && break
+  sleep 0.5
+done
 [[ $put_files == "$indexed" ]] || die "$put_files files of plain's dependencies are stored, but the index has $indexed entries"
 sample_key=$(find "$type_dir/npm/put-1" -type f -print -quit)
 sample_key=${sample_key#"$type_dir/"}

@@ -8,7 +8,7 @@
 # add NAME to BUILDERD_TEST_SERVERS. Candidates: nginx (bench baseline), s3proxy, ceph. Real clients
 # the tests drive (ccache, turbo) are installed the same way.
 
-BUILDERD_TEST_SERVERS=(postgresql azurite ceph ccache turbo)
+BUILDERD_TEST_SERVERS=(postgresql azurite ceph ccache turbo prometheus)
 
 builderd_is_root() { [[ $(id -u) == 0 ]]; }
 
@@ -111,6 +111,18 @@ test_server_ccache() {
   builderd_apt_install ccache gcc libc6-dev || return 1
   if ! command -v ccache >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
     echo "bin/test: installed the Debian packages ccache gcc libc6-dev, yet ccache or gcc is not on PATH" >&2
+    return 1
+  fi
+}
+
+# Prometheus and promtool (Debian package prometheus): the suite checks and unit-tests the alert
+# rules in deploy/prometheus with promtool, and lets a real Prometheus scrape a running daemon.
+# Only the binaries are used; the tests start their own Prometheus on 127.0.0.1.
+test_server_prometheus() {
+  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && return 0
+  builderd_apt_install prometheus || return 1
+  if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+    echo "bin/test: installed the Debian package prometheus, yet prometheus or promtool is not on PATH" >&2
     return 1
   fi
 }

@@ -130,6 +130,38 @@ public final class PostgresServer {
         return new Database(jdbcUrl(name), SUPERUSER, "", "postgresql://" + SUPERUSER + "@" + HOST + ":" + port + "/" + name);
     }
 
+    /**
+     * Makes the database named {@code name} unreachable, as a server that is down would be: new
+     * connections are refused and open ones are ended. {@link #reopen} undoes it.
+     */
+    public void cutOff(String name) {
+        superuser("ALTER DATABASE " + checkedName(name) + " ALLOW_CONNECTIONS false",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + checkedName(name) + "'");
+    }
+
+    /** Lets clients connect to a database that {@link #cutOff} made unreachable. */
+    public void reopen(String name) {
+        superuser("ALTER DATABASE " + checkedName(name) + " ALLOW_CONNECTIONS true");
+    }
+
+    private static String checkedName(String name) {
+        if (!name.matches("test_[0-9]+_[0-9a-f]+")) {
+            throw new IllegalArgumentException("not a database of this fixture: " + name);
+        }
+        return name;
+    }
+
+    private void superuser(String... statements) {
+        try (Connection c = DriverManager.getConnection(jdbcUrl("postgres"), SUPERUSER, "");
+                Statement s = c.createStatement()) {
+            for (String statement : statements) {
+                s.execute(statement);
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("PostgreSQL at " + HOST + ":" + port + " refused: " + e.getMessage(), e);
+        }
+    }
+
     private String jdbcUrl(String database) {
         return "jdbc:postgresql://" + HOST + ":" + port + "/" + database;
     }

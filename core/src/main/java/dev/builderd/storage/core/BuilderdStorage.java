@@ -1,11 +1,14 @@
 package dev.builderd.storage.core;
 
+import dev.builderd.storage.blob.TieredBlobStore;
+import dev.builderd.storage.core.metadata.BuildRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.quota.DirectoryUsage;
 import dev.builderd.storage.core.quota.Quotas;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -32,6 +35,7 @@ public final class BuilderdStorage implements AutoCloseable {
     private final QuotaReconciliation reconciliation;
     private final CacheService caches;
     private final CacheWarming warming;
+    private final IntegrityScrub scrub;
     private final DirectoryUsage directoryUsage;
     private final QuotaScan scan;
     private final PrometheusRegistry metrics = new PrometheusRegistry();
@@ -51,7 +55,7 @@ public final class BuilderdStorage implements AutoCloseable {
         config.layout().createSkeleton();
         BuildActivity activity = new BuildActivity();
         this.encryption = new TenantEncryption(config.encryption(), config.layout(), metadata, stores, activity, metrics, clock);
-        Stores encrypted = encryption.stores();
+        Stores encrypted = encryption.stores().map(new MeteredBlobStore.Meters(metrics, config.layout())::wrap);
         QuotaMetrics quotaMetrics = new QuotaMetrics(metrics, metadata);
         this.quotas = new Quotas(metadata, config.quotas(), clock, nodeName(config.layout()), this::freeCache,
                 quotaMetrics::crossed);
@@ -63,7 +67,19 @@ public final class BuilderdStorage implements AutoCloseable {
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
         this.logs = new LogService(encrypted, activity, builds, config, quotas);
         this.caches = new CacheService(metadata, encrypted, quotas, config.cachePolicy(), clock, metrics);
-        this.warming = new CacheWarming(metadata, caches, CacheWarming.none(stores.caches()), clock);
+        this.warming = new CacheWarming(metadata, caches, stores.cacheTiers().map(CacheWarming.LocalTiers::of)
+                .orElseGet(() -> CacheWarming.LocalTiers.none(stores.caches())), clock);
+        stores.cacheTiers().ifPresent(tiers -> CacheTierMetrics.register(metrics, tiers));
+        io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("builderd_builds_active")
+                .help("Builds running now (holding a lease), by tenant")
+                .labelNames("tenant_id")
+                .callback(callback -> metadata.read(BuildRows::active).stream()
+                        .collect(java.util.stream.Collectors.groupingBy(build -> build.ref().tenant().value(), java.util.stream.Collectors.counting()))
+                        .forEach((tenant, count) -> callback.call(count, tenant)))
+                .register(metrics);
+        // The scrub reads the backends themselves: a tier's copy would hide damage in the backend.
+        Stores backends = stores.map(store -> encryption.encryptingView(store instanceof TieredBlobStore tiered ? tiered.remote() : store));
+        this.scrub = new IntegrityScrub(metadata, backends, config.layout(), caches, clock, metrics);
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
         this.directoryUsage = new DirectoryUsage(2);
         this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);
@@ -174,6 +190,18 @@ public final class BuilderdStorage implements AutoCloseable {
 
     public CacheWarming cacheWarming() {
         return warming;
+    }
+
+    public IntegrityScrub scrub() {
+        return scrub;
+    }
+
+    /**
+     * From now on scrubs every blob every {@code interval} (0: never), the first pass an hour
+     * from now so that start-up is not slowed, reading at most {@code bytesPerSecond}.
+     */
+    public void scheduleScrub(Duration interval, long bytesPerSecond) {
+        scrub.schedule(background, Duration.ofHours(1), interval, bytesPerSecond);
     }
 
     /** This instance's metrics (its own registry, not a global one). */

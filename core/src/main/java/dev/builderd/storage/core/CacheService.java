@@ -397,7 +397,7 @@ public final class CacheService {
      * bytes freed. Also the quota's cleanup when a throttled write needs room (never artifacts).
      */
     long free(TenantId tenant, long bytes) {
-        Map<String, CacheRows.TypeUsage> usage = metadata.read(h -> CacheRows.usageOfAll(h)).getOrDefault(tenant, Map.of());
+        Map<String, CacheRows.TypeUsage> usage = metadata.read(h -> CacheRows.usageOf(h, tenant));
         List<CacheType> largestFirst = usage.entrySet().stream()
                 .sorted(Map.Entry.<String, CacheRows.TypeUsage>comparingByValue(
                         java.util.Comparator.comparingLong(CacheRows.TypeUsage::bytes)).reversed())

@@ -3,6 +3,8 @@ package dev.builderd.storage.core;
 import dev.builderd.storage.blob.BlobInfo;
 import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobNotFoundException;
+import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.core.CacheService.CacheType;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.NotFoundException;
@@ -68,16 +70,47 @@ public final class CacheWarming implements AutoCloseable {
             long missing, long failed, long bytes, Instant started, Optional<Instant> finished, Optional<String> error) {
     }
 
-    /** Fills the local tiers of the cache store with one blob; see {@link #none}. */
-    @FunctionalInterface
+    /** The local tiers of the cache store. */
     public interface LocalTiers {
         /**
          * Copies the blob from the remote into the local tiers, unless they hold it already.
          *
-         * @return the bytes copied; 0 when it was local already
+         * @return whether it was copied (false: it was local already)
          * @throws BlobNotFoundException when the store does not hold it
          */
-        long prefetch(BlobKey key) throws IOException;
+        boolean prefetch(BlobKey key) throws IOException;
+
+        /** The size of a blob as stored. */
+        long size(BlobKey key) throws IOException;
+
+        /** The tiers in front of a remote store. */
+        static LocalTiers of(TieredBlobStore tiers) {
+            return new LocalTiers() {
+                public boolean prefetch(BlobKey key) throws IOException {
+                    return tiers.prefetch(key);
+                }
+
+                public long size(BlobKey key) throws IOException {
+                    return tiers.stat(key).map(BlobInfo::size).orElse(0L);
+                }
+            };
+        }
+
+        /** No local tier but the store itself: a blob it holds is local already. */
+        static LocalTiers none(BlobStore store) {
+            return new LocalTiers() {
+                public boolean prefetch(BlobKey key) throws IOException {
+                    if (store.stat(key).isEmpty()) {
+                        throw new BlobNotFoundException(key);
+                    }
+                    return false;
+                }
+
+                public long size(BlobKey key) throws IOException {
+                    return store.stat(key).map(BlobInfo::size).orElse(0L);
+                }
+            };
+        }
     }
 
     private final class Job {
@@ -119,16 +152,6 @@ public final class CacheWarming implements AutoCloseable {
         this.caches = caches;
         this.tiers = tiers;
         this.clock = clock;
-    }
-
-    /** No local tier but the store itself: an entry the store holds is local already. */
-    static LocalTiers none(dev.builderd.storage.blob.BlobStore store) {
-        return key -> {
-            if (store.stat(key).isEmpty()) {
-                throw new BlobNotFoundException(key);
-            }
-            return 0;
-        };
     }
 
     /** Starts warming {@code tenant}'s entries named by {@code request} (admin only); returns at once. */
@@ -212,9 +235,12 @@ public final class CacheWarming implements AutoCloseable {
 
     private void fetch(Job job, BlobKey key) {
         try {
-            long copied = tiers.prefetch(key);
-            (copied > 0 ? job.fetched : job.alreadyLocal).incrementAndGet();
-            job.bytes.addAndGet(copied);
+            if (tiers.prefetch(key)) {
+                job.fetched.incrementAndGet();
+                job.bytes.addAndGet(tiers.size(key));
+            } else {
+                job.alreadyLocal.incrementAndGet();
+            }
         } catch (BlobNotFoundException e) {
             job.missing.incrementAndGet();
         } catch (IOException | RuntimeException e) {

@@ -71,6 +71,7 @@ public final class TenantEncryption implements AutoCloseable {
     private final TenantKeys keys;
     private final Map<BlobStore, EncryptingBlobStore> encrypting = new IdentityHashMap<>();
     private final List<EncryptingBlobStore> walked;
+    private final Counter integrityFailures;
     private final Stores stores;
     private final MetadataStore metadata;
     private final Layout layout;
@@ -111,19 +112,28 @@ public final class TenantEncryption implements AutoCloseable {
             }
         };
         this.keys = TenantKeys.load(layout.encryptionKeyDirectory(), master, encrypted, clock);
-        Counter integrityFailures = Counter.builder().name("builderd_storage_integrity_failures")
+        this.integrityFailures = Counter.builder().name("builderd_storage_integrity_failures")
                 .help("Reads of tenant data that failed authentication (damaged, truncated, moved or foreign ciphertext)")
                 .labelNames("tenant_id").register(registry);
-        for (BlobStore store : plain.distinct()) {
-            encrypting.put(store, new EncryptingBlobStore(store, keys,
-                    key -> integrityFailures.labelValues(layout.tenantOf(key).map(TenantId::value).orElse("")).inc()));
+        for (BlobStore store : List.of(plain.artifacts(), plain.logs(), plain.caches())) {
+            encrypting.computeIfAbsent(store, this::encryptingView);
         }
-        this.walked = List.copyOf(encrypting.values());
+        // Walked once per backend: through the tiered store where there is one, so its tiers follow the rewrites.
+        this.walked = plain.distinct().stream().map(encrypting::get).toList();
         this.stores = new Stores(encrypting.get(plain.artifacts()), encrypting.get(plain.logs()), encrypting.get(plain.caches()));
         if (master instanceof MasterKey.Rotatable rotatable && rotatable.keyCount() > 1) {
             LOG.info("the master key holds {} keys: finishing an interrupted master key rotation", rotatable.keyCount());
             finishMasterRotation(rotatable);
         }
+    }
+
+    /**
+     * Another view of a store holding tenants' data, encrypting and decrypting as {@link #stores}
+     * do: for work that must read a backend without the tiers in front of it.
+     */
+    public EncryptingBlobStore encryptingView(BlobStore store) {
+        return new EncryptingBlobStore(store, keys, key -> integrityFailures.labelValues(layout.tenantOf(key).map(TenantId::value)
+                .orElse("")).inc());
     }
 
     /** The stores, encrypting for every tenant with keys. */

@@ -53,14 +53,20 @@ class CacheWarmingTest {
                 new MovableClock());
         storage.tenants().put(ADMIN, ACME, Tier.PRO, null);
         storage.tenants().put(ADMIN, GLOBEX, Tier.PRO, null);
-        warming = new CacheWarming(metadata, storage.caches(), key -> {
-            if (key.value().endsWith("/broken")) {
-                throw new IOException("the remote failed");
+        warming = new CacheWarming(metadata, storage.caches(), new CacheWarming.LocalTiers() {
+            public boolean prefetch(BlobKey key) throws IOException {
+                if (key.value().endsWith("/broken")) {
+                    throw new IOException("the remote failed");
+                }
+                if (store.stat(key).isEmpty()) {
+                    throw new BlobNotFoundException(key);
+                }
+                return local.add(key);
             }
-            if (store.stat(key).isEmpty()) {
-                throw new BlobNotFoundException(key);
+
+            public long size(BlobKey key) throws IOException {
+                return store.stat(key).orElseThrow().size();
             }
-            return local.add(key) ? store.stat(key).orElseThrow().size() : 0;
         }, java.time.Clock.systemUTC());
     }
 

@@ -7,6 +7,7 @@ import dev.builderd.storage.core.Stores;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.server.config.DaemonConfig;
 import dev.builderd.storage.server.http.HttpApi;
+import dev.builderd.storage.server.http.RequestLog;
 import dev.builderd.storage.server.mount.MountGuard;
 import io.javalin.Javalin;
 import java.io.IOException;
@@ -61,16 +62,18 @@ public final class Daemon implements AutoCloseable {
                     config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT, config.encryption(), config.quotas(),
                     config.cachePolicy());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
-            StorageHealth health = new StorageHealth(stores.distinct(), config.layout().tenantRoots(), mountGuard,
-                    storage.tenants(), storage.encryption());
+            StorageHealth health = new StorageHealth(stores.backends(), config.layout().tenantRoots(), mountGuard,
+                    storage.tenants(), storage.encryption(), storage.scrub());
+            storage.scheduleScrub(config.scrub().interval(), config.scrub().bytesPerSecond());
+            RequestLog requests = new RequestLog(storage.metrics());
+            DaemonMetrics.register(storage.metrics(), config.layout().tenantRoots(), stores.backends());
             HttpApi api = new HttpApi(storage, metadata, health, config.layout(), config.buildToolMaxEntryBytes());
             Javalin http = Javalin.create(javalin -> {
                 javalin.startup.showJavalinBanner = false;
                 javalin.concurrency.useVirtualThreads = true;
                 javalin.jetty.host = config.bindAddress();
                 javalin.jetty.port = config.port();
-                javalin.requestLogger.http((ctx, millis) -> LOG.info("{} {} -> {} in {} ms", ctx.method(), ctx.path(),
-                        ctx.status().getCode(), String.format("%.1f", millis)));
+                javalin.requestLogger.http(requests::record);
                 api.register(javalin);
             }).start();
             sweepAbandonedUploadsInBackground(stores);
@@ -91,7 +94,7 @@ public final class Daemon implements AutoCloseable {
     }
 
     private static void sweepAbandonedUploadsInBackground(Stores stores) {
-        List<FileBlobStore> fileStores = stores.distinct().stream()
+        List<FileBlobStore> fileStores = stores.backends().stream()
                 .filter(FileBlobStore.class::isInstance).map(FileBlobStore.class::cast).toList();
         Thread.ofVirtual().name("sweep-abandoned-uploads").start(() -> {
             for (FileBlobStore store : fileStores) {

@@ -4,7 +4,9 @@ import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.BlobStoreProbe;
 import dev.builderd.storage.blob.CircuitBreakingBlobStore;
 import dev.builderd.storage.blob.FileBlobStore;
+import dev.builderd.storage.core.IntegrityScrub;
 import dev.builderd.storage.core.TenantEncryption;
+import dev.builderd.storage.core.metadata.ScrubRows;
 import dev.builderd.storage.core.TenantService;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.quota.Usage;
@@ -39,9 +41,11 @@ public final class StorageHealth {
     private final Optional<MountGuard> mountGuard;
     private final TenantService tenants;
     private final TenantEncryption encryption;
+    private final IntegrityScrub scrub;
 
     public StorageHealth(List<BlobStore> stores, List<Path> localRoots, Optional<MountGuard> mountGuard, TenantService tenants,
-            TenantEncryption encryption) {
+            TenantEncryption encryption, IntegrityScrub scrub) {
+        this.scrub = scrub;
         this.stores = stores;
         this.localRoots = localRoots;
         this.mountGuard = mountGuard;
@@ -64,11 +68,14 @@ public final class StorageHealth {
         boolean admin = caller.isPresent() && caller.get() instanceof Principal.Admin;
         Map<String, Object> keys = encryptionKeys(admin);
         Map<String, Object> report = new LinkedHashMap<>();
+        Map<String, Object> integrity = integrity(admin);
         Map<String, Object> everything = new LinkedHashMap<>(backends);
         everything.put("encryption", keys);
+        everything.put("integrity", integrity);
         report.put("status", overall(everything));
         report.put("backends", backends);
         report.put("encryption", keys);
+        report.put("integrity", integrity);
         if (admin) {
             Map<String, Object> usage = new LinkedHashMap<>();
             for (Usage tenant : tenants.usage(caller.get())) {
@@ -116,6 +123,24 @@ public final class StorageHealth {
             entry.put("unavailable", reasons);
         }
         return entry;
+    }
+
+    /** Degraded while the integrity scrub has damaged blobs on record; which ones, for the admin. */
+    private Map<String, Object> integrity(boolean admin) {
+        List<ScrubRows.Finding> findings = scrub.findings();
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("status", findings.isEmpty() ? "healthy" : "degraded");
+        entry.put("corrupt_blobs", findings.size());
+        if (admin && !findings.isEmpty()) {
+            entry.put("corrupt", findingsJson(findings));
+        }
+        return entry;
+    }
+
+    /** The scrub's findings as the API shows them. */
+    public static List<Map<String, Object>> findingsJson(List<ScrubRows.Finding> findings) {
+        return findings.stream().<Map<String, Object>>map(finding -> Map.of("tenant_id", finding.owner(), "key", finding.blobKey(),
+                "problem", finding.problem(), "found_at", finding.foundAt().toString())).toList();
     }
 
     private static Map<String, Object> remote(BlobStore store) {

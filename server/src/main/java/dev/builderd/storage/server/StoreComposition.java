@@ -5,6 +5,7 @@ import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.BlobStoreProbe;
 import dev.builderd.storage.blob.CircuitBreakingBlobStore;
 import dev.builderd.storage.blob.FileBlobStore;
+import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.blob.azure.AzureBlobStore;
 import dev.builderd.storage.blob.ceph.RadosBlobStore;
 import dev.builderd.storage.blob.gcs.GcsBlobStore;
@@ -30,8 +31,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The one place where blob stores are built from configuration and stacked: each category gets
  * its backend's store, a remote store behind a {@link CircuitBreakingBlobStore}, and categories
- * that share a backend share one store (and its connections). Closing it closes the remote
- * stores' clients.
+ * that share a backend share one store (and its connections); the caches get a
+ * {@link TieredBlobStore} in front of theirs. Closing it closes the remote stores' clients and
+ * the tiers.
  */
 final class StoreComposition implements AutoCloseable {
 
@@ -55,7 +57,7 @@ final class StoreComposition implements AutoCloseable {
         try {
             BlobStore artifacts = store(config.artifacts(), config.layout().rootfsRoot(), config, built, clients);
             BlobStore logs = store(config.logs(), config.layout().dataRoot(), config, built, clients);
-            BlobStore caches = store(config.caches(), config.layout().cacheRoot(), config, built, clients);
+            BlobStore caches = tiered(store(config.caches(), config.layout().cacheRoot(), config, built, clients), config, clients);
             List<BlobStore> remotes = built.values().stream().filter(CircuitBreakingBlobStore.class::isInstance).toList();
             return new StoreComposition(new Stores(artifacts, logs, caches), clients, remotes);
         } catch (IOException | RuntimeException e) {
@@ -82,6 +84,25 @@ final class StoreComposition implements AutoCloseable {
         LOG.info("{} store: {}", backend.name(), backend instanceof BlobBackend.Local ? localRoot : backend);
         built.put(identity, store);
         return store;
+    }
+
+    /**
+     * The caches' store with the configured tiers in front, above the circuit breaker (so a
+     * tripped breaker still lets the faster tiers serve). A filesystem backend is its own disk
+     * tier: only the memory tier goes in front of it.
+     */
+    private static BlobStore tiered(BlobStore backend, DaemonConfig config, List<AutoCloseable> clients) throws IOException {
+        TieredBlobStore.Settings settings = config.caches() instanceof BlobBackend.Local
+                ? config.cacheTiers().withoutDisk() : config.cacheTiers();
+        if (!settings.hasTiers()) {
+            return backend;
+        }
+        TieredBlobStore tiers = new TieredBlobStore(backend, settings);
+        clients.add(tiers);
+        LOG.info("cache tiers: memory {} MiB (entries up to {} KiB){}, then the {} backend within {} s", settings.memoryBytes() >> 20,
+                settings.memoryMaxEntryBytes() >> 10, settings.diskDirectory().map(dir -> ", disk " + (settings.diskBytes() >> 20)
+                        + " MiB under " + dir).orElse(""), backend.backendName(), settings.remoteTimeout().toSeconds());
+        return tiers;
     }
 
     private static <S extends BlobStore & AutoCloseable> BlobStore remote(S store, DaemonConfig config, List<AutoCloseable> clients) {

@@ -105,4 +105,14 @@ class AdminCommandsTest {
                 .execute("warm", "acme", "--type", "docker-layers", "--key", "latest")).isEqualTo(1);
         assertThat(bad.toString()).contains("sha256:");
     }
+
+    @Test
+    void scrubRunWaitsForItsPassAndExitsZeroWhenNothingIsDamaged() {
+        StringWriter out = new StringWriter();
+
+        int code = new CommandLine(new ScrubCommand(env)).setOut(new PrintWriter(out)).setErr(new PrintWriter(out)).execute("run", "--wait");
+
+        assertThat(code).as(out.toString()).isZero();
+        assertThat(out.toString()).contains("finished: 0 blobs (0 bytes) checked, 0 damaged", "\"corrupt\" : [ ]");
+    }
 }

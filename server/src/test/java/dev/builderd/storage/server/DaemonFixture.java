@@ -107,6 +107,21 @@ final class DaemonFixture implements AutoCloseable {
         return daemon.port();
     }
 
+    /** The names of the metrics the running daemon has registered, as a scrape shows them (counters with _total). */
+    java.util.Set<String> metricNames() {
+        java.util.Set<String> names = new java.util.TreeSet<>();
+        for (var snapshot : daemon.storage().metrics().scrape()) {
+            String name = snapshot.getMetadata().getPrometheusName();
+            switch (snapshot) {
+                case io.prometheus.metrics.model.snapshots.CounterSnapshot ignored -> names.add(name + "_total");
+                case io.prometheus.metrics.model.snapshots.HistogramSnapshot ignored ->
+                        java.util.List.of("_bucket", "_sum", "_count").forEach(suffix -> names.add(name + suffix));
+                default -> names.add(name);
+            }
+        }
+        return names;
+    }
+
     URI uri(String rawPath) {
         return URI.create("http://127.0.0.1:" + port() + rawPath);
     }

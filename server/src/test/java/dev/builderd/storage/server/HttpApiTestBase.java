@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -38,9 +39,13 @@ abstract class HttpApiTestBase {
 
     DaemonFixture daemon;
 
+    /** This test's metadata store (empty: SQLite under the data root). */
+    Optional<String> metadataUrl;
+
     @BeforeEach
     void startDaemon() {
-        daemon = DaemonFixture.start(dataRoot, store.newMetadataUrl(), backendEnvironment());
+        metadataUrl = store.newMetadataUrl();
+        daemon = DaemonFixture.start(dataRoot, metadataUrl, backendEnvironment());
     }
 
     /** Work on one category's store, done behind the daemon's back with a client of the daemon's own configuration. */

@@ -41,6 +41,27 @@ public final class ArtifactRows {
                 .bind("created", artifact.created().toEpochMilli()).execute();
     }
 
+    /** An artifact with the build it belongs to. */
+    public record Stored(BuildRef build, ArtifactInfo artifact) {
+    }
+
+    /**
+     * Up to {@code limit} artifacts of every tenant after {@code after} (null: from the first), in
+     * (tenant, build, name) order: a walk over all of them a page at a time.
+     */
+    public static List<Stored> page(Handle h, Stored after, int limit) {
+        String where = after == null ? "" : " WHERE (tenant_id > :t) OR (tenant_id = :t AND build_id > :b)"
+                + " OR (tenant_id = :t AND build_id = :b AND name > :n)";
+        var query = h.createQuery("SELECT * FROM artifacts" + where + " ORDER BY tenant_id, build_id, name LIMIT :limit")
+                .bind("limit", limit);
+        if (after != null) {
+            query.bind("t", after.build().tenant().value()).bind("b", after.build().build().value())
+                    .bind("n", after.artifact().name().value());
+        }
+        return query.map((rs, ctx) -> new Stored(new BuildRef(dev.builderd.storage.core.model.TenantId.of(rs.getString("tenant_id")),
+                dev.builderd.storage.core.model.BuildId.of(rs.getString("build_id"))), MAPPER.map(rs, ctx))).list();
+    }
+
     /** The bytes of every artifact of the tenant. */
     public static long bytesOfTenant(Handle h, dev.builderd.storage.core.model.TenantId tenant) {
         return h.createQuery("SELECT COALESCE(SUM(size), 0) FROM artifacts WHERE tenant_id = :t").bind("t", tenant.value())

@@ -115,6 +115,17 @@ public final class CacheRows {
                 .map((rs, ctx) -> new TypeUsage(rs.getLong("bytes"), rs.getLong("entries"))).findOne().orElse(TypeUsage.EMPTY);
     }
 
+    /** The usage of each cache type of one tenant that holds entries. */
+    public static Map<String, TypeUsage> usageOf(Handle h, TenantId tenant) {
+        Map<String, TypeUsage> types = new TreeMap<>();
+        h.createQuery("SELECT cache_type, bytes, entries FROM cache_usage WHERE tenant_id = :t AND entries > 0").bind("t", tenant.value())
+                .map((rs, ctx) -> {
+                    types.put(rs.getString("cache_type"), new TypeUsage(rs.getLong("bytes"), rs.getLong("entries")));
+                    return types;
+                }).list();
+        return types;
+    }
+
     /** Every (tenant, cache type) that holds entries, with its usage. */
     public static Map<TenantId, Map<String, TypeUsage>> usageOfAll(Handle h) {
         Map<TenantId, Map<String, TypeUsage>> all = new TreeMap<>(Comparator.comparing(TenantId::value));

@@ -23,6 +23,8 @@ import org.jdbi.v3.core.JdbiException;
 public final class MetadataStore implements AutoCloseable {
 
     private static final int SQLITE_READERS = 4;
+    /** How long {@link #isReachable} waits for the database. */
+    private static final int REACHABLE_SECONDS = 2;
 
     private final MetadataLocation location;
     private final HikariDataSource writer;
@@ -131,8 +133,23 @@ public final class MetadataStore implements AutoCloseable {
         try {
             return groupCommit != null ? groupCommit.inTransaction(callback, durable) : writes.inTransaction(callback);
         } catch (JdbiException e) {
-            throw new UnavailableException("metadata store failed: " + rootMessage(e), e);
+            throw failure(e);
         }
+    }
+
+    /**
+     * A database failure as the caller's error: a full disk under the database is 507 like any
+     * full disk (the write is refused, nothing was stored); anything else makes the store unavailable.
+     */
+    private static dev.builderd.storage.core.error.StorageException failure(JdbiException e) {
+        String message = rootMessage(e);
+        boolean diskFull = message.contains("SQLITE_FULL") || message.contains("No space left on device")
+                || e.getCause() instanceof SQLException sql && "53100".equals(sql.getSQLState());
+        if (diskFull) {
+            return new dev.builderd.storage.core.error.QuotaExceededException(
+                    "the storage device of the metadata store is full; nothing was stored (" + message + ")");
+        }
+        return new UnavailableException("metadata store failed: " + message, e);
     }
 
     /** Runs a read-only callback without an explicit transaction; it sees every committed transaction. */
@@ -157,9 +174,21 @@ public final class MetadataStore implements AutoCloseable {
 
     /** Whether the database answers a trivial query. */
     public boolean isReachable() {
-        try (var connection = writer.getConnection()) {
-            return connection.isValid(2);
-        } catch (SQLException e) {
+        // Bounded: the pool waits up to its connection timeout for a database that is down, and a
+        // readiness probe must answer sooner than an orchestrator gives up on it.
+        var check = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try (var connection = writer.getConnection()) {
+                return connection.isValid(REACHABLE_SECONDS);
+            } catch (SQLException e) {
+                return false;
+            }
+        }, task -> Thread.ofVirtual().name("metadata-reachable").start(task));
+        try {
+            return check.get(REACHABLE_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
             return false;
         }
     }

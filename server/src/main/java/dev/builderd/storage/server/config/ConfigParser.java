@@ -11,6 +11,7 @@ import dev.builderd.storage.core.quota.Quotas;
 import dev.builderd.storage.blob.ParallelIo;
 import dev.builderd.storage.blob.RemoteTimeouts;
 import dev.builderd.storage.blob.StorageTls;
+import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.blob.azure.AzureSettings;
 import dev.builderd.storage.blob.ceph.CephSettings;
 import dev.builderd.storage.blob.gcs.GcsSettings;
@@ -94,12 +95,57 @@ public final class ConfigParser {
                 Duration.ofSeconds(integer(Variable.CACHE_MIN_RETENTION_SECONDS, 0, 31_536_000)),
                 Duration.ofDays(integer(Variable.CACHE_MAX_RETENTION_DAYS, 0, 3650)), 0);
         long buildToolMaxEntryBytes = (long) integer(Variable.BUILD_TOOL_CACHE_MAX_ENTRY_MB, 1, 1 << 20) << 20;
+        TieredBlobStore.Settings cacheTiers = cacheTiers(layout);
+        DaemonConfig.Scrub scrub = new DaemonConfig.Scrub(Duration.ofHours(integer(Variable.SCRUB_INTERVAL_HOURS, 0, 8760)),
+                (long) integer(Variable.SCRUB_MB_PER_SECOND, 1, 1 << 20) << 20);
+        // Read by logback itself (logback.xml picks the appender by name); checked here so a typo is named.
+        convert(Variable.LOG_FORMAT, "use text or json", format -> {
+            if (!format.equals("text") && !format.equals("json")) {
+                throw new IllegalArgumentException();
+            }
+            return format;
+        });
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
                 adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy,
-                buildToolMaxEntryBytes);
+                buildToolMaxEntryBytes, cacheTiers, scrub);
+    }
+
+    /**
+     * The tiers in front of the caches' backend. The disk tier's directory must stay out of the
+     * tenant trees, which quotas measure and purges delete.
+     */
+    private TieredBlobStore.Settings cacheTiers(Layout layout) {
+        int problemsBefore = problems.size();
+        long memoryBytes = (long) integer(Variable.CACHE_MEMORY_TIER_MB, 0, 1 << 20) << 20;
+        int maxEntryBytes = integer(Variable.CACHE_MEMORY_TIER_MAX_ENTRY_KB, 1, 1 << 20) << 10;
+        long diskBytes = (long) integer(Variable.CACHE_DISK_TIER_MB, 0, Integer.MAX_VALUE) << 20;
+        Duration timeout = seconds(Variable.CACHE_REMOTE_TIMEOUT_SECONDS);
+        Path diskDirectory = layout == null ? null
+                : path(Variable.CACHE_DISK_TIER_DIR, layout.dataRoot().resolve("global/system-temp/cache-tier"));
+        if (memoryBytes > 0 && maxEntryBytes > memoryBytes) {
+            problems.add(Variable.CACHE_MEMORY_TIER_MAX_ENTRY_KB.envName() + " (" + (maxEntryBytes >> 10) + ") must not exceed "
+                    + Variable.CACHE_MEMORY_TIER_MB.envName() + " (" + (memoryBytes >> 20) + " MiB)");
+        }
+        if (memoryBytes > Runtime.getRuntime().maxMemory() / 2) {
+            LOG.warn("{} ({}) is more than half of the heap ({} MiB): lower it, or give the daemon more with -Xmx in BUILDERD_JAVA_OPTS",
+                    Variable.CACHE_MEMORY_TIER_MB.envName(), memoryBytes >> 20, Runtime.getRuntime().maxMemory() >> 20);
+        }
+        if (diskDirectory != null) {
+            for (Path root : layout.tenantRoots()) {
+                if (diskDirectory.startsWith(root.resolve("tenants"))) {
+                    problems.add(Variable.CACHE_DISK_TIER_DIR.envName() + "='" + diskDirectory + "' is inside the tenant tree "
+                            + root.resolve("tenants") + ": choose a directory outside it");
+                }
+            }
+        }
+        if (problems.size() > problemsBefore || diskDirectory == null) {
+            return null;
+        }
+        return new TieredBlobStore.Settings(memoryBytes, maxEntryBytes,
+                diskBytes == 0 ? Optional.empty() : Optional.of(diskDirectory), diskBytes, timeout);
     }
 
     /** The master key from a file (the default, in the layout's key directory) or from MASTER_KEY; the rotation interval. */

@@ -1,5 +1,6 @@
 package dev.builderd.storage.server.config;
 
+import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.core.CacheService;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
@@ -23,6 +24,8 @@ import java.util.Optional;
  * @param quotas soft limit, hard limit action, throttle wait, scan and reconciliation intervals
  * @param cachePolicy how cache entries are evicted and expired
  * @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept
+ * @param cacheTiers the memory and disk tiers in front of the caches' backend, and its read timeout
+ * @param scrub how often the integrity scrub reads every blob, and how fast
  */
 public record DaemonConfig(
         String bindAddress,
@@ -42,7 +45,13 @@ public record DaemonConfig(
         EncryptionConfig encryption,
         Quotas.Config quotas,
         CacheService.Policy cachePolicy,
-        long buildToolMaxEntryBytes) {
+        long buildToolMaxEntryBytes,
+        TieredBlobStore.Settings cacheTiers,
+        Scrub scrub) {
+
+    /** A scrub pass every {@code interval} (zero: never), reading at most {@code bytesPerSecond}. */
+    public record Scrub(Duration interval, long bytesPerSecond) {
+    }
 
     /** When remote backends fail fast: after {@code failures} in a row, for {@code open}. */
     public record Breaker(int failures, Duration open) {

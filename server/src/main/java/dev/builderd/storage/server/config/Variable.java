@@ -19,6 +19,9 @@ public enum Variable {
     WORKSPACE_DIR("(data root)", "root of the tenant trees holding builds' workspace/ directories"),
     ROOTFS_OUTPUT_DIR("(data root)", "root of the tenant trees holding builds' rootfs/ artifacts"),
     CACHE_DIR("(data root)", "root of the tenant trees holding cache/ directories"),
+    SCRUB_INTERVAL_HOURS("24", "the integrity scrub re-reads every artifact and layer and checks its SHA-256 this often (0: never)"),
+    SCRUB_MB_PER_SECOND("50", "the integrity scrub reads at most this many MiB per second"),
+    LOG_FORMAT("text", "log lines on stderr: text, or json (one JSON object per line; a request's fields as keys)"),
     ADMIN_TOKEN("(generated into config/admin.token)", "bearer token of the operator; at least 16 characters"),
     METADATA_URL("sqlite:<data root>/metadata/builderd.db", "metadata store: sqlite:/path/file.db or postgresql://user:password@host:port/db"),
     S3_BUCKET("(none)", "s3 backend: the bucket (it must exist)"),
@@ -79,6 +82,11 @@ public enum Variable {
     CACHE_MAX_RETENTION_DAYS("0", "a cache entry not read for this long expires (0: never)"),
     BUILD_TOOL_CACHE_MAX_ENTRY_MB("100", "the largest entry the build-tool cache protocols (Bazel, Gradle, ccache, Turborepo)"
             + " accept, in MiB (1 to 1048576); a larger one is refused with 413"),
+    CACHE_MEMORY_TIER_MB("256", "memory tier of the caches: MiB of small, hot entries kept on the heap (0: off)"),
+    CACHE_MEMORY_TIER_MAX_ENTRY_KB("1024", "memory tier: the largest entry it keeps"),
+    CACHE_DISK_TIER_DIR("<data root>/global/system-temp/cache-tier", "disk tier of the caches in front of a remote cache backend (none when caches are on the filesystem)"),
+    CACHE_DISK_TIER_MB("10240", "disk tier: MiB it keeps at most, least recently read evicted first (0: off)"),
+    CACHE_REMOTE_TIMEOUT_SECONDS("5", "caches: how long the backend may take to answer a read; then it is degraded (503 unless a local tier has the entry)"),
     BUILD_LEASE_SECONDS("900", "how long a build stays active without a heartbeat, unless it asks for another lease"),
     MAX_BUILD_LEASE_SECONDS("86400", "the longest lease a build may ask for"),
     LEASE_CHECK_SECONDS("30", "how often expired build leases are looked for");

@@ -8,6 +8,7 @@ import dev.builderd.storage.core.BuildService;
 import dev.builderd.storage.core.BuilderdStorage;
 import dev.builderd.storage.core.CacheService;
 import dev.builderd.storage.core.CacheWarming;
+import dev.builderd.storage.core.IntegrityScrub;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.LogService;
 import dev.builderd.storage.core.TenantEncryption;
@@ -33,6 +34,8 @@ import dev.builderd.storage.core.quota.Usage;
 import dev.builderd.storage.server.StorageHealth;
 import dev.builderd.storage.server.mount.ProjectQuotaSupport;
 import dev.builderd.storage.server.mount.VolumeEncryption;
+import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
+import io.prometheus.metrics.expositionformats.OpenMetricsTextFormatWriter;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.javalin.config.JavalinConfig;
@@ -130,8 +133,11 @@ public final class HttpApi {
     private final StorageHealth health;
     private final TenantEncryption encryption;
     private final Quotas quotas;
+    private static final ExpositionFormatWriter OPEN_METRICS = OpenMetricsTextFormatWriter.create();
+    private static final ExpositionFormatWriter PROMETHEUS_TEXT = PrometheusTextFormatWriter.create();
     private final CacheService caches;
     private final CacheWarming warming;
+    private final IntegrityScrub scrub;
     private final PrometheusRegistry metrics;
     private final Layout layout;
     private final BuildToolCaches buildToolCaches;
@@ -143,6 +149,7 @@ public final class HttpApi {
         this.quotas = storage.quotas();
         this.caches = storage.caches();
         this.warming = storage.cacheWarming();
+        this.scrub = storage.scrub();
         this.metrics = storage.metrics();
         this.layout = layout;
         this.tokens = storage.tokens();
@@ -250,11 +257,15 @@ public final class HttpApi {
             json.put("older_master_keys_removed", rotation.olderKeysRemoved());
             ctx.status(rotation.notRewrapped().isEmpty() ? 200 : 500).json(json);
         });
+        routes.post("/v1/admin/scrub", ctx -> ctx.status(202).json(scrubJson(scrub.start(principal(ctx)))));
+        routes.get("/v1/admin/scrub", ctx -> ctx.json(scrubJson(scrub.status(principal(ctx)))));
         routes.get("/metrics", ctx -> {
             principal(ctx).requireAdmin("reading metrics");
+            // OpenMetrics when the scraper asks for it (Prometheus does), else the classic text format.
+            ExpositionFormatWriter writer = OPEN_METRICS.accepts(ctx.header("Accept")) ? OPEN_METRICS : PROMETHEUS_TEXT;
             ByteArrayOutputStream text = new ByteArrayOutputStream();
-            new PrometheusTextFormatWriter(false).write(text, metrics.scrape());
-            ctx.contentType(PrometheusTextFormatWriter.CONTENT_TYPE).result(text.toByteArray());
+            writer.write(text, metrics.scrape());
+            ctx.contentType(writer.getContentType()).result(text.toByteArray());
         });
         routes.delete("/v1/tenants/{tenant}", ctx -> {
             tenants.purge(principal(ctx), tenant(ctx));
@@ -375,6 +386,19 @@ public final class HttpApi {
         json.put("size", entry.size());
         entry.sha256().ifPresent(sha -> json.put("sha256", sha));
         json.put("stored", entry.stored());
+        return json;
+    }
+
+    private static Map<String, Object> scrubJson(IntegrityScrub.Status pass) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("state", pass.state());
+        json.put("blobs_checked", pass.blobsChecked());
+        json.put("bytes_checked", pass.bytesChecked());
+        json.put("corrupt_found", pass.corruptFound());
+        pass.started().ifPresent(at -> json.put("started_at", at.toString()));
+        pass.finished().ifPresent(at -> json.put("finished_at", at.toString()));
+        pass.error().ifPresent(error -> json.put("error", error));
+        json.put("corrupt", StorageHealth.findingsJson(pass.findings()));
         return json;
     }
 

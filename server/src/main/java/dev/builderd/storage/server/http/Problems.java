@@ -90,6 +90,7 @@ final class Problems {
         body.put("detail", detail);
         body.put("instance", ctx.path());
         body.putAll(extensions);
+        ctx.attribute(RequestLog.PROBLEM_ATTRIBUTE, kind.slug());
         ctx.status(kind.status());
         ctx.contentType("application/problem+json");
         ctx.result(Json.write(body));

@@ -1,0 +1,299 @@
+package dev.builderd.storage.core;
+
+import dev.builderd.storage.blob.BlobInfo;
+import dev.builderd.storage.blob.BlobKey;
+import dev.builderd.storage.blob.BlobNotFoundException;
+import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.core.CacheService.CacheType;
+import dev.builderd.storage.core.error.ConflictException;
+import dev.builderd.storage.core.metadata.ArtifactRows;
+import dev.builderd.storage.core.metadata.CacheRows;
+import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.metadata.ScrubRows;
+import dev.builderd.storage.core.metadata.TenantRows;
+import dev.builderd.storage.core.model.Principal;
+import dev.builderd.storage.core.model.TenantId;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The integrity scrub: re-reads stored blobs at a bounded rate and checks each against the
+ * SHA-256 recorded for it when it was written — every artifact (its row's digest), every docker
+ * layer of a tenant's cache and of the global registry cache (its key is its digest). Reading an
+ * encrypted blob also authenticates it, so damaged ciphertext is found the same way. A damaged
+ * blob is a finding: kept in the metadata store until a later pass reads it whole again (or it is
+ * deleted), shown in {@code /health/storage} and the metric {@code builderd_scrub_corrupt_blobs}, and
+ * logged with {@code event=scrub_corrupt}. A blob deleted or replaced while it is read is no
+ * finding. No replica or backup exists to repair from yet; the findings name what to restore.
+ */
+public final class IntegrityScrub {
+
+    private static final Logger LOG = LoggerFactory.getLogger(IntegrityScrub.class);
+    private static final int PAGE = 500;
+
+    /** A pass as it stands: {@code state} is {@code idle}, {@code running}, {@code finished} or {@code failed}. */
+    public record Status(String state, long blobsChecked, long bytesChecked, long corruptFound, Optional<Instant> started,
+            Optional<Instant> finished, Optional<String> error, List<ScrubRows.Finding> findings) {
+    }
+
+    /** One blob to check: where it is, whose, and the digest it must have. */
+    private record Candidate(BlobStore store, BlobKey key, Optional<TenantId> tenant, String sha256, Supplier<Boolean> stillExpected) {
+    }
+
+    private final MetadataStore metadata;
+    private final Stores stores;
+    private final Layout layout;
+    private final CacheService caches;
+    private final Clock clock;
+    private final AtomicBoolean running = new AtomicBoolean();
+    private final AtomicReference<Status> last;
+    private final Counter blobsChecked;
+    private final Counter bytesChecked;
+    private volatile long bytesPerSecond;
+
+    /** @param stores the stores as clients see them: encrypted blobs are decrypted and authenticated */
+    IntegrityScrub(MetadataStore metadata, Stores stores, Layout layout, CacheService caches, Clock clock, PrometheusRegistry registry) {
+        this.metadata = metadata;
+        this.stores = stores;
+        this.layout = layout;
+        this.caches = caches;
+        this.clock = clock;
+        this.last = new AtomicReference<>(new Status("idle", 0, 0, 0, Optional.empty(), Optional.empty(), Optional.empty(), List.of()));
+        blobsChecked = Counter.builder().name("builderd_scrub_blobs_checked").help("Blobs the integrity scrub read and verified")
+                .register(registry);
+        bytesChecked = Counter.builder().name("builderd_scrub_bytes_checked").help("Bytes the integrity scrub read and verified")
+                .register(registry);
+        GaugeWithCallback.builder().name("builderd_scrub_corrupt_blobs")
+                .help("Blobs the integrity scrub found damaged and that have not read whole since, by tenant")
+                .labelNames("tenant_id")
+                .callback(callback -> {
+                    var byTenant = new java.util.TreeMap<String, Integer>();
+                    metadata.read(ScrubRows::all).forEach(finding -> byTenant.merge(finding.owner(), 1, Integer::sum));
+                    // Every tenant has a value, 0 included, so that an alert on > 0 also resolves.
+                    metadata.read(TenantRows::all).forEach(tenant -> byTenant.putIfAbsent(tenant.id().value(), 0));
+                    byTenant.forEach((tenant, count) -> callback.call(count, tenant));
+                })
+                .register(registry);
+        GaugeWithCallback.builder().name("builderd_scrub_last_pass_end_timestamp_seconds")
+                .help("When the last integrity scrub pass ended (0: none since start)")
+                .callback(callback -> callback.call(last.get().finished().map(at -> at.toEpochMilli() / 1000.0).orElse(0.0)))
+                .register(registry);
+    }
+
+    /**
+     * From now on a pass starts every {@code interval} (the first one {@code firstAfter} from
+     * now), reading at most {@code bytesPerSecond} (0: as fast as the store answers).
+     */
+    public void schedule(ScheduledExecutorService background, Duration firstAfter, Duration interval, long bytesPerSecond) {
+        this.bytesPerSecond = bytesPerSecond;
+        if (!interval.isZero()) {
+            background.scheduleWithFixedDelay(this::runPassIfIdle, firstAfter.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** Starts a pass now in the background (admin only); 409 while one runs. */
+    public Status start(Principal caller) {
+        caller.requireAdmin("starting an integrity scrub");
+        if (running.get()) {
+            throw new ConflictException("an integrity scrub pass is running already; see its progress with GET /v1/admin/scrub");
+        }
+        Thread.ofVirtual().name("integrity-scrub").start(this::runPassIfIdle);
+        return status(caller);
+    }
+
+    /** The current or last pass, with every finding (admin only: findings name tenants). */
+    public Status status(Principal caller) {
+        caller.requireAdmin("reading the integrity scrub");
+        return withFindings(last.get());
+    }
+
+    /** The findings, for the health report. */
+    public List<ScrubRows.Finding> findings() {
+        return metadata.read(ScrubRows::all);
+    }
+
+    private Status withFindings(Status status) {
+        return new Status(status.state(), status.blobsChecked(), status.bytesChecked(), status.corruptFound(), status.started(),
+                status.finished(), status.error(), findings());
+    }
+
+    /** Runs one whole pass in the calling thread unless one runs already; returns its outcome. */
+    public Status runPassIfIdle() {
+        if (!running.compareAndSet(false, true)) {
+            return last.get();
+        }
+        Instant started = clock.instant();
+        long[] totals = new long[3];
+        last.set(new Status("running", 0, 0, 0, Optional.of(started), Optional.empty(), Optional.empty(), List.of()));
+        try {
+            Iterator<Candidate> candidates = candidates();
+            long paceStart = System.nanoTime();
+            while (candidates.hasNext()) {
+                Candidate candidate = candidates.next();
+                totals[1] += check(candidate, totals);
+                totals[0]++;
+                pace(totals[1], paceStart);
+                last.set(new Status("running", totals[0], totals[1], totals[2], Optional.of(started), Optional.empty(), Optional.empty(),
+                        List.of()));
+            }
+            forgetDeleted();
+            last.set(new Status("finished", totals[0], totals[1], totals[2], Optional.of(started), Optional.of(clock.instant()),
+                    Optional.empty(), List.of()));
+            LOG.info("integrity scrub pass finished: {} blobs, {} bytes read, {} damaged", totals[0], totals[1], totals[2]);
+        } catch (RuntimeException | InterruptedException e) {
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            LOG.error("integrity scrub pass failed after {} blobs: {}", totals[0], e.getMessage(), e);
+            last.set(new Status("failed", totals[0], totals[1], totals[2], Optional.of(started), Optional.of(clock.instant()),
+                    Optional.of(String.valueOf(e.getMessage())), List.of()));
+        } finally {
+            running.set(false);
+        }
+        return withFindings(last.get());
+    }
+
+    /** Reads one blob whole and compares its digest; returns the bytes read. */
+    private long check(Candidate candidate, long[] totals) {
+        String problem;
+        long read = 0;
+        try (InputStream in = candidate.store().open(candidate.key(), ByteRange.ALL)) {
+            MessageDigest sha256 = MessageDigest.getInstance("SHA-256");
+            byte[] buffer = new byte[256 * 1024];
+            for (int n; (n = in.read(buffer)) >= 0; ) {
+                sha256.update(buffer, 0, n);
+                read += n;
+            }
+            String actual = HexFormat.of().formatHex(sha256.digest());
+            problem = actual.equals(candidate.sha256()) ? null
+                    : "its SHA-256 is " + actual + ", not the " + candidate.sha256() + " recorded when it was written";
+        } catch (BlobNotFoundException gone) {
+            forget(candidate.key());
+            return read;
+        } catch (IOException | UncheckedIOException e) {
+            problem = "reading it failed: " + e.getMessage();
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is part of every JDK", e);
+        } finally {
+            blobsChecked.inc();
+            bytesChecked.inc(read);
+        }
+        if (problem == null) {
+            forget(candidate.key());
+        } else if (candidate.stillExpected().get()) {
+            totals[2]++;
+            ScrubRows.Finding finding = new ScrubRows.Finding(candidate.tenant(), candidate.key().value(), problem, clock.instant());
+            metadata.inTransaction(h -> {
+                ScrubRows.record(h, finding);
+                return null;
+            });
+            LOG.error("event=scrub_corrupt tenant={} key={}: {}", finding.owner(), candidate.key(), problem);
+        }
+        return read;
+    }
+
+    private void forget(BlobKey key) {
+        metadata.inTransaction(h -> {
+            ScrubRows.forget(h, key.value());
+            return null;
+        });
+    }
+
+    /** Drops the findings of blobs that are gone from every store (deleted since they were found). */
+    private void forgetDeleted() {
+        for (ScrubRows.Finding finding : findings()) {
+            BlobKey key = BlobKey.of(finding.blobKey());
+            boolean stored = stores.distinct().stream().anyMatch(store -> {
+                try {
+                    return store.stat(key).isPresent();
+                } catch (IOException e) {
+                    return true; // unknown: keep the finding
+                }
+            });
+            if (!stored) {
+                forget(key);
+            }
+        }
+    }
+
+    /** Sleeps as long as reading ran ahead of the rate. */
+    private void pace(long bytesSoFar, long startNanos) throws InterruptedException {
+        long rate = bytesPerSecond;
+        if (rate <= 0) {
+            return;
+        }
+        long dueNanos = startNanos + bytesSoFar * 1_000_000_000L / rate;
+        long ahead = dueNanos - System.nanoTime();
+        if (ahead > 0) {
+            TimeUnit.NANOSECONDS.sleep(ahead);
+        }
+    }
+
+    /** Every blob with a recorded digest: artifacts, then tenants' docker layers, then the global layers. */
+    private Iterator<Candidate> candidates() {
+        return java.util.stream.Stream.of(artifactCandidates(), layerCandidates(), globalCandidates())
+                .flatMap(java.util.function.Function.identity()).iterator();
+    }
+
+    private java.util.stream.Stream<Candidate> artifactCandidates() {
+        return IntegrityScrub.<ArtifactRows.Stored>paged(after -> metadata.read(h -> ArtifactRows.page(h, after, PAGE))).map(stored -> {
+            var ref = stored.build();
+            var name = stored.artifact().name();
+            String sha256 = stored.artifact().sha256();
+            return new Candidate(stores.artifacts(), layout.artifactKey(ref, name), Optional.of(ref.tenant()), sha256,
+                    () -> metadata.read(h -> ArtifactRows.find(h, ref, name)).filter(row -> row.sha256().equals(sha256)).isPresent());
+        });
+    }
+
+    private java.util.stream.Stream<Candidate> layerCandidates() {
+        String type = CacheType.DOCKER_LAYERS.wireName();
+        return metadata.read(TenantRows::all).stream().flatMap(tenant -> paged((String after) -> metadata.read(h ->
+                        CacheRows.keys(h, tenant.id(), type, after == null ? "" : after, PAGE)))
+                .map(digest -> new Candidate(stores.caches(), CacheService.tenantKey(tenant.id(), CacheType.DOCKER_LAYERS, digest),
+                        Optional.of(tenant.id()), digest.substring("sha256:".length()),
+                        () -> metadata.read(h -> CacheRows.find(h, tenant.id(), type, digest)).isPresent())));
+    }
+
+    private java.util.stream.Stream<Candidate> globalCandidates() {
+        Iterator<BlobInfo> layers;
+        try {
+            layers = caches.globalLayers();
+        } catch (IOException e) {
+            throw new UncheckedIOException("listing the global registry cache failed", e);
+        }
+        return java.util.stream.StreamSupport.stream(java.util.Spliterators.spliteratorUnknownSize(layers, 0), false)
+                .map(blob -> {
+                    String key = blob.key().value();
+                    return new Candidate(stores.caches(), blob.key(), Optional.empty(),
+                            key.substring(key.lastIndexOf("sha256:") + "sha256:".length()), () -> true);
+                });
+    }
+
+    /** The items of a walk fetched a page at a time, each page after the last item of the one before. */
+    private static <T> java.util.stream.Stream<T> paged(java.util.function.Function<T, List<T>> pageAfter) {
+        return java.util.stream.Stream.iterate(pageAfter.apply(null), page -> !page.isEmpty(),
+                        page -> page.size() < PAGE ? List.of() : pageAfter.apply(page.getLast()))
+                .flatMap(List::stream);
+    }
+}

@@ -114,25 +114,23 @@ final class GroupCommit {
         }
         boolean durable = batch.stream().anyMatch(pending -> pending.durable);
         try {
-            writes.useHandle(handle -> {
-                // Set for every batch rather than restored after one: a connection is never left
-                // committing lazily by a batch that failed half-way.
-                handle.execute(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-                if (batch.size() == 1) {
-                    Pending<?> only = batch.getFirst();
-                    try {
-                        runAlone(handle, only);
-                    } catch (RuntimeException e) {
-                        only.failure = e;
-                    }
-                } else {
-                    handle.useTransaction(inside -> {
-                        for (int i = 0; i < batch.size(); i++) {
-                            batch.get(i).runIn(inside, "p" + i);
-                        }
-                    });
+            if (batch.size() == 1) {
+                Pending<?> only = batch.getFirst();
+                try {
+                    // Failing out of the handle, not caught inside it: a commit that failed (a full disk)
+                    // leaves the transaction open, and the handle's complaint on closing must stay
+                    // suppressed under the real failure, which the caller gets.
+                    writes.useHandle(handle -> runAlone(synchronous(handle, durable), only));
+                } catch (RuntimeException e) {
+                    only.failure = e;
                 }
-            });
+            } else {
+                writes.useHandle(handle -> synchronous(handle, durable).useTransaction(inside -> {
+                    for (int i = 0; i < batch.size(); i++) {
+                        batch.get(i).runIn(inside, "p" + i);
+                    }
+                }));
+            }
         } catch (RuntimeException | Error batchFailed) {
             RuntimeException failure = batchFailed instanceof RuntimeException runtime ? runtime
                     : new IllegalStateException("a metadata transaction failed: " + batchFailed, batchFailed);
@@ -143,6 +141,16 @@ final class GroupCommit {
                 LockSupport.unpark(pending.waiter);
             }
         }
+    }
+
+    /**
+     * Sets how the next commit on {@code handle} waits for the disk. Set for every batch rather
+     * than restored after one, so a connection is never left committing lazily by a batch that
+     * failed half-way.
+     */
+    private static Handle synchronous(Handle handle, boolean durable) {
+        handle.execute(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+        return handle;
     }
 
     private static <T> void runAlone(Handle handle, Pending<T> pending) {

@@ -23,13 +23,15 @@ base = os.path.join(type_dir, prefix)
 now_ms = int(time.time() * 1000)
 start_ms = now_ms - 86_400_000 - count
 rows = []
+flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 for i in range(count):
     if i % 1000 == 0:
-        os.makedirs(os.path.join(base, str(i // 1000)), exist_ok=True)
-    rel = "%s/%d/%d" % (prefix, i // 1000, i)
-    with open(os.path.join(type_dir, rel), "wb") as f:
-        f.write(payload)
-    rows.append((tenant, cache_type, rel, size, start_ms + i, start_ms + i))
+        directory = os.path.join(base, str(i // 1000))
+        os.makedirs(directory, exist_ok=True)
+    fd = os.open("%s/%d" % (directory, i), flags, 0o600)
+    os.write(fd, payload)
+    os.close(fd)
+    rows.append((tenant, cache_type, "%s/%d/%d" % (prefix, i // 1000, i), size, start_ms + i, start_ms + i))
 con = sqlite3.connect(db, timeout=60)
 with con:
     con.executemany("INSERT INTO cache_entries (tenant_id, cache_type, cache_key, size, created_at, accessed_at)"

@@ -349,9 +349,9 @@ if [[ -z ${BENCH_NO_DOC:-} ]]; then
     echo "## Caches"
     echo
     cat <<EOF
-Written by \`bench/run-cache.sh\` (about $((SECONDS / 60 + 1)) min). ONE daemon (\`bin/builderd\`,
-filesystem backend, SQLite, -Xmx256m) and nginx on 127.0.0.1, side by side in the same run; the
-main daemon serves two tenants, \`plain\` (the harness's pro tenant, stored as plaintext: $rest_plain
+Written by \`bench/run-cache.sh\` (about $((SECONDS / 60 + 1)) min). The daemon (\`bin/builderd\`,
+filesystem backend, SQLite, -Xmx256m) and nginx on 127.0.0.1, side by side in the same run (for
+the disk hits, a second daemon with its memory tier off); the daemon serves two tenants, \`plain\` (the harness's pro tenant, stored as plaintext: $rest_plain
 at rest) and \`secret\` (\`{"tier":"enterprise"}\`, always encrypted: $rest_secret), each with its
 own tenant token.
 

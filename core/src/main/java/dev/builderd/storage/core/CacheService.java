@@ -65,6 +65,13 @@ public final class CacheService {
     /** A Bazel CAS entry is named by the SHA-256 of its content, so it is verified like a layer. */
     private static final String BAZEL_CAS_PREFIX = "bazel/cas/";
     /** What a dependencies key starts with: package managers, and the build-tool cache protocols. */
+    /**
+     * Entries evicted or expired together: one index query, one file deletion pass syncing each
+     * directory once, and one transaction per page. 64 measured ~700 entries/s evicting 100,000
+     * entries; the per-page costs (a durable commit, a directory sync, the tenant's ledger and
+     * state) then dominate.
+     */
+    private static final int EVICTION_PAGE = 1000;
     private static final List<String> DEPENDENCY_PREFIXES = List.of("npm/", "pip/", "maven/",
             "bazel/ac/", BAZEL_CAS_PREFIX, "gradle/", "ccache/", "turbo/");
 
@@ -415,7 +422,7 @@ public final class CacheService {
         long freed = 0;
         while (freed < bytes) {
             List<CacheRows.Entry> candidates = metadata.read(h -> CacheRows.candidates(h, tenant, type.wireName(), policy.order(),
-                    clock.millis() - policy.minRetention().toMillis(), 64));
+                    clock.millis() - policy.minRetention().toMillis(), EVICTION_PAGE));
             if (candidates.isEmpty()) {
                 break;
             }
@@ -451,12 +458,12 @@ public final class CacheService {
                 List<CacheRows.Entry> stale;
                 do {
                     stale = metadata.read(h -> CacheRows.unusedSince(h, tenant, typeName,
-                            clock.millis() - policy.maxRetention().toMillis(), 256));
+                            clock.millis() - policy.maxRetention().toMillis(), EVICTION_PAGE));
                     if (evict(stale) == 0 && !stale.isEmpty()) {
                         break; // all busy: the next round takes them
                     }
                     expired += stale.size();
-                } while (stale.size() == 256);
+                } while (stale.size() == EVICTION_PAGE);
             }
         }
         return expired;

@@ -86,15 +86,25 @@ final class MeteredBlobStore implements BlobStore, FileChannelReads, FileAdoptio
         return delegate;
     }
 
-    /** The tenant whose tree a key or a list prefix is in, or {@code _global}. */
-    private String tenantOf(String keyOrPrefix) {
-        // A prefix ends with '/', which no key does: one more character makes it a key of that tree.
-        String key = keyOrPrefix + "-";
-        return BlobKey.isValid(key) ? meters.layout.tenantOf(BlobKey.of(key)).map(TenantId::value).orElse(GLOBAL) : GLOBAL;
+    /** The tenant whose tree a key is in, or {@code _global}. */
+    private String tenantOf(BlobKey key) {
+        return meters.layout.tenantOf(key).map(TenantId::value).orElse(GLOBAL);
     }
 
-    private <T> T timed(String operation, String key, Operation<T> work) throws IOException {
-        String tenant = tenantOf(key);
+    /** The tenant whose tree a list prefix is in, or {@code _global}. */
+    private String tenantOfPrefix(String prefix) {
+        // A prefix ends with '/', which no key does: one more character makes it a key of that tree.
+        String key = prefix + "-";
+        return BlobKey.isValid(key) ? tenantOf(BlobKey.of(key)) : GLOBAL;
+    }
+
+    /** {@link #timed(String, String, Operation)} of an operation on one key, which needs no re-validating. */
+    private <T> T timed(String operation, BlobKey key, Operation<T> work) throws IOException {
+        return timed(operation, tenantOf(key), work);
+    }
+
+    /** Counts and times {@code work}, labelled with {@code tenant}. */
+    private <T> T timed(String operation, String tenant, Operation<T> work) throws IOException {
         meters.operations.labelValues(tenant, operation, delegate.backendName()).inc();
         long started = System.nanoTime();
         try {
@@ -113,32 +123,32 @@ final class MeteredBlobStore implements BlobStore, FileChannelReads, FileAdoptio
 
     @Override
     public BlobInfo put(BlobKey key, InputStream data, long length, WriteMode mode) throws IOException {
-        return timed("put", key.value(), () -> delegate.put(key, data, length, mode));
+        return timed("put", key, () -> delegate.put(key, data, length, mode));
     }
 
     @Override
     public InputStream open(BlobKey key, ByteRange range) throws IOException {
-        return timed("open", key.value(), () -> delegate.open(key, range));
+        return timed("open", key, () -> delegate.open(key, range));
     }
 
     @Override
     public Optional<BlobInfo> stat(BlobKey key) throws IOException {
-        return timed("stat", key.value(), () -> delegate.stat(key));
+        return timed("stat", key, () -> delegate.stat(key));
     }
 
     @Override
     public boolean delete(BlobKey key) throws IOException {
-        return timed("delete", key.value(), () -> delegate.delete(key));
+        return timed("delete", key, () -> delegate.delete(key));
     }
 
     @Override
     public int deleteAll(List<BlobKey> keys) throws IOException {
-        return timed("delete", keys.isEmpty() ? "" : keys.getFirst().value(), () -> delegate.deleteAll(keys));
+        return timed("delete", keys.isEmpty() ? GLOBAL : tenantOf(keys.getFirst()), () -> delegate.deleteAll(keys));
     }
 
     @Override
     public Iterator<BlobInfo> list(String prefix, BlobKey startAfter) throws IOException {
-        return timed("list", prefix, () -> delegate.list(prefix, startAfter));
+        return timed("list", tenantOfPrefix(prefix), () -> delegate.list(prefix, startAfter));
     }
 
     @Override
@@ -146,7 +156,7 @@ final class MeteredBlobStore implements BlobStore, FileChannelReads, FileAdoptio
         if (!(delegate instanceof FileChannelReads files)) {
             return Optional.empty();
         }
-        return timed("open", key.value(), () -> files.openChannel(key));
+        return timed("open", key, () -> files.openChannel(key));
     }
 
     @Override
@@ -154,7 +164,7 @@ final class MeteredBlobStore implements BlobStore, FileChannelReads, FileAdoptio
         if (!(delegate instanceof FileAdoption adoption)) {
             throw new AtomicMoveNotSupportedException(file.toString(), null, "the " + delegate.backendName() + " store keeps no local files");
         }
-        return timed("put", key.value(), () -> adoption.adopt(key, file));
+        return timed("put", key, () -> adoption.adopt(key, file));
     }
 
     @Override

@@ -22,8 +22,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Compares the quota ledger with what is really stored and repairs the difference: artifacts
  * from their rows (summed in the same locked transaction that sets the ledger, so exact), logs
- * and caches by listing the stores. A category with writes in flight is left for the next round
- * (their commit is about to change it). Heals what a crash leaves: a write that landed but was
+ * and caches by listing the stores. A listed category with writes in flight is left for the next
+ * round (their commit is about to change it), and so is one whose ledger line changed while it was
+ * listed (a write, delete or eviction the listing may have seen only in part: setting the ledger
+ * to that listing would undo it). Heals what a crash leaves: a write that landed but was
  * never committed, a delete that removed files but not their bytes from the ledger.
  */
 final class QuotaReconciliation {
@@ -74,6 +76,7 @@ final class QuotaReconciliation {
 
     private void measureListed(List<Drift> drifts, TenantId tenant, Category category, BlobStore store, String prefix,
             Predicate<String> counts) {
+        long before = metadata.read(h -> QuotaRows.ledger(h, tenant)).get(category).used();
         long truth = 0;
         try {
             Iterator<BlobInfo> blobs = store.list(prefix, null);
@@ -89,7 +92,8 @@ final class QuotaReconciliation {
         }
         long measured = truth;
         Long drift = metadata.inTransaction(h -> {
-            if (!metadata.lockTenant(h, tenant) || QuotaRows.hasReservations(h, tenant, category)) {
+            if (!metadata.lockTenant(h, tenant) || QuotaRows.hasReservations(h, tenant, category)
+                    || QuotaRows.ledger(h, tenant).get(category).used() != before) {
                 return null;
             }
             return quotas.measured(h, tenant, category, measured);

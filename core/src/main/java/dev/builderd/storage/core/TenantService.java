@@ -124,6 +124,7 @@ public final class TenantService {
         // later under this name never inherits the old policy.
         retentionPolicies.remove(id);
         metadata.inTransaction(h -> TenantRows.delete(h, id));
+        tokens.distrustAll();
         erasure.eraseTenant(id);
         encryption.purged(id);
         LOG.info("tenant {} purged", id);

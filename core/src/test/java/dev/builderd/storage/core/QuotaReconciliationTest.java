@@ -4,7 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.builderd.storage.blob.BlobInfo;
 import dev.builderd.storage.blob.BlobKey;
+import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.blob.WriteMode;
 import dev.builderd.storage.core.error.QuotaExceededException;
@@ -103,6 +105,35 @@ class QuotaReconciliationTest {
             assertThat(line(Category.LOGS).used()).isZero();
         }
         assertThat(reconciliation().reconcile(ACME)).extracting(QuotaReconciliation.Drift::bytes).containsExactly(10L);
+    }
+
+    @Test
+    void aCategoryThatChangedWhileItWasListedIsLeftForTheNextRound() throws IOException {
+        CacheService.CacheType deps = CacheService.CacheType.DEPENDENCIES;
+        storage.caches().put(ADMIN, ACME, deps, "npm/a.tgz", new ByteArrayInputStream(new byte[100]), 100);
+        storage.caches().put(ADMIN, ACME, deps, "npm/b.tgz", new ByteArrayInputStream(new byte[100]), 100);
+        // The listing sees both entries; one is evicted (file and ledger) before the listing is used.
+        BlobStore listedThenChanged = (BlobStore) java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
+                new Class<?>[] {BlobStore.class}, (proxy, method, args) -> {
+                    Object answer;
+                    try {
+                        answer = method.invoke(files, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                    if (!method.getName().equals("list")) {
+                        return answer;
+                    }
+                    List<BlobInfo> listed = new java.util.ArrayList<>();
+                    ((java.util.Iterator<?>) answer).forEachRemaining(blob -> listed.add((BlobInfo) blob));
+                    storage.caches().delete(ADMIN, ACME, deps, "npm/a.tgz");
+                    return listed.iterator();
+                });
+        var reconciliation = new QuotaReconciliation(metadata, storage.quotas(),
+                new Stores(files, files, listedThenChanged), Layout.under(dataRoot));
+
+        assertThat(reconciliation.reconcile(ACME)).noneMatch(drift -> drift.category() == Category.CACHE);
+        assertThat(line(Category.CACHE).used()).isEqualTo(100);
     }
 
     @Test

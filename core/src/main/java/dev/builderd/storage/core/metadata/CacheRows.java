@@ -59,23 +59,24 @@ public final class CacheRows {
 
     /** Inserts or replaces an entry written now, keeping its type's running total in step. */
     public static void put(Handle h, TenantId tenant, String type, String key, long size, long now) {
-        delete(h, tenant, type, key);
+        Optional<Entry> replaced = remove(h, tenant, type, key);
         h.createUpdate("INSERT INTO cache_entries (tenant_id, cache_type, cache_key, size, created_at, accessed_at)"
                         + " VALUES (:t, :c, :k, :s, :now, :now)")
                 .bind("t", tenant.value()).bind("c", type).bind("k", key).bind("s", size).bind("now", now).execute();
-        addUsage(h, tenant, type, size, 1);
+        addUsage(h, tenant, type, size - replaced.map(Entry::size).orElse(0L), replaced.isPresent() ? 0 : 1);
     }
 
     /** Removes an entry and its bytes from its type's running total; false if it was not indexed. */
     public static boolean delete(Handle h, TenantId tenant, String type, String key) {
-        Optional<Entry> entry = find(h, tenant, type, key);
-        if (entry.isEmpty()) {
-            return false;
-        }
-        h.createUpdate("DELETE FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND cache_key = :k")
-                .bind("t", tenant.value()).bind("c", type).bind("k", key).execute();
-        addUsage(h, tenant, type, -entry.get().size(), -1);
-        return true;
+        Optional<Entry> removed = remove(h, tenant, type, key);
+        removed.ifPresent(entry -> addUsage(h, tenant, type, -entry.size(), -1));
+        return removed.isPresent();
+    }
+
+    /** Deletes an entry's row, in one statement, leaving the running total to the caller; returns what it was. */
+    private static Optional<Entry> remove(Handle h, TenantId tenant, String type, String key) {
+        return h.createQuery("DELETE FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND cache_key = :k RETURNING *")
+                .bind("t", tenant.value()).bind("c", type).bind("k", key).map((rs, ctx) -> map(rs)).findOne();
     }
 
     /**
@@ -213,7 +214,12 @@ public final class CacheRows {
 
     /** Up to {@code limit} unpinned entries of a tenant's cache type created before {@code createdBefore}, in eviction order. */
     public static List<Entry> candidates(Handle h, TenantId tenant, String type, Order order, long createdBefore, int limit) {
-        return h.createQuery("SELECT * FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND created_at < :before"
+        // Outside fifo, "+created_at" keeps SQLite from searching the age index for the minimum
+        // retention's bound: it then sorted every entry of the type for each page (~0.1 s a page at
+        // 200,000 entries, quadratic over an eviction of all) instead of walking the access index
+        // and stopping at the limit.
+        String young = order == Order.FIFO ? "created_at" : "+created_at";
+        return h.createQuery("SELECT * FROM cache_entries WHERE tenant_id = :t AND cache_type = :c AND " + young + " < :before"
                         + NOT_PINNED + " ORDER BY " + order.sql + " LIMIT :limit")
                 .bind("t", tenant.value()).bind("c", type).bind("before", createdBefore).bind("limit", limit)
                 .map((rs, ctx) -> map(rs)).list();

@@ -90,13 +90,9 @@ public final class QuotaRows {
 
     /** Deletes the reservation; returns its bytes, or empty if it was already gone (swept). */
     public static OptionalLong deleteReservation(Handle h, String id) {
-        Optional<Long> bytes = h.createQuery("SELECT bytes FROM quota_reservations WHERE reservation_id = :id")
+        Optional<Long> bytes = h.createQuery("DELETE FROM quota_reservations WHERE reservation_id = :id RETURNING bytes")
                 .bind("id", id).mapTo(Long.class).findOne();
-        if (bytes.isEmpty()) {
-            return OptionalLong.empty();
-        }
-        h.createUpdate("DELETE FROM quota_reservations WHERE reservation_id = :id").bind("id", id).execute();
-        return OptionalLong.of(bytes.get());
+        return bytes.map(OptionalLong::of).orElse(OptionalLong.empty());
     }
 
     /** Reservations that {@code holder} left (it restarted), or whose lease ended before {@code now} (a node died). */

@@ -197,7 +197,8 @@ public final class Quotas {
     }
 
     private Attempt tryReserve(TenantId tenant, Category category, String id, long bytes, boolean extension) {
-        return metadata.inTransaction(h -> {
+        // Not synced: a crash ends the write this is for, and the start-up sweep drops the reservation.
+        return metadata.inUnsyncedTransaction(h -> {
             requireTenant(h, tenant);
             Limits limits = limits(h, tenant);
             Map<Category, QuotaRows.Line> ledger = QuotaRows.ledger(h, tenant);
@@ -296,7 +297,8 @@ public final class Quotas {
     }
 
     void release(Reservation reservation) {
-        metadata.inTransaction(h -> {
+        // Not synced, like the reservation itself: a crash before it is on disk leaves the reservation to the start-up sweep.
+        metadata.inUnsyncedTransaction(h -> {
             if (!metadata.lockTenant(h, reservation.tenant())) {
                 return null;
             }

@@ -186,12 +186,19 @@ public final class CacheService {
         GaugeWithCallback.builder().name("builderd_cache_max_size_bytes")
                 .help("The maximum size of a tenant's cache type, where one is in force (its policy's MaxSize)")
                 .labelNames("tenant_id", "cache_type")
-                .callback(callback -> metadata.read(h -> CacheRows.usageOfAll(h)).forEach((tenant, types) -> types.keySet().forEach(type -> {
-                    long max = policy(tenant, CacheType.parse(type)).maxSizeBytes();
-                    if (max > 0) {
-                        callback.call(max, tenant.value(), type);
-                    }
-                })))
+                // One read per scrape: each tenant's policies once, not once per cache type.
+                .callback(callback -> metadata.read(h -> {
+                    CacheRows.usageOfAll(h).forEach((tenant, types) -> {
+                        Map<String, CacheRows.PolicyRow> set = CacheRows.policies(h, tenant);
+                        types.keySet().forEach(type -> {
+                            long max = policy.with(set.getOrDefault(type, CacheRows.PolicyRow.NONE)).maxSizeBytes();
+                            if (max > 0) {
+                                callback.call(max, tenant.value(), type);
+                            }
+                        });
+                    });
+                    return null;
+                }))
                 .register(registry);
         this.metadata = metadata;
         this.store = stores.caches();

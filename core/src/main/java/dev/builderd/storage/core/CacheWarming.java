@@ -10,6 +10,7 @@ import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.metadata.CacheRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import java.io.IOException;
@@ -165,14 +166,8 @@ public final class CacheWarming implements AutoCloseable {
         if (!request.fromGlobal() && request.type().isEmpty()) {
             throw new InvalidInputException("name the cache type to warm: docker-layers, dependencies or git-repos");
         }
-        if (metadata.read(h -> dev.builderd.storage.core.metadata.TenantRows.find(h, tenant)).isEmpty()) {
-            throw new NotFoundException("there is no tenant " + tenant);
-        }
-        request.fromTenant().ifPresent(other -> {
-            if (metadata.read(h -> dev.builderd.storage.core.metadata.TenantRows.find(h, other)).isEmpty()) {
-                throw new NotFoundException("there is no tenant " + other + " to take cache keys from");
-            }
-        });
+        requireTenant(tenant, "there is no tenant " + tenant);
+        request.fromTenant().ifPresent(other -> requireTenant(other, "there is no tenant " + other + " to take cache keys from"));
         // Every key is checked before anything starts: a bad one is the caller's error, named.
         List<BlobKey> named = request.fromGlobal()
                 ? request.keys().stream().map(CacheService::globalKey).toList()
@@ -183,6 +178,12 @@ public final class CacheWarming implements AutoCloseable {
         jobs.put(job.id, job);
         runner.execute(() -> run(job, request, named));
         return job.progress();
+    }
+
+    private void requireTenant(TenantId tenant, String missing) {
+        if (metadata.read(h -> TenantRows.find(h, tenant)).isEmpty()) {
+            throw new NotFoundException(missing);
+        }
     }
 
     /** A warming job of {@code tenant} (admin only). */

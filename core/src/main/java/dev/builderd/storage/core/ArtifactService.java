@@ -183,6 +183,7 @@ public final class ArtifactService {
     /** Removes an artifact of an active build. */
     public void delete(Principal caller, BuildRef ref, FileName name) {
         caller.requireAccessTo(ref.tenant());
+        quotas.requireWritable(ref.tenant());
         try (BuildActivity.Upload change = activity.beginUpload(ref, () -> builds.requireActive(ref))) {
             activity.underLock(ref, () -> {
                 if (metadata.read(h -> ArtifactRows.find(h, ref, name)).isEmpty()) {

@@ -81,6 +81,7 @@ public final class BuildService {
      */
     public BuildView create(Principal caller, TenantId tenant, Optional<BuildId> requested, Duration lease) {
         caller.requireAccessTo(tenant);
+        quotas.requireWritable(tenant);
         Duration effectiveLease = checkLease(lease);
         BuildRef ref = new BuildRef(tenant, requested.orElseGet(BuildId::random));
         List<BuildInfo> expired = metadata.inTransaction(h -> {
@@ -145,6 +146,7 @@ public final class BuildService {
      */
     public BuildView complete(Principal caller, BuildRef ref, BuildStatus status) {
         caller.requireAccessTo(ref.tenant());
+        quotas.requireWritable(ref.tenant());
         if (status == BuildStatus.ACTIVE) {
             throw new InvalidInputException("a build is completed as succeeded or failed, not active");
         }
@@ -163,6 +165,12 @@ public final class BuildService {
     /** Deletes the build, its artifacts, logs and directories. */
     public void delete(Principal caller, BuildRef ref) {
         caller.requireAccessTo(ref.tenant());
+        quotas.requireWritable(ref.tenant());
+        remove(ref);
+    }
+
+    /** Deletes the build, its artifacts, logs and directories, fenced or not: for the restore that fenced it. */
+    void remove(BuildRef ref) {
         activity.closeBuild(ref, "delete", () -> {
             long logBytes = logBytes(ref);
             boolean deleted = metadata.inTransaction(h -> {

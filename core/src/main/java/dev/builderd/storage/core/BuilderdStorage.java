@@ -6,7 +6,9 @@ import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.quota.DirectoryUsage;
 import dev.builderd.storage.core.quota.Quotas;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import dev.builderd.storage.blob.BlobStore;
 import java.io.IOException;
+import java.util.Optional;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.concurrent.Executors;
@@ -42,6 +44,13 @@ public final class BuilderdStorage implements AutoCloseable {
     private final RetentionJanitor retention;
     private final OrphanSweep orphans;
     private final PrometheusRegistry metrics = new PrometheusRegistry();
+    private final CoreConfig config;
+    private final MetadataStore metadata;
+    private final Stores stores;
+    private final Stores encrypted;
+    private final RetentionPolicies policies;
+    private final Clock clock;
+    private volatile BackupService backups;
     private final ScheduledExecutorService background;
 
     /**
@@ -56,16 +65,20 @@ public final class BuilderdStorage implements AutoCloseable {
     public BuilderdStorage(CoreConfig config, MetadataStore metadata, Stores stores, String adminToken, Clock clock)
             throws IOException {
         config.layout().createSkeleton();
+        this.config = config;
+        this.metadata = metadata;
+        this.stores = stores;
+        this.clock = clock;
         BuildActivity activity = new BuildActivity();
         this.encryption = new TenantEncryption(config.encryption(), config.layout(), metadata, stores, activity, metrics, clock);
-        Stores encrypted = encryption.stores().map(new MeteredBlobStore.Meters(metrics, config.layout())::wrap);
+        this.encrypted = encryption.stores().map(new MeteredBlobStore.Meters(metrics, config.layout())::wrap);
         QuotaMetrics quotaMetrics = new QuotaMetrics(metrics, metadata);
         this.quotas = new Quotas(metadata, config.quotas(), clock, nodeName(config.layout()), this::freeCache,
                 quotaMetrics::crossed);
         quotaMetrics.watch(quotas);
         quotas.sweep(true);
         this.tokens = new Tokens(metadata, adminToken, clock);
-        RetentionPolicies policies = new RetentionPolicies(config.layout());
+        this.policies = new RetentionPolicies(config.layout());
         this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, quotas, policies, clock);
         this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, clock);
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
@@ -239,6 +252,27 @@ public final class BuilderdStorage implements AutoCloseable {
         scrub.schedule(background, Duration.ofHours(1), interval, bytesPerSecond);
     }
 
+    /**
+     * Backs tenants up into {@code target} from now on ({@link BackupService}); call once. Content
+     * in flight is spooled under the data root's {@code global/system-temp/backup-spool/}.
+     */
+    public synchronized BackupService enableBackups(BlobStore target) throws IOException {
+        if (backups != null) {
+            throw new IllegalStateException("backups are enabled already");
+        }
+        BackupTarget backupTarget = new BackupTarget(target, config.layout().dataRoot().resolve("global").resolve("system-temp")
+                .resolve("backup-spool"));
+        Stores raw = stores.map(store -> store instanceof TieredBlobStore tiered ? tiered.remote() : store);
+        this.backups = new BackupService(metadata, backupTarget, raw, encrypted, config.layout(), tenants, builds, artifacts,
+                encryption, quotas, reconciliation, policies, nodeName(config.layout()), clock, metrics);
+        return backups;
+    }
+
+    /** The backups, once {@link #enableBackups} was called. */
+    public Optional<BackupService> backups() {
+        return Optional.ofNullable(backups);
+    }
+
     /** This instance's metrics (its own registry, not a global one). */
     public PrometheusRegistry metrics() {
         return metrics;
@@ -247,6 +281,7 @@ public final class BuilderdStorage implements AutoCloseable {
     @Override
     public void close() {
         background.shutdownNow();
+        backups().ifPresent(BackupService::close);
         warming.close();
         caches.flushAccessTimes();
         encryption.close();

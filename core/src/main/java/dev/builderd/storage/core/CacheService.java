@@ -645,6 +645,7 @@ public final class CacheService {
     /** Removes an entry; its bytes are given back to the tenant's quota. */
     public void delete(Principal caller, TenantId tenant, CacheType type, String key) {
         caller.requireAccessTo(tenant);
+        quotas.requireWritable(tenant);
         BlobKey blobKey = tenantKey(tenant, type, key);
         String what = "cache entry " + type.wireName() + "/" + key + " of tenant " + tenant;
         try {

@@ -82,6 +82,7 @@ public final class TenantEncryption implements AutoCloseable {
             Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("builderd-reencryption").daemon().factory());
     private final Set<TenantId> queued = ConcurrentHashMap.newKeySet();
     private volatile boolean closing;
+    private volatile BackupTarget backupKeysets;
 
     /**
      * Loads the master key and every tenant's keys, and wraps {@code plain} so that each tenant
@@ -185,13 +186,54 @@ public final class TenantEncryption implements AutoCloseable {
         startJob(tenant, Set.of());
     }
 
-    /** Crypto-shredding: the tenant's keyset is destroyed before its data is deleted. */
+    /**
+     * Crypto-shredding: the tenant's keyset is destroyed before its data is deleted, first the copy
+     * archived with its backups (so that a purge that fails there can be repeated, and never leaves
+     * backups readable after the live keys are gone), then its own.
+     */
     void shred(TenantId tenant) {
         try {
+            BackupTarget archive = backupKeysets;
+            if (archive != null && archive.deleteKeyset(tenant)) {
+                LOG.info("tenant {}: the keyset archived in the {} destroyed; its backups can no longer be read", tenant,
+                        archive.describe());
+            }
             keys.shred(tenant);
         } catch (IOException e) {
             throw IoErrors.translate(e, "destroying the keys of tenant " + tenant);
         }
+    }
+
+    // ---------------------------------------------------------------- backups
+
+    /** From now on, a tenant's shredding also destroys the keyset archived in {@code target}. */
+    void archiveKeysetsIn(BackupTarget target) {
+        this.backupKeysets = target;
+    }
+
+    /**
+     * Archives the tenant's keys in {@code target} for its backups: the keys already archived there
+     * and the live ones, wrapped by the master key (rewritten only when a live key is missing there).
+     */
+    void archiveKeys(TenantId tenant, BackupTarget target) throws IOException {
+        Optional<byte[]> merged = keys.archive(tenant, target.keyset(tenant));
+        if (merged.isPresent()) {
+            target.putKeyset(tenant, merged.get());
+        }
+    }
+
+    /**
+     * A view of {@code snapshot} (a store of a tenant's ciphertext, as backed up) that decrypts
+     * with the keys archived in {@code target}.
+     *
+     * @throws dev.builderd.storage.core.crypto.KeysUnavailableException if no keyset is archived
+     *     there (the tenant was purged: its backups were shredded with it) or it does not open
+     */
+    EncryptingBlobStore archivedView(BlobStore snapshot, TenantId tenant, BackupTarget target) throws IOException {
+        byte[] keyFile = target.keyset(tenant).orElseThrow(() -> new dev.builderd.storage.core.crypto.KeysUnavailableException(
+                tenant, "no keyset is archived in the " + target.describe() + " (a purge shreds it): its encrypted backups cannot be read"));
+        Optional<dev.builderd.storage.blob.DataKeyring> ring = Optional.of(keys.openArchived(tenant, keyFile));
+        return new EncryptingBlobStore(snapshot, key -> ring, key -> integrityFailures.labelValues(tenant.value()).inc());
     }
 
     /** Whether the tenant's keys were shredded by a purge that has not finished. */

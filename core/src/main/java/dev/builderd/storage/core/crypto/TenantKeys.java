@@ -198,7 +198,12 @@ public final class TenantKeys implements DataKeys {
     }
 
     private State.Active read(TenantId tenant) throws IOException, GeneralSecurityException {
-        KeyFile file = JSON.readValue(fileOf(tenant).toFile(), KeyFile.class);
+        return parse(tenant, Files.readAllBytes(fileOf(tenant)));
+    }
+
+    /** Opens a key file's bytes: the keyset must be the tenant's, wrapped by the master key. */
+    private State.Active parse(TenantId tenant, byte[] bytes) throws IOException, GeneralSecurityException {
+        KeyFile file = JSON.readValue(bytes, KeyFile.class);
         if (!FORMAT.equals(file.format())) {
             throw new IOException("unknown format '" + file.format() + "'");
         }
@@ -216,15 +221,20 @@ public final class TenantKeys implements DataKeys {
     }
 
     private void write(TenantId tenant, State.Active state) throws IOException {
+        KeyFiles.write(fileOf(tenant), serialize(tenant, state));
+        states.put(tenant, state);
+    }
+
+    /** A key file's bytes: the keyset wrapped by the master key's primary, with the tenant as associated data. */
+    private byte[] serialize(TenantId tenant, State.Active state) throws IOException {
         try {
             String wrapped = TinkJsonProtoKeysetFormat.serializeEncryptedKeyset(state.keyset(), master.aead(), associatedData(tenant));
             KeyFile file = new KeyFile(FORMAT, tenant.value(), Base64.getEncoder().encodeToString(state.marker()),
                     state.primarySince().toEpochMilli(), state.acceptsPlaintext(), wrapped);
-            KeyFiles.write(fileOf(tenant), JSON.writeValueAsBytes(file));
+            return JSON.writeValueAsBytes(file);
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot wrap the keyset of tenant " + tenant + " with the master key", e);
         }
-        states.put(tenant, state);
     }
 
     private static KeysetHandle.Builder.Entry newKey() {
@@ -408,6 +418,76 @@ public final class TenantKeys implements DataKeys {
             case State.Active active -> active;
             case State.Unavailable unavailable -> throw new KeysUnavailableException(tenant, unavailable.reason());
         };
+    }
+
+    // ---------------------------------------------------------------- backups
+
+    /**
+     * The tenant's key file for a backup: every key of {@code archived} (an earlier such file)
+     * and every live key, so that each snapshot's ciphertext stays readable after its key was
+     * retired here, wrapped by the master key like the tenant's own file. Empty when
+     * {@code archived} opens and already holds every live key (nothing to rewrite).
+     *
+     * @throws KeysUnavailableException if the tenant has no usable keys
+     */
+    public synchronized Optional<byte[]> archive(TenantId tenant, Optional<byte[]> archived) throws IOException {
+        State.Active live = requireActive(tenant);
+        Optional<State.Active> earlier = Optional.empty();
+        if (archived.isPresent()) {
+            try {
+                earlier = Optional.of(parse(tenant, archived.get()));
+            } catch (GeneralSecurityException | IOException | RuntimeException unreadable) {
+                LOG.warn("the archived keyset of tenant {} in the backup target does not open ({}); it is replaced by the live keys",
+                        tenant, unreadable.getMessage());
+            }
+        }
+        Set<Integer> archivedIds = new HashSet<>();
+        earlier.ifPresent(old -> {
+            for (int i = 0; i < old.keyset().size(); i++) {
+                archivedIds.add(old.keyset().getAt(i).getId());
+            }
+        });
+        boolean complete = earlier.isPresent();
+        for (int i = 0; i < live.keyset().size(); i++) {
+            complete &= archivedIds.contains(live.keyset().getAt(i).getId());
+        }
+        if (complete) {
+            return Optional.empty();
+        }
+        try {
+            KeysetHandle.Builder merged = KeysetHandle.newBuilder(live.keyset());
+            Set<Integer> liveIds = new HashSet<>();
+            for (int i = 0; i < live.keyset().size(); i++) {
+                liveIds.add(live.keyset().getAt(i).getId());
+            }
+            if (earlier.isPresent()) {
+                KeysetHandle old = earlier.get().keyset();
+                for (int i = 0; i < old.size(); i++) {
+                    KeysetHandle.Entry entry = old.getAt(i);
+                    if (!liveIds.contains(entry.getId())) {
+                        merged.addEntry(KeysetHandle.importKey(entry.getKey()).withFixedId(entry.getId()));
+                    }
+                }
+            }
+            boolean acceptsPlaintext = live.acceptsPlaintext() || earlier.map(State.Active::acceptsPlaintext).orElse(false);
+            return Optional.of(serialize(tenant, active(merged.build(), live.marker(), live.primarySince(), acceptsPlaintext)));
+        } catch (GeneralSecurityException e) {
+            throw new IOException("cannot merge the archived keyset of tenant " + tenant + " with its live keys", e);
+        }
+    }
+
+    /**
+     * The keyring of a key file from a backup ({@link #archive}), for reading that backup's ciphertext.
+     *
+     * @throws KeysUnavailableException if the file does not open with the master key or is not the tenant's
+     */
+    public DataKeyring openArchived(TenantId tenant, byte[] keyFile) throws IOException {
+        try {
+            return parse(tenant, keyFile).ring();
+        } catch (GeneralSecurityException | RuntimeException e) {
+            throw new KeysUnavailableException(tenant, "the keyset archived with its backups does not open with the master key ("
+                    + master.origin() + "): " + e.getMessage());
+        }
     }
 
     // ---------------------------------------------------------------- reading

@@ -75,6 +75,18 @@ public final class BuildRows {
     }
 
     /** Moves an active build to a final status; returns false if it was not active. */
+    /** Inserts a build as a backup recorded it, or replaces the build of that ID: for a restore. */
+    public static void putAsRecorded(Handle h, BuildInfo build) {
+        h.createUpdate("DELETE FROM builds WHERE tenant_id = :t AND build_id = :b")
+                .bind("t", build.ref().tenant().value()).bind("b", build.ref().build().value()).execute();
+        h.createUpdate("INSERT INTO builds (tenant_id, build_id, status, failure_reason, created_at, completed_at, lease_expires_at) "
+                        + "VALUES (:t, :b, :s, :reason, :created, :completed, :lease)")
+                .bind("t", build.ref().tenant().value()).bind("b", build.ref().build().value()).bind("s", build.status().name())
+                .bind("reason", build.failureReason().orElse(null)).bind("created", build.created().toEpochMilli())
+                .bind("completed", build.completed().map(Instant::toEpochMilli).orElse(null))
+                .bind("lease", build.leaseExpires().toEpochMilli()).execute();
+    }
+
     public static boolean finish(Handle h, BuildRef ref, BuildStatus status, String reasonOrNull, Instant now) {
         return h.createUpdate("UPDATE builds SET status = :s, failure_reason = :r, completed_at = :now "
                         + "WHERE tenant_id = :t AND build_id = :b AND status = 'ACTIVE'")

@@ -162,6 +162,21 @@ public final class MetadataStore implements AutoCloseable {
     }
 
     /**
+     * Runs a read-only callback in one read transaction: all its queries see the same committed
+     * state (PostgreSQL's repeatable read; a SQLite read transaction), such as a backup's view of
+     * a tenant at one point in time.
+     */
+    public <T> T readConsistent(HandleCallback<T, RuntimeException> callback) {
+        try {
+            return reads.withHandle(h -> location.dialect() == MetadataLocation.Dialect.POSTGRESQL
+                    ? h.inTransaction(org.jdbi.v3.core.transaction.TransactionIsolationLevel.REPEATABLE_READ, callback::withHandle)
+                    : h.inTransaction(callback::withHandle));
+        } catch (JdbiException e) {
+            throw new UnavailableException("metadata store failed: " + rootMessage(e), e);
+        }
+    }
+
+    /**
      * Serializes, until the end of the transaction of {@code handle}, every transaction that locks
      * the same tenant. Returns false if the tenant does not exist.
      */

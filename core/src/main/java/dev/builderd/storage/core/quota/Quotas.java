@@ -1,6 +1,7 @@
 package dev.builderd.storage.core.quota;
 
 import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.error.UnavailableException;
 import dev.builderd.storage.core.error.QuotaExceededException;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.QuotaRows;
@@ -74,6 +75,8 @@ public final class Quotas {
      * @param holder this node's name, the same across its restarts: at start-up the reservations
      *     it held before are released (its writes died with it)
      */
+    private final Map<TenantId, String> fences = new java.util.concurrent.ConcurrentHashMap<>();
+
     public Quotas(MetadataStore metadata, Config config, Clock clock, String holder, CacheCleaner cleaner, Crossings crossings) {
         this.metadata = metadata;
         this.holder = holder;
@@ -81,6 +84,33 @@ public final class Quotas {
         this.clock = clock;
         this.cleaner = cleaner;
         this.crossings = crossings;
+    }
+
+    // ---------------------------------------------------------------- fences
+
+    /**
+     * Refuses every write of the tenant (each reservation, and each change that calls
+     * {@link #requireWritable}) with {@link UnavailableException} naming {@code why}, until
+     * {@link #unfence}. Reads go on. A restore fences the tenant it rewrites; it holds on this
+     * node only (a restore runs on one node at a time).
+     *
+     * @return false if the tenant was fenced already (by another restore)
+     */
+    public boolean fence(TenantId tenant, String why) {
+        return fences.putIfAbsent(tenant, why) == null;
+    }
+
+    public void unfence(TenantId tenant) {
+        fences.remove(tenant);
+    }
+
+    /** Throws {@link UnavailableException} (503) while the tenant is fenced. */
+    public void requireWritable(TenantId tenant) {
+        String why = fences.get(tenant);
+        if (why != null) {
+            throw new UnavailableException("tenant '" + tenant + "' refuses writes while " + why
+                    + "; reads still work, and writes work again when it ends");
+        }
     }
 
     // ---------------------------------------------------------------- limits and usage
@@ -158,6 +188,7 @@ public final class Quotas {
         if (bytes < 0) {
             throw new IllegalArgumentException("cannot reserve " + bytes + " bytes");
         }
+        requireWritable(tenant);
         String id = UUID.randomUUID().toString();
         Attempt attempt = tryReserve(tenant, category, id, bytes, false);
         if (attempt.refusal().isPresent() && attempt.action() == HardLimitAction.THROTTLE) {

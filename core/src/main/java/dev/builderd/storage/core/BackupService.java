@@ -203,6 +203,7 @@ public final class BackupService implements AutoCloseable {
     private final QuotaReconciliation reconciliation;
     private final RetentionPolicies retentionPolicies;
     private final String node;
+    private final Retention retention;
     private final Clock clock;
     private final ExecutorService jobs = Executors.newSingleThreadExecutor(Thread.ofPlatform().name("builderd-backup").daemon().factory());
     private final Set<String> runningHere = Collections.synchronizedSet(new HashSet<>());
@@ -219,8 +220,9 @@ public final class BackupService implements AutoCloseable {
      */
     BackupService(MetadataStore metadata, BackupTarget target, Stores raw, Stores live, Layout layout, TenantService tenants,
             BuildService builds, ArtifactService artifacts, TenantEncryption encryption, Quotas quotas,
-            QuotaReconciliation reconciliation, RetentionPolicies retentionPolicies, String node, Clock clock,
+            QuotaReconciliation reconciliation, RetentionPolicies retentionPolicies, String node, Retention retention, Clock clock,
             PrometheusRegistry registry) {
+        this.retention = retention;
         this.metadata = metadata;
         this.target = target;
         this.raw = raw;
@@ -255,6 +257,11 @@ public final class BackupService implements AutoCloseable {
             });
         }
         encryption.archiveKeysetsIn(target);
+    }
+
+    /** What a prune keeps unless it is told otherwise. */
+    public Retention retention() {
+        return retention;
     }
 
     /** Where the backups go, in words. */

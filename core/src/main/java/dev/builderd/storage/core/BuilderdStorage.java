@@ -255,8 +255,10 @@ public final class BuilderdStorage implements AutoCloseable {
     /**
      * Backs tenants up into {@code target} from now on ({@link BackupService}); call once. Content
      * in flight is spooled under the data root's {@code global/system-temp/backup-spool/}.
+     *
+     * @param retention what a prune keeps unless it is told otherwise
      */
-    public synchronized BackupService enableBackups(BlobStore target) throws IOException {
+    public synchronized BackupService enableBackups(BlobStore target, BackupService.Retention retention) throws IOException {
         if (backups != null) {
             throw new IllegalStateException("backups are enabled already");
         }
@@ -264,7 +266,7 @@ public final class BuilderdStorage implements AutoCloseable {
                 .resolve("backup-spool"));
         Stores raw = stores.map(store -> store instanceof TieredBlobStore tiered ? tiered.remote() : store);
         this.backups = new BackupService(metadata, backupTarget, raw, encrypted, config.layout(), tenants, builds, artifacts,
-                encryption, quotas, reconciliation, policies, nodeName(config.layout()), clock, metrics);
+                encryption, quotas, reconciliation, policies, nodeName(config.layout()), retention, clock, metrics);
         return backups;
     }
 

@@ -66,7 +66,7 @@ class BackupServiceTest {
     private final CountDownLatch targetReadWaiting = new CountDownLatch(1);
 
     private void open(Clock clock) throws IOException {
-        metadata = MetadataStore.open(MetadataLocation.sqlite(dataRoot.resolve("metadata/builderd.db")));
+        metadata = MetadataStore.open(metadataLocation());
         storage = new BuilderdStorage(CoreConfig.defaults(Layout.under(dataRoot)), metadata, Stores.single(new FileBlobStore(dataRoot)),
                 "admin-token-for-tests", clock);
         backups = storage.enableBackups(new ForwardingBlobStore(new FileBlobStore(backupRoot)) {
@@ -83,7 +83,12 @@ class BackupServiceTest {
                 }
                 return super.open(key, range);
             }
-        });
+        }, BackupService.Retention.DEFAULTS);
+    }
+
+    /** Where the metadata lives: SQLite here, PostgreSQL in a subclass. */
+    MetadataLocation metadataLocation() {
+        return MetadataLocation.sqlite(dataRoot.resolve("metadata/builderd.db"));
     }
 
     private void open() throws IOException {

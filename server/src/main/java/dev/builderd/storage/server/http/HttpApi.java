@@ -66,7 +66,6 @@ public final class HttpApi {
 
     private static final String BUILD = "/v1/tenants/{tenant}/builds/{build}";
     private static final int COPY_BUFFER = 256 * 1024;
-    private static final int MAX_JSON_BODY = 64 * 1024;
     /** From this size on, a response is worth sending with direct buffers. */
     private static final long LARGE_RESPONSE = 256 * 1024;
 
@@ -145,6 +144,7 @@ public final class HttpApi {
     private final PrometheusRegistry metrics;
     private final Layout layout;
     private final BuildToolCaches buildToolCaches;
+    private final BackupRoutes backupRoutes;
 
     /** @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept */
     public HttpApi(BuilderdStorage storage, MetadataStore metadata, StorageHealth health, Layout layout, long buildToolMaxEntryBytes) {
@@ -163,6 +163,7 @@ public final class HttpApi {
         this.artifacts = storage.artifacts();
         this.logs = storage.logs();
         this.metadata = metadata;
+        this.backupRoutes = new BackupRoutes(storage.backups(), this::principal);
         this.buildToolCaches = new BuildToolCaches(caches, ctx -> caller(ctx, true), this::sendCache, buildToolMaxEntryBytes);
     }
 
@@ -246,7 +247,7 @@ public final class HttpApi {
         String retention = "/v1/tenants/{tenant}/retention-policy";
         routes.get(retention, ctx -> ctx.json(policyJson(this.retention.policy(principal(ctx), tenant(ctx)))));
         routes.put(retention, ctx -> {
-            byte[] body = readBody(ctx);
+            byte[] body = Json.body(ctx);
             if (body.length == 0) {
                 throw new InvalidInputException("the request needs a JSON body: the tenant's own values, {} for the tier's policy");
             }
@@ -289,6 +290,7 @@ public final class HttpApi {
             json.put("older_master_keys_removed", rotation.olderKeysRemoved());
             ctx.status(rotation.notRewrapped().isEmpty() ? 200 : 500).json(json);
         });
+        backupRoutes.register(config);
         routes.post("/v1/admin/scrub", ctx -> ctx.status(202).json(scrubJson(scrub.start(principal(ctx)))));
         routes.get("/v1/admin/scrub", ctx -> ctx.json(scrubJson(scrub.status(principal(ctx)))));
         routes.get("/metrics", ctx -> {
@@ -679,26 +681,10 @@ public final class HttpApi {
         return decoded.substring(colon + 1);
     }
 
-    private <T> T readJson(Context ctx, Class<T> type, T empty) {
-        return Json.read(readBody(ctx), type, empty);
+    private static <T> T readJson(Context ctx, Class<T> type, T empty) {
+        return Json.read(ctx, type, empty);
     }
 
-    /** The request's body, at most {@link #MAX_JSON_BODY} bytes. */
-    private static byte[] readBody(Context ctx) {
-        long declared = ctx.req().getContentLengthLong();
-        if (declared > MAX_JSON_BODY) {
-            throw new InvalidInputException("the JSON body is larger than " + MAX_JSON_BODY + " bytes");
-        }
-        try {
-            byte[] body = ctx.req().getInputStream().readNBytes(MAX_JSON_BODY + 1);
-            if (body.length > MAX_JSON_BODY) {
-                throw new InvalidInputException("the JSON body is larger than " + MAX_JSON_BODY + " bytes");
-            }
-            return body;
-        } catch (IOException e) {
-            throw new InvalidInputException("the request body could not be read: " + e.getMessage());
-        }
-    }
 
     /** The {@code limit} query parameter: 100 when absent. */
     private static int limit(Context ctx) {

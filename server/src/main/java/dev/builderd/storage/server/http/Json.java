@@ -17,8 +17,34 @@ final class Json {
             .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
             .disable(SerializationFeature.FAIL_ON_EMPTY_BEANS);
 
+    /** The largest JSON request body read. */
+    private static final int MAX_JSON_BODY = 64 * 1024;
+
     private Json() {
     }
+
+    /** Parses the request's body as {@code type}, as {@link #read(byte[], Class, Object)} does. */
+    static <T> T read(io.javalin.http.Context ctx, Class<T> type, T empty) {
+        return read(body(ctx), type, empty);
+    }
+
+    /** The request's body, at most {@value #MAX_JSON_BODY} bytes. */
+    static byte[] body(io.javalin.http.Context ctx) {
+        long declared = ctx.req().getContentLengthLong();
+        if (declared > MAX_JSON_BODY) {
+            throw new InvalidInputException("the JSON body is larger than " + MAX_JSON_BODY + " bytes");
+        }
+        try {
+            byte[] body = ctx.req().getInputStream().readNBytes(MAX_JSON_BODY + 1);
+            if (body.length > MAX_JSON_BODY) {
+                throw new InvalidInputException("the JSON body is larger than " + MAX_JSON_BODY + " bytes");
+            }
+            return body;
+        } catch (IOException e) {
+            throw new InvalidInputException("the request body could not be read: " + e.getMessage());
+        }
+    }
+
 
     static String write(Object value) {
         try {

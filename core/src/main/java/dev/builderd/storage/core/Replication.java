@@ -143,6 +143,12 @@ public final class Replication implements AutoCloseable {
      * long copy delays no other background job.
      */
     void start() {
+        long now = clock.millis();
+        int rescheduled = metadata.inTransaction(h -> ReplicationRows.rescheduleDeferred(h, now, config.deleteDelay().toMillis()));
+        if (rescheduled > 0) {
+            LOG.info("{} deletion(s) wait for the replica's delete delay of {} h after their deletion in the primary", rescheduled,
+                    config.deleteDelay().toHours());
+        }
         long poll = config.pollInterval().toMillis();
         scheduler.scheduleWithFixedDelay(() -> {
             try {
@@ -248,14 +254,11 @@ public final class Replication implements AutoCloseable {
                 ? Optional.of(store) : Optional.empty();
     }
 
-    /** Starts a repair run now in the background (admin only); 409 while one runs. */
-    public Status startRepair(Principal caller) {
+    /** Runs a repair now, in the calling thread (admin only), and returns what it found; 409 while one runs. */
+    public Repair repair(Principal caller) {
         caller.requireAdmin("starting a replication repair");
-        if (repairRunning.get()) {
-            throw new ConflictException("a replication repair is running already; see GET /v1/admin/replication");
-        }
-        Thread.ofVirtual().name("replication-repair").start(this::repairIfIdle);
-        return status(caller);
+        return repairIfIdle().orElseThrow(() -> new ConflictException(
+                "a replication repair is running already, or the last one failed (see the log); see GET /v1/admin/replication"));
     }
 
     /** Runs a repair in the calling thread unless one runs already; returns what it found (empty if one was running). */
@@ -334,6 +337,11 @@ public final class Replication implements AutoCloseable {
         return blobs.hasNext() ? blobs.next() : null;
     }
 
+    /** The replica stores, each once: what health checks probe. */
+    public List<BlobStore> replicas() {
+        return replicating.stream().map(ReplicatingBlobStore::secondary).distinct().toList();
+    }
+
     /** The replication as it stands (admin only: failures name tenants' keys). */
     public Status status(Principal caller) {
         caller.requireAdmin("reading the replication status");
@@ -343,7 +351,7 @@ public final class Replication implements AutoCloseable {
     /** The replication as it stands, for health reports. */
     public Status status() {
         ReplicationRows.Backlog backlog = backlog();
-        return new Status(replicating.stream().map(store -> store.secondary().backendName()).distinct().toList(), backlog.entries(),
+        return new Status(replicas().stream().map(BlobStore::backendName).toList(), backlog.entries(),
                 backlog.bytes(), lag(backlog), backlog.failing(), backlog.deferredDeletes(), config.deleteDelay(),
                 metadata.read(h -> ReplicationRows.failing(h, 20)), Optional.ofNullable(lastRepair.get()), repairRunning.get());
     }

@@ -71,11 +71,11 @@ class ReplicationTest {
         location = metadataLocation();
         primary = new FileBlobStore(dataRoot);
         replica = new FileBlobStore(replicaRoot);
-        start();
+        start(DELAY);
     }
 
     /** Opens the metadata store and the storage over the replicating store; the worker never polls by itself. */
-    private void start() throws IOException {
+    private void start(Duration deleteDelay) throws IOException {
         metadata = MetadataStore.open(location);
         BlobStore secondary = new ForwardingBlobStore(replica) {
             @Override
@@ -88,7 +88,7 @@ class ReplicationTest {
         };
         replicating = new ReplicatingBlobStore(primary, secondary, new ReplicationScope(false), new ReplicationQueue(metadata, clock));
         CoreConfig config = CoreConfig.defaults(Layout.under(dataRoot))
-                .withReplication(new CoreConfig.Replication(DELAY, Duration.ZERO, Duration.ofDays(365), 2));
+                .withReplication(new CoreConfig.Replication(deleteDelay, Duration.ZERO, Duration.ofDays(365), 2));
         storage = new BuilderdStorage(config, metadata, Stores.single(replicating), "admin-token-for-tests", clock);
     }
 
@@ -158,7 +158,7 @@ class ReplicationTest {
         byte[] image = upload("rootfs.img", 100_000);
         stop();
 
-        start();
+        start(DELAY);
         assertThat(replication().status().pending()).isEqualTo(3);
         replication().drain();
 
@@ -211,6 +211,22 @@ class ReplicationTest {
 
         assertThat(keys(replica)).isEmpty();
         assertThat(replication().status().deferredDeletes()).isZero();
+    }
+
+    @Test
+    void aShorterDelayConfiguredAtTheNextStartAppliesToWaitingDeletions() throws IOException {
+        tenantWithBuild(Tier.PRO);
+        upload("rootfs.img", 1000);
+        replication().drain();
+        storage.tenants().purge(ADMIN, ACME);
+        replication().drain();
+        assertThat(replication().status().deferredDeletes()).isEqualTo(3);
+        stop();
+
+        start(Duration.ZERO);
+        replication().drain();
+
+        assertThat(keys(replica)).isEmpty();
     }
 
     @Test

@@ -92,6 +92,15 @@ public final class ReplicationRows {
         release(h, entry.key());
     }
 
+    /**
+     * Makes the deletions waiting for their delay due {@code delay} after their change: the delay
+     * as configured now applies (a shorter one takes effect at once).
+     */
+    public static int rescheduleDeferred(Handle h, long now, long delay) {
+        return h.createUpdate("UPDATE replication_queue SET next_attempt_at = changed_at + :delay WHERE " + DEFERRED)
+                .bind("delay", delay).bind("now", now).execute();
+    }
+
     /** The sync failed: one more attempt on record, retried at {@code retryAt}; a change meanwhile wins. */
     public static void failed(Handle h, Entry entry, String error, long retryAt) {
         h.createUpdate("UPDATE replication_queue SET attempts = attempts + 1, next_attempt_at = :at, last_error = :e, claimed_until = 0"

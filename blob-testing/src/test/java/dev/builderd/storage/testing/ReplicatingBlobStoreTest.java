@@ -22,11 +22,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -125,41 +122,16 @@ class ReplicatingBlobStoreTest {
 
     @Test
     void readsFallBackToTheSecondaryWhileThePrimaryFailsFast() throws IOException {
-        AtomicBoolean down = new AtomicBoolean();
-        BlobStore failing = new ForwardingBlobStore(primary) {
-            @Override
-            public InputStream open(BlobKey key, ByteRange range) throws IOException {
-                fail();
-                return super.open(key, range);
-            }
-
-            @Override
-            public Optional<BlobInfo> stat(BlobKey key) throws IOException {
-                fail();
-                return super.stat(key);
-            }
-
-            @Override
-            public Iterator<BlobInfo> list(String prefix, BlobKey startAfter) throws IOException {
-                fail();
-                return super.list(prefix, startAfter);
-            }
-
-            private void fail() throws IOException {
-                if (down.get()) {
-                    throw new IOException("connection refused");
-                }
-            }
-        };
+        CircuitBreakingBlobStoreTest.FlakyStore failing = new CircuitBreakingBlobStoreTest.FlakyStore();
         CircuitBreakingBlobStore breaker = new CircuitBreakingBlobStore(failing, 1, Duration.ofMinutes(5), new MovableClock());
         ReplicatingBlobStore replicating = new ReplicatingBlobStore(breaker, secondary, key -> true, journal);
-        primary.put(BlobKey.of("tenants/a/x"), bytes("primary"), 7, WriteMode.OVERWRITE);
+        failing.healthy.put(BlobKey.of("tenants/a/x"), bytes("primary"), 7, WriteMode.OVERWRITE);
         secondary.put(BlobKey.of("tenants/a/x"), bytes("replica"), 7, WriteMode.OVERWRITE);
         assertThat(read(replicating, "tenants/a/x")).isEqualTo("primary");
 
-        down.set(true);
+        failing.down.set(true);
         assertThatThrownBy(() -> replicating.stat(BlobKey.of("tenants/a/x"))).as("a plain failure does not fall back")
-                .isNotInstanceOf(BackendUnavailableException.class).hasMessageContaining("connection refused");
+                .isNotInstanceOf(BackendUnavailableException.class).hasMessageContaining("connection refused by backend");
         assertThat(breaker.state().open()).isTrue();
 
         assertThat(read(replicating, "tenants/a/x")).isEqualTo("replica");

@@ -17,10 +17,13 @@ import java.util.function.Predicate;
  * store never writes to the secondary itself.
  *
  * <p>Reads go to the primary. When the primary fails fast with {@link BackendUnavailableException}
- * (its circuit breaker is open, say), {@link #open}, {@link #stat} and {@link #list} answer from the
- * secondary instead: what it holds may lag behind the primary by the replication lag, and keys
- * the predicate refuses are not there at all. Writes and deletes never fall back: they fail as the
- * primary fails.
+ * (its circuit breaker is open, say), {@link #open} and {@link #stat} answer from the secondary
+ * instead, where it has the blob: it may lag behind the primary, so its copy can be older, and a
+ * blob it lacks may well be in the primary — that answer is the primary's failure, never "not
+ * found", so that no caller deletes or forgets anything on the replica's word. For the same
+ * reason {@link #list} does not fall back: the maintenance jobs compare listings with the
+ * metadata and would act on the replica's stale view. Writes and deletes never fall back: they
+ * fail as the primary fails.
  *
  * <p>It passes the local-file capabilities of the primary through ({@link FileChannelReads},
  * {@link FileAdoption}), so that a filesystem primary keeps its fast paths.
@@ -120,17 +123,17 @@ public final class ReplicatingBlobStore implements BlobStore, FileChannelReads, 
         try {
             return primary.stat(key);
         } catch (BackendUnavailableException down) {
-            return fallBack(down, () -> secondary.stat(key));
+            Optional<BlobInfo> replica = fallBack(down, () -> secondary.stat(key));
+            if (replica.isEmpty()) {
+                throw down;
+            }
+            return replica;
         }
     }
 
     @Override
     public Iterator<BlobInfo> list(String prefix, BlobKey startAfter) throws IOException {
-        try {
-            return primary.list(prefix, startAfter);
-        } catch (BackendUnavailableException down) {
-            return fallBack(down, () -> secondary.list(prefix, startAfter));
-        }
+        return primary.list(prefix, startAfter);
     }
 
     @Override
@@ -147,12 +150,13 @@ public final class ReplicatingBlobStore implements BlobStore, FileChannelReads, 
         T run() throws IOException;
     }
 
-    /** The secondary's answer; if it fails too, the primary's failure, with the secondary's attached. */
+    /**
+     * The secondary's answer; if it fails too, or has no such blob, the primary's failure, with
+     * the secondary's attached.
+     */
     private static <T> T fallBack(BackendUnavailableException primaryDown, Read<T> read) throws IOException {
         try {
             return read.run();
-        } catch (BlobNotFoundException missing) {
-            throw missing;
         } catch (IOException | RuntimeException secondaryFailed) {
             primaryDown.addSuppressed(secondaryFailed);
             throw primaryDown;

@@ -8,9 +8,9 @@ import dev.builderd.storage.core.quota.Quotas;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import dev.builderd.storage.blob.BlobStore;
 import java.io.IOException;
-import java.util.Optional;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -43,6 +43,7 @@ public final class BuilderdStorage implements AutoCloseable {
     private final QuotaScan scan;
     private final RetentionJanitor retention;
     private final OrphanSweep orphans;
+    private final Optional<Replication> replication;
     private final PrometheusRegistry metrics = new PrometheusRegistry();
     private final CoreConfig config;
     private final MetadataStore metadata;
@@ -95,8 +96,10 @@ public final class BuilderdStorage implements AutoCloseable {
                         .forEach((tenant, count) -> callback.call(count, tenant)))
                 .register(metrics);
         // The scrub reads the backends themselves: a tier's copy would hide damage in the backend.
-        Stores backends = stores.map(store -> encryption.encryptingView(store instanceof TieredBlobStore tiered ? tiered.remote() : store));
-        this.scrub = new IntegrityScrub(metadata, backends, config.layout(), caches, clock, metrics);
+        Stores backends = stores.map(store -> store instanceof TieredBlobStore tiered ? tiered.remote() : store);
+        this.scrub = new IntegrityScrub(metadata, backends, encryption::encryptingView, config.layout(), caches, clock, metrics);
+        this.replication = Replication.replicating(backends).isEmpty() ? Optional.empty()
+                : Optional.of(new Replication(metadata, backends, config.replication(), clock, metrics));
         JanitorLog janitorLog = new JanitorLog(metadata, clock, metrics);
         this.retention = new RetentionJanitor(metadata, policies, builds, logs, janitorLog, clock);
         this.orphans = new OrphanSweep(metadata, config.layout(), stores, artifacts, janitorLog, clock, config.janitor().orphanGrace());
@@ -116,6 +119,7 @@ public final class BuilderdStorage implements AutoCloseable {
         background.scheduleWithFixedDelay(this::scanBuildDirectories, check, check, TimeUnit.MILLISECONDS);
         // Like reconciliation, the first run starts right away in the background; serving never waits for it.
         background.scheduleWithFixedDelay(this::runJanitor, 0, config.janitor().interval().toMillis(), TimeUnit.MILLISECONDS);
+        replication.ifPresent(Replication::start);
     }
 
     /** The lifecycle janitor: the retention policies, then the orphan sweep (each records what it deleted). */
@@ -275,6 +279,14 @@ public final class BuilderdStorage implements AutoCloseable {
         return Optional.ofNullable(backups);
     }
 
+    /**
+     * The replication of the stores that replicate ({@link dev.builderd.storage.blob.ReplicatingBlobStore},
+     * composed by the caller over {@link ReplicationQueue}); empty when none does.
+     */
+    public Optional<Replication> replication() {
+        return replication;
+    }
+
     /** This instance's metrics (its own registry, not a global one). */
     public PrometheusRegistry metrics() {
         return metrics;
@@ -284,6 +296,7 @@ public final class BuilderdStorage implements AutoCloseable {
     public void close() {
         background.shutdownNow();
         backups().ifPresent(BackupService::close);
+        replication.ifPresent(Replication::close);
         warming.close();
         caches.flushAccessTimes();
         encryption.close();

@@ -17,10 +17,45 @@ import java.util.Objects;
  * @param quotas soft limit, hard limit action and waits of the quota ledger
  * @param cachePolicy how cache entries are evicted and expired
  * @param janitor how often the retention janitor and the orphan sweep run, and the orphans' grace period
+ * @param replication how the replication worker and repair job run, where stores replicate
+ *     ({@link dev.builderd.storage.blob.ReplicatingBlobStore}); unused where none does
  */
 public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease, Duration leaseCheckInterval,
         Duration sameNameUploadWait, EncryptionConfig encryption, Quotas.Config quotas, CacheService.Policy cachePolicy,
-        Janitor janitor) {
+        Janitor janitor, Replication replication) {
+
+    /**
+     * The replication worker's and the repair job's schedule.
+     *
+     * @param deleteDelay how long after a blob is deleted in the primary its replica is deleted
+     *     too (zero: at the next sync): the window in which a mistaken purge can be undone from
+     *     the replica
+     * @param repairInterval time between two runs of the repair job (zero: only on demand); the
+     *     first run starts one interval after start-up
+     * @param pollInterval how often the worker looks for due queue entries when it found none
+     * @param workers keys synced at once
+     */
+    public record Replication(Duration deleteDelay, Duration repairInterval, Duration pollInterval, int workers) {
+
+        /** Deletions replicated after 24 hours, a repair every 24 hours, the queue polled every second by 2 workers. */
+        public static final Replication DEFAULTS = new Replication(Duration.ofHours(24), Duration.ofHours(24), Duration.ofSeconds(1), 2);
+
+        public Replication {
+            if (deleteDelay.isNegative() || repairInterval.isNegative() || pollInterval.isNegative() || pollInterval.isZero()
+                    || workers < 1) {
+                throw new IllegalArgumentException("replication: the delete delay and repair interval must be zero or more, "
+                        + "the poll interval positive, and at least one worker");
+            }
+        }
+    }
+
+    /** The configuration without its replication settings (their defaults apply where a store replicates). */
+    public CoreConfig(Layout layout, Duration defaultLease, Duration maxLease, Duration leaseCheckInterval,
+            Duration sameNameUploadWait, EncryptionConfig encryption, Quotas.Config quotas, CacheService.Policy cachePolicy,
+            Janitor janitor) {
+        this(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas, cachePolicy, janitor,
+                Replication.DEFAULTS);
+    }
 
     /**
      * The lifecycle janitor's schedule.
@@ -44,6 +79,7 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
 
     public CoreConfig {
         Objects.requireNonNull(janitor, "janitor");
+        Objects.requireNonNull(replication, "replication");
         Objects.requireNonNull(layout, "layout");
         Objects.requireNonNull(encryption, "encryption");
         Objects.requireNonNull(quotas, "quotas");
@@ -75,23 +111,29 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
 
     /** The same configuration with other encryption settings. */
     public CoreConfig withEncryption(EncryptionConfig other) {
-        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other, quotas, cachePolicy, janitor);
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other, quotas, cachePolicy, janitor, replication);
     }
 
     /** The same configuration with other quota settings. */
     public CoreConfig withQuotas(Quotas.Config other) {
         return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, other,
-                cachePolicy, janitor);
+                cachePolicy, janitor, replication);
     }
 
     /** The same configuration with another cache eviction policy. */
     public CoreConfig withCachePolicy(CacheService.Policy other) {
-        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas, other, janitor);
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas, other, janitor, replication);
     }
 
     /** The same configuration with another janitor schedule. */
     public CoreConfig withJanitor(Janitor other) {
         return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas,
-                cachePolicy, other);
+                cachePolicy, other, replication);
+    }
+
+    /** The same configuration with other replication settings. */
+    public CoreConfig withReplication(Replication other) {
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas,
+                cachePolicy, janitor, other);
     }
 }

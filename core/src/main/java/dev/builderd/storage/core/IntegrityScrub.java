@@ -5,6 +5,8 @@ import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobNotFoundException;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.ReplicatingBlobStore;
+import dev.builderd.storage.blob.WriteMode;
 import dev.builderd.storage.core.CacheService.CacheType;
 import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.metadata.ArtifactRows;
@@ -34,6 +36,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -45,7 +48,14 @@ import org.slf4j.LoggerFactory;
  * blob is a finding: kept in the metadata store until a later pass reads it whole again (or it is
  * deleted), shown in {@code /health/storage} and the metric {@code builderd_scrub_corrupt_blobs}, and
  * logged with {@code event=scrub_corrupt}. A blob deleted or replaced while it is read is no
- * finding. No replica or backup exists to repair from yet; the findings name what to restore.
+ * finding.
+ *
+ * <p>Where the blob's store replicates ({@link ReplicatingBlobStore}), a damaged blob is repaired
+ * from the replica: the replica's copy is read through the same decrypting view and checked
+ * against the recorded SHA-256, and only if it matches are its stored bytes put back into the
+ * primary, which is then checked again. A repaired blob is no finding; it is counted in the pass
+ * ({@code repaired}), in {@code builderd_scrub_repaired_blobs}, and logged with
+ * {@code event=scrub_repaired}. Otherwise the finding names what to restore.
  */
 public final class IntegrityScrub {
 
@@ -53,16 +63,24 @@ public final class IntegrityScrub {
     private static final int PAGE = 500;
 
     /** A pass as it stands: {@code state} is {@code idle}, {@code running}, {@code finished} or {@code failed}. */
-    public record Status(String state, long blobsChecked, long bytesChecked, long corruptFound, Optional<Instant> started,
+    public record Status(String state, long blobsChecked, long bytesChecked, long corruptFound, long repaired, Optional<Instant> started,
             Optional<Instant> finished, Optional<String> error, List<ScrubRows.Finding> findings) {
     }
 
-    /** One blob to check: where it is, whose, and the digest it must have. */
-    private record Candidate(BlobStore store, BlobKey key, Optional<TenantId> tenant, String sha256, Supplier<Boolean> stillExpected) {
+    /**
+     * One blob to check: the backend it is stored in (no tiers in front), whose, and the digest it
+     * must have.
+     */
+    private record Candidate(BlobStore backend, BlobKey key, Optional<TenantId> tenant, String sha256, Supplier<Boolean> stillExpected) {
+    }
+
+    /** The digest of what a store holds under a key, as clients read it, and the bytes read. */
+    private record Digest(String sha256, long bytes) {
     }
 
     private final MetadataStore metadata;
     private final Stores stores;
+    private final UnaryOperator<BlobStore> view;
     private final Layout layout;
     private final CacheService caches;
     private final Clock clock;
@@ -70,20 +88,28 @@ public final class IntegrityScrub {
     private final AtomicReference<Status> last;
     private final Counter blobsChecked;
     private final Counter bytesChecked;
+    private final Counter repairedBlobs;
     private volatile long bytesPerSecond;
 
-    /** @param stores the stores as clients see them: encrypted blobs are decrypted and authenticated */
-    IntegrityScrub(MetadataStore metadata, Stores stores, Layout layout, CacheService caches, Clock clock, PrometheusRegistry registry) {
+    /**
+     * @param backends the stores without tiers in front
+     * @param view the view of a backend as clients see it: encrypted blobs are decrypted and authenticated
+     */
+    IntegrityScrub(MetadataStore metadata, Stores backends, UnaryOperator<BlobStore> view, Layout layout, CacheService caches, Clock clock,
+            PrometheusRegistry registry) {
         this.metadata = metadata;
-        this.stores = stores;
+        this.stores = backends;
+        this.view = view;
         this.layout = layout;
         this.caches = caches;
         this.clock = clock;
-        this.last = new AtomicReference<>(new Status("idle", 0, 0, 0, Optional.empty(), Optional.empty(), Optional.empty(), List.of()));
+        this.last = new AtomicReference<>(new Status("idle", 0, 0, 0, 0, Optional.empty(), Optional.empty(), Optional.empty(), List.of()));
         blobsChecked = Counter.builder().name("builderd_scrub_blobs_checked").help("Blobs the integrity scrub read and verified")
                 .register(registry);
         bytesChecked = Counter.builder().name("builderd_scrub_bytes_checked").help("Bytes the integrity scrub read and verified")
                 .register(registry);
+        repairedBlobs = Counter.builder().name("builderd_scrub_repaired_blobs")
+                .help("Damaged blobs the integrity scrub repaired from the replica").register(registry);
         GaugeWithCallback.builder().name("builderd_scrub_corrupt_blobs")
                 .help("Blobs the integrity scrub found damaged and that have not read whole since, by tenant")
                 .labelNames("tenant_id")
@@ -134,7 +160,7 @@ public final class IntegrityScrub {
     }
 
     private Status withFindings(Status status) {
-        return new Status(status.state(), status.blobsChecked(), status.bytesChecked(), status.corruptFound(), status.started(),
+        return new Status(status.state(), status.blobsChecked(), status.bytesChecked(), status.corruptFound(), status.repaired(), status.started(),
                 status.finished(), status.error(), findings());
     }
 
@@ -144,8 +170,8 @@ public final class IntegrityScrub {
             return last.get();
         }
         Instant started = clock.instant();
-        long[] totals = new long[3];
-        last.set(new Status("running", 0, 0, 0, Optional.of(started), Optional.empty(), Optional.empty(), List.of()));
+        long[] totals = new long[4];
+        last.set(new Status("running", 0, 0, 0, 0, Optional.of(started), Optional.empty(), Optional.empty(), List.of()));
         try {
             Iterator<Candidate> candidates = candidates();
             long paceStart = System.nanoTime();
@@ -154,19 +180,20 @@ public final class IntegrityScrub {
                 totals[1] += check(candidate, totals);
                 totals[0]++;
                 pace(totals[1], paceStart);
-                last.set(new Status("running", totals[0], totals[1], totals[2], Optional.of(started), Optional.empty(), Optional.empty(),
+                last.set(new Status("running", totals[0], totals[1], totals[2], totals[3], Optional.of(started), Optional.empty(), Optional.empty(),
                         List.of()));
             }
             forgetDeleted();
-            last.set(new Status("finished", totals[0], totals[1], totals[2], Optional.of(started), Optional.of(clock.instant()),
+            last.set(new Status("finished", totals[0], totals[1], totals[2], totals[3], Optional.of(started), Optional.of(clock.instant()),
                     Optional.empty(), List.of()));
-            LOG.info("integrity scrub pass finished: {} blobs, {} bytes read, {} damaged", totals[0], totals[1], totals[2]);
+            LOG.info("integrity scrub pass finished: {} blobs, {} bytes read, {} damaged, {} repaired from the replica", totals[0], totals[1],
+                    totals[2], totals[3]);
         } catch (RuntimeException | InterruptedException e) {
             if (e instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
             }
             LOG.error("integrity scrub pass failed after {} blobs: {}", totals[0], e.getMessage(), e);
-            last.set(new Status("failed", totals[0], totals[1], totals[2], Optional.of(started), Optional.of(clock.instant()),
+            last.set(new Status("failed", totals[0], totals[1], totals[2], totals[3], Optional.of(started), Optional.of(clock.instant()),
                     Optional.of(String.valueOf(e.getMessage())), List.of()));
         } finally {
             running.set(false);
@@ -174,27 +201,20 @@ public final class IntegrityScrub {
         return withFindings(last.get());
     }
 
-    /** Reads one blob whole and compares its digest; returns the bytes read. */
+    /** Reads one blob whole and compares its digest, repairing it from the replica if it can; returns the bytes read. */
     private long check(Candidate candidate, long[] totals) {
         String problem;
         long read = 0;
-        try (InputStream in = candidate.store().open(candidate.key(), ByteRange.ALL)) {
-            MessageDigest sha256 = MessageDigest.getInstance("SHA-256");
-            byte[] buffer = new byte[256 * 1024];
-            for (int n; (n = in.read(buffer)) >= 0; ) {
-                sha256.update(buffer, 0, n);
-                read += n;
-            }
-            String actual = HexFormat.of().formatHex(sha256.digest());
-            problem = actual.equals(candidate.sha256()) ? null
-                    : "its SHA-256 is " + actual + ", not the " + candidate.sha256() + " recorded when it was written";
+        try {
+            Digest digest = digest(view.apply(candidate.backend()), candidate.key());
+            read = digest.bytes();
+            problem = digest.sha256().equals(candidate.sha256()) ? null
+                    : "its SHA-256 is " + digest.sha256() + ", not the " + candidate.sha256() + " recorded when it was written";
         } catch (BlobNotFoundException gone) {
             forget(candidate.key());
             return read;
         } catch (IOException | UncheckedIOException e) {
             problem = "reading it failed: " + e.getMessage();
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is part of every JDK", e);
         } finally {
             blobsChecked.inc();
             bytesChecked.inc(read);
@@ -202,15 +222,74 @@ public final class IntegrityScrub {
         if (problem == null) {
             forget(candidate.key());
         } else if (candidate.stillExpected().get()) {
+            Optional<String> unrepaired = repairFromReplica(candidate);
+            if (unrepaired.isEmpty()) {
+                totals[3]++;
+                repairedBlobs.inc();
+                forget(candidate.key());
+                LOG.warn("event=scrub_repaired tenant={} key={}: {}; restored from the replica", candidate.tenant().map(TenantId::value)
+                        .orElse("_global"), candidate.key(), problem);
+                return read;
+            }
             totals[2]++;
-            ScrubRows.Finding finding = new ScrubRows.Finding(candidate.tenant(), candidate.key().value(), problem, clock.instant());
+            ScrubRows.Finding finding = new ScrubRows.Finding(candidate.tenant(), candidate.key().value(),
+                    problem + unrepaired.get(), clock.instant());
             metadata.inTransaction(h -> {
                 ScrubRows.record(h, finding);
                 return null;
             });
-            LOG.error("event=scrub_corrupt tenant={} key={}: {}", finding.owner(), candidate.key(), problem);
+            LOG.error("event=scrub_corrupt tenant={} key={}: {}", finding.owner(), candidate.key(), finding.problem());
         }
         return read;
+    }
+
+    /**
+     * Puts the replica's copy of a damaged blob back into the primary if the replica's copy
+     * reads whole; empty when the primary reads whole afterwards, else why not (to append to the
+     * finding; empty text where no replica exists).
+     */
+    private Optional<String> repairFromReplica(Candidate candidate) {
+        if (!(candidate.backend() instanceof ReplicatingBlobStore replicated) || !replicated.replicates(candidate.key())) {
+            return Optional.of("");
+        }
+        BlobKey key = candidate.key();
+        try {
+            String replica = digest(view.apply(replicated.secondary()), key).sha256();
+            if (!replica.equals(candidate.sha256())) {
+                return Optional.of("; the replica's copy is damaged too (SHA-256 " + replica + ")");
+            }
+            // The bytes as stored (ciphertext for an encrypted tenant), not re-encrypted: the replica's copy is verified whole.
+            Optional<BlobInfo> stored = replicated.secondary().stat(key);
+            if (stored.isEmpty()) {
+                return Optional.of("; the replica has no copy");
+            }
+            try (InputStream in = replicated.secondary().open(key, ByteRange.ALL)) {
+                replicated.primary().put(key, in, stored.get().size(), WriteMode.OVERWRITE);
+            }
+            String repaired = digest(view.apply(replicated.primary()), key).sha256();
+            return repaired.equals(candidate.sha256()) ? Optional.empty()
+                    : Optional.of("; the replica's copy was put back but the primary still reads " + repaired);
+        } catch (BlobNotFoundException missing) {
+            return Optional.of("; the replica has no copy");
+        } catch (IOException | UncheckedIOException e) {
+            return Optional.of("; repairing it from the replica failed: " + e.getMessage());
+        }
+    }
+
+    /** Reads a blob whole through {@code store} and returns its SHA-256. */
+    private static Digest digest(BlobStore store, BlobKey key) throws IOException {
+        try (InputStream in = store.open(key, ByteRange.ALL)) {
+            MessageDigest sha256 = MessageDigest.getInstance("SHA-256");
+            byte[] buffer = new byte[256 * 1024];
+            long read = 0;
+            for (int n; (n = in.read(buffer)) >= 0; ) {
+                sha256.update(buffer, 0, n);
+                read += n;
+            }
+            return new Digest(HexFormat.of().formatHex(sha256.digest()), read);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is part of every JDK", e);
+        }
     }
 
     private void forget(BlobKey key) {

@@ -106,7 +106,7 @@ final class OrphanSweep {
         uploadTempsSwept = true;
         boolean ok = true;
         for (BlobStore store : plain.backends()) {
-            if (store instanceof FileBlobStore files) {
+            if (Stores.primaryOf(store) instanceof FileBlobStore files) {
                 try {
                     files.sweepAbandonedUploads();
                 } catch (IOException | UncheckedIOException e) {
@@ -218,7 +218,7 @@ final class OrphanSweep {
 
     /** The stores whose blobs are not files under the layout's roots (those are found by listing directories). */
     private List<BlobStore> remotes() {
-        return plain.backends().stream().filter(store -> !(store instanceof FileBlobStore)).toList();
+        return plain.backends().stream().filter(store -> !(Stores.primaryOf(store) instanceof FileBlobStore)).toList();
     }
 
     private static Optional<BuildId> buildId(String name) {

@@ -1,6 +1,7 @@
 package dev.builderd.storage.core;
 
 import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.blob.ReplicatingBlobStore;
 import dev.builderd.storage.blob.TieredBlobStore;
 import java.util.List;
 import java.util.Objects;
@@ -53,6 +54,15 @@ public record Stores(BlobStore artifacts, BlobStore logs, BlobStore caches) {
     public List<BlobStore> backends() {
         return Stream.of(artifacts, logs, caches)
                 .map(store -> store instanceof TieredBlobStore tiered ? tiered.remote() : store).distinct().toList();
+    }
+
+    /**
+     * Where {@code store} keeps its blobs first: the primary of a replicating store (whose
+     * replica only follows it), else the store itself. For code that asks what kind of backend
+     * holds a category's blobs (local files or remote).
+     */
+    public static BlobStore primaryOf(BlobStore store) {
+        return store instanceof ReplicatingBlobStore replicating ? replicating.primary() : store;
     }
 
     /**

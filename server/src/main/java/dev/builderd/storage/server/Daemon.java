@@ -2,6 +2,7 @@ package dev.builderd.storage.server;
 
 import dev.builderd.storage.core.BuilderdStorage;
 import dev.builderd.storage.core.CoreConfig;
+import dev.builderd.storage.core.ReplicationQueue;
 import dev.builderd.storage.core.Stores;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.server.config.DaemonConfig;
@@ -45,23 +46,24 @@ public final class Daemon implements AutoCloseable {
             mountGuard.get().ensureMounted("root".equals(System.getProperty("user.name")));
         }
         String adminToken = AdminToken.resolve(config);
-        StoreComposition composition = StoreComposition.compose(config);
-        Stores stores = composition.stores();
-        MetadataStore metadata;
+        // The metadata store first: the replication queue in it is the journal of replicating stores.
+        MetadataStore metadata = MetadataStore.open(config.metadata());
+        StoreComposition composition;
         try {
-            metadata = MetadataStore.open(config.metadata());
-        } catch (RuntimeException e) {
-            composition.close();
+            composition = StoreComposition.compose(config, Optional.of(new ReplicationQueue(metadata, Clock.systemUTC())));
+        } catch (IOException | RuntimeException e) {
+            metadata.close();
             throw e;
         }
+        Stores stores = composition.stores();
         BuilderdStorage storage = null;
         try {
             CoreConfig core = new CoreConfig(config.layout(), config.buildLease(), config.maxBuildLease(),
                     config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT, config.encryption(), config.quotas(),
-                    config.cachePolicy(), config.janitor());
+                    config.cachePolicy(), config.janitor(), config.replication().schedule());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
             StorageHealth health = new StorageHealth(stores.backends(), config.layout().tenantRoots(), mountGuard,
-                    storage.tenants(), storage.encryption(), storage.scrub());
+                    storage.tenants(), storage.encryption(), storage.scrub(), storage.replication());
             storage.scheduleScrub(config.scrub().interval(), config.scrub().bytesPerSecond());
             RequestLog requests = new RequestLog(storage.metrics());
             DaemonMetrics.register(storage.metrics(), config.layout().tenantRoots(), stores.backends());

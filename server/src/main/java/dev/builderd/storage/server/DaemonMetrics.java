@@ -27,7 +27,7 @@ final class DaemonMetrics {
                 "Bytes free for the daemon on the filesystem of a local root (usable space)", FileStore::getUsableSpace);
         spaceGauge(registry, localRoots, "builderd_storage_total_bytes", "Size of the filesystem of a local root",
                 FileStore::getTotalSpace);
-        List<CircuitBreakingBlobStore> breakers = backends.stream()
+        List<CircuitBreakingBlobStore> breakers = backends.stream().map(dev.builderd.storage.core.Stores::primaryOf)
                 .filter(CircuitBreakingBlobStore.class::isInstance).map(CircuitBreakingBlobStore.class::cast).toList();
         GaugeWithCallback.builder().name("builderd_backend_circuit_open")
                 .help("1 while a remote backend's circuit breaker is open (requests that need it fail fast with 503), else 0")

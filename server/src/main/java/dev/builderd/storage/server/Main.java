@@ -12,7 +12,8 @@ import picocli.CommandLine.Command;
 /** The {@code builderd} command: runs the daemon, configured from the environment. */
 @Command(name = "builderd", mixinStandardHelpOptions = true, version = "Builderd Storage 0.1.0",
         description = "Runs the Builderd Storage daemon: multi-tenant build storage behind an HTTP API.",
-        subcommands = {KeysCommand.class, UsageCommand.class, CacheCommand.class, RetentionCommand.class, ScrubCommand.class, BackupCommand.class})
+        subcommands = {KeysCommand.class, UsageCommand.class, CacheCommand.class, RetentionCommand.class, ScrubCommand.class,
+                ReplicationCommand.class, BackupCommand.class})
 public final class Main implements Callable<Integer> {
 
     @Override

@@ -5,6 +5,8 @@ import dev.builderd.storage.blob.BlobStoreProbe;
 import dev.builderd.storage.blob.CircuitBreakingBlobStore;
 import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.core.IntegrityScrub;
+import dev.builderd.storage.core.Replication;
+import dev.builderd.storage.core.Stores;
 import dev.builderd.storage.core.TenantEncryption;
 import dev.builderd.storage.core.metadata.ScrubRows;
 import dev.builderd.storage.core.TenantService;
@@ -42,10 +44,12 @@ public final class StorageHealth {
     private final TenantService tenants;
     private final TenantEncryption encryption;
     private final IntegrityScrub scrub;
+    private final Optional<Replication> replication;
 
     public StorageHealth(List<BlobStore> stores, List<Path> localRoots, Optional<MountGuard> mountGuard, TenantService tenants,
-            TenantEncryption encryption, IntegrityScrub scrub) {
+            TenantEncryption encryption, IntegrityScrub scrub, Optional<Replication> replication) {
         this.scrub = scrub;
+        this.replication = replication;
         this.stores = stores;
         this.localRoots = localRoots;
         this.mountGuard = mountGuard;
@@ -60,9 +64,10 @@ public final class StorageHealth {
             backends.put(localRoots.size() == 1 ? "filesystem" : "filesystem:" + root, filesystem(root));
         }
         for (BlobStore store : stores) {
-            BlobStore inner = store instanceof CircuitBreakingBlobStore breaker ? breaker.delegate() : store;
+            BlobStore primary = Stores.primaryOf(store);
+            BlobStore inner = primary instanceof CircuitBreakingBlobStore breaker ? breaker.delegate() : primary;
             if (!(inner instanceof FileBlobStore)) {
-                backends.put(store.backendName(), remote(store));
+                backends.put(primary.backendName(), remote(primary));
             }
         }
         boolean admin = caller.isPresent() && caller.get() instanceof Principal.Admin;
@@ -72,10 +77,13 @@ public final class StorageHealth {
         Map<String, Object> everything = new LinkedHashMap<>(backends);
         everything.put("encryption", keys);
         everything.put("integrity", integrity);
+        Optional<Map<String, Object>> replicated = replication.map(this::replication);
+        replicated.ifPresent(entry -> everything.put("replication", entry));
         report.put("status", overall(everything));
         report.put("backends", backends);
         report.put("encryption", keys);
         report.put("integrity", integrity);
+        replicated.ifPresent(entry -> report.put("replication", entry));
         if (admin) {
             Map<String, Object> usage = new LinkedHashMap<>();
             for (Usage tenant : tenants.usage(caller.get())) {
@@ -133,6 +141,31 @@ public final class StorageHealth {
         entry.put("corrupt_blobs", findings.size());
         if (admin && !findings.isEmpty()) {
             entry.put("corrupt", findingsJson(findings));
+        }
+        return entry;
+    }
+
+    /**
+     * Degraded (never unhealthy: the primary serves) while the replica fails its probe or keys
+     * fail to replicate; the lag, pending bytes and deletions waiting for their delay.
+     */
+    private Map<String, Object> replication(Replication replication) {
+        Replication.Status status = replication.status();
+        Map<String, Object> entry = new LinkedHashMap<>();
+        List<String> problems = new java.util.ArrayList<>();
+        for (BlobStore replica : replication.replicas()) {
+            BlobStoreProbe.Result probe = BlobStoreProbe.probe(replica, PROBE_PREFIX, PROBE_DEADLINE);
+            probe.problem().ifPresent(problem -> problems.add("the " + replica.backendName() + " replica: " + problem));
+        }
+        entry.put("status", problems.isEmpty() && status.failing() == 0 ? "healthy" : "degraded");
+        entry.put("replicas", status.replicas());
+        entry.put("pending", status.pending());
+        entry.put("lag_seconds", status.lag().toMillis() / 1000.0);
+        entry.put("lag_bytes", status.pendingBytes());
+        entry.put("failing", status.failing());
+        entry.put("deferred_deletes", status.deferredDeletes());
+        if (!problems.isEmpty()) {
+            entry.put("error", String.join("; ", problems));
         }
         return entry;
     }

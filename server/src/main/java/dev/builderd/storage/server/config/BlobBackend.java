@@ -5,7 +5,10 @@ import dev.builderd.storage.blob.ceph.CephSettings;
 import dev.builderd.storage.blob.gcs.GcsSettings;
 import dev.builderd.storage.blob.s3.S3Settings;
 
-/** Where one category's blobs (artifacts, logs) live, with that backend's settings. */
+/**
+ * Where a category's blobs (artifacts, logs, caches) live, or a target they are copied to (the
+ * replica), with that backend's settings.
+ */
 public sealed interface BlobBackend {
 
     /** The name used in configuration and health reports. */
@@ -13,6 +16,14 @@ public sealed interface BlobBackend {
 
     /** Files under the category's root on this machine (also for NFS and iSCSI data roots). */
     record Local() implements BlobBackend {
+        @Override
+        public String name() {
+            return "filesystem";
+        }
+    }
+
+    /** Files under a directory of this machine, given by a target URL ({@code file:///abs/dir}). */
+    record Directory(java.nio.file.Path root) implements BlobBackend {
         @Override
         public String name() {
             return "filesystem";

@@ -99,6 +99,13 @@ public final class ConfigParser {
         TieredBlobStore.Settings cacheTiers = cacheTiers(layout);
         DaemonConfig.Scrub scrub = new DaemonConfig.Scrub(Duration.ofHours(integer(Variable.SCRUB_INTERVAL_HOURS, 0, 8760)),
                 (long) integer(Variable.SCRUB_MB_PER_SECOND, 1, 1 << 20) << 20);
+        DaemonConfig.Replication replication = new DaemonConfig.Replication(
+                target(Variable.REPLICA_TARGET, Variable.REPLICA_S3_ACCESS_KEY_ID, Variable.REPLICA_S3_SECRET_ACCESS_KEY,
+                        Variable.REPLICA_AZURE_ACCESS_KEY),
+                bool(Variable.REPLICATION_CACHES),
+                new CoreConfig.Replication(Duration.ofHours(integer(Variable.REPLICATION_DELETE_DELAY_HOURS, 0, 24 * 365)),
+                        Duration.ofHours(integer(Variable.REPLICATION_REPAIR_INTERVAL_HOURS, 0, 24 * 365)),
+                        CoreConfig.Replication.DEFAULTS.pollInterval(), CoreConfig.Replication.DEFAULTS.workers()));
         Duration janitorInterval = seconds(Variable.JANITOR_INTERVAL_SECONDS);
         Duration orphanGrace = seconds(Variable.ORPHAN_GRACE_SECONDS);
         // Read by logback itself (logback.xml picks the appender by name); checked here so a typo is named.
@@ -113,7 +120,7 @@ public final class ConfigParser {
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
                 adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy,
-                buildToolMaxEntryBytes, cacheTiers, new CoreConfig.Janitor(janitorInterval, orphanGrace), scrub);
+                buildToolMaxEntryBytes, cacheTiers, new CoreConfig.Janitor(janitorInterval, orphanGrace), scrub, replication);
     }
 
     /**
@@ -335,6 +342,109 @@ public final class ConfigParser {
         Optional<URI> endpoint = Optional.ofNullable(raw(Variable.AZURE_ENDPOINT)).map(URI::create);
         return new BlobBackend.Azure(new AzureSettings(raw(Variable.AZURE_ACCOUNT), raw(Variable.AZURE_CONTAINER),
                 raw(Variable.AZURE_ACCESS_KEY), endpoint, parallelIo(), timeouts(), tls(endpoint), ""));
+    }
+
+    /**
+     * A backend given as one URL in {@code url}, with its secrets in variables of their own (so
+     * that they never show in a URL that gets logged): {@code file:///abs/dir},
+     * {@code s3://bucket[/prefix/][?endpoint=http://host:port&region=r&path_style=true]} (keys from
+     * {@code s3AccessKeyId} and {@code s3SecretAccessKey}), or
+     * {@code azure://account/container[/prefix/][?endpoint=http://host:port/account]} (key from
+     * {@code azureAccessKey}). The remote ones use the parallel I/O, timeouts and TLS settings of
+     * the storage backends. For targets such as the replica and backups; each names its own
+     * variables, and every problem names the variable at fault.
+     *
+     * @return empty when {@code url} is not set (or is invalid: the problem is recorded)
+     */
+    private Optional<BlobBackend> target(Variable url, Variable s3AccessKeyId, Variable s3SecretAccessKey, Variable azureAccessKey) {
+        String value = raw(url);
+        if (value == null) {
+            return Optional.empty();
+        }
+        URI uri;
+        try {
+            uri = new URI(value);
+        } catch (java.net.URISyntaxException e) {
+            problems.add(url.envName() + " is not a URL: " + e.getMessage());
+            return Optional.empty();
+        }
+        if (uri.getRawUserInfo() != null) {
+            problems.add(url.envName() + " must carry no credentials (user info); put them in " + s3AccessKeyId.envName() + " and "
+                    + s3SecretAccessKey.envName() + ", or " + azureAccessKey.envName());
+            return Optional.empty();
+        }
+        Map<String, String> query = query(uri);
+        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+        String path = uri.getPath() == null ? "" : uri.getPath();
+        try {
+            return Optional.of(switch (scheme) {
+                case "file" -> {
+                    if (uri.getAuthority() != null || !path.startsWith("/") || !query.isEmpty()) {
+                        throw new IllegalArgumentException("use file:///absolute/directory, without host or query");
+                    }
+                    yield new BlobBackend.Directory(Path.of(path).normalize());
+                }
+                case "s3" -> {
+                    unknownParameters(query, "endpoint", "region", "path_style");
+                    String accessKeyId = required(s3AccessKeyId, "s3:// target of " + url.envName());
+                    String secret = required(s3SecretAccessKey, "s3:// target of " + url.envName());
+                    if (accessKeyId == null || secret == null) {
+                        throw new MissingVariable();
+                    }
+                    Optional<URI> endpoint = Optional.ofNullable(query.get("endpoint")).map(URI::create);
+                    boolean pathStyle = query.containsKey("path_style") ? Boolean.parseBoolean(query.get("path_style")) : endpoint.isPresent();
+                    yield new BlobBackend.S3("s3", new S3Settings(uri.getHost(), query.getOrDefault("region", "us-east-1"), endpoint,
+                            pathStyle, accessKeyId, secret, S3Settings.Encryption.NONE, Optional.empty(), parallelIo(), timeouts(),
+                            tls(endpoint), prefix(path)));
+                }
+                case "azure" -> {
+                    unknownParameters(query, "endpoint");
+                    String key = required(azureAccessKey, "azure:// target of " + url.envName());
+                    if (key == null) {
+                        throw new MissingVariable();
+                    }
+                    String[] containerAndPrefix = path.replaceFirst("^/", "").split("/", 2);
+                    Optional<URI> endpoint = Optional.ofNullable(query.get("endpoint")).map(URI::create);
+                    yield new BlobBackend.Azure(new AzureSettings(String.valueOf(uri.getHost()), containerAndPrefix[0], key, endpoint,
+                            parallelIo(), timeouts(), tls(endpoint), prefix(containerAndPrefix.length > 1 ? containerAndPrefix[1] : "")));
+                }
+                default -> throw new IllegalArgumentException("use a file://, s3:// or azure:// URL");
+            });
+        } catch (MissingVariable e) {
+            return Optional.empty();
+        } catch (IllegalArgumentException e) {
+            // The URL carries no secret (see above), so it can be shown.
+            problems.add(url.envName() + "='" + value + "' is invalid: " + e.getMessage());
+            return Optional.empty();
+        }
+    }
+
+    /** A URL path as a key prefix: empty, or without its leading {@code /} and with a trailing one. */
+    private static String prefix(String path) {
+        String relative = path.replaceFirst("^/+", "");
+        return relative.isEmpty() || relative.endsWith("/") ? relative : relative + "/";
+    }
+
+    /** The query parameters of a target URL (decoded; a repeated one keeps its last value). */
+    private static Map<String, String> query(URI uri) {
+        Map<String, String> parameters = new TreeMap<>();
+        if (uri.getRawQuery() == null || uri.getRawQuery().isEmpty()) {
+            return parameters;
+        }
+        for (String pair : uri.getRawQuery().split("&")) {
+            String[] nameValue = pair.split("=", 2);
+            parameters.put(java.net.URLDecoder.decode(nameValue[0], java.nio.charset.StandardCharsets.UTF_8),
+                    nameValue.length > 1 ? java.net.URLDecoder.decode(nameValue[1], java.nio.charset.StandardCharsets.UTF_8) : "");
+        }
+        return parameters;
+    }
+
+    private static void unknownParameters(Map<String, String> query, String... known) {
+        java.util.Set<String> unknown = new java.util.TreeSet<>(query.keySet());
+        List.of(known).forEach(unknown::remove);
+        if (!unknown.isEmpty()) {
+            throw new IllegalArgumentException("unknown parameter(s) " + unknown + "; known: " + String.join(", ", known));
+        }
     }
 
     private ParallelIo parallelIo() {

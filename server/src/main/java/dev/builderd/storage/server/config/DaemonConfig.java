@@ -28,6 +28,7 @@ import java.util.Optional;
  * @param cacheTiers the memory and disk tiers in front of the caches' backend, and its read timeout
  * @param janitor how often the lifecycle janitor runs, and the orphans' grace period
  * @param scrub how often the integrity scrub reads every blob, and how fast
+ * @param replication where blobs are replicated to, if anywhere, and how
  */
 public record DaemonConfig(
         String bindAddress,
@@ -50,7 +51,18 @@ public record DaemonConfig(
         long buildToolMaxEntryBytes,
         TieredBlobStore.Settings cacheTiers,
         CoreConfig.Janitor janitor,
-        Scrub scrub) {
+        Scrub scrub,
+        Replication replication) {
+
+    /**
+     * Asynchronous replication to a second backend.
+     *
+     * @param target the replica's backend; empty: no replication
+     * @param caches whether caches are replicated too (artifacts and logs always are)
+     * @param schedule the delete delay and the repair job's interval
+     */
+    public record Replication(Optional<BlobBackend> target, boolean caches, CoreConfig.Replication schedule) {
+    }
 
     /** A scrub pass every {@code interval} (zero: never), reading at most {@code bytesPerSecond}. */
     public record Scrub(Duration interval, long bytesPerSecond) {

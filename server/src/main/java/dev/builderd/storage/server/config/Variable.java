@@ -21,6 +21,17 @@ public enum Variable {
     CACHE_DIR("(data root)", "root of the tenant trees holding cache/ directories"),
     SCRUB_INTERVAL_HOURS("24", "the integrity scrub re-reads every artifact and layer and checks its SHA-256 this often (0: never)"),
     SCRUB_MB_PER_SECOND("50", "the integrity scrub reads at most this many MiB per second"),
+    REPLICA_TARGET("(none: no replication)", "replicate artifacts and logs (and caches, if enabled) asynchronously to this backend:"
+            + " file:///abs/dir, s3://bucket/optional/prefix/?endpoint=http://host:9000&region=us-east-1, or"
+            + " azure://account/container/optional/prefix/?endpoint=http://host:10000/account"),
+    REPLICA_S3_ACCESS_KEY_ID("(none)", "s3:// replica target: access key id"),
+    REPLICA_S3_SECRET_ACCESS_KEY("(none)", "s3:// replica target: secret access key"),
+    REPLICA_AZURE_ACCESS_KEY("(none)", "azure:// replica target: the account's shared key"),
+    REPLICATION_CACHES("false", "also replicate tenants' caches and the global registry cache (true or false)"),
+    REPLICATION_DELETE_DELAY_HOURS("24", "a blob deleted in the primary is deleted in the replica this much later (0: at once),"
+            + " so that a mistaken purge can be undone from the replica"),
+    REPLICATION_REPAIR_INTERVAL_HOURS("24", "the repair job compares primary and replica and enqueues every difference this often"
+            + " (0: only on demand)"),
     LOG_FORMAT("text", "log lines on stderr: text, or json (one JSON object per line; a request's fields as keys)"),
     ADMIN_TOKEN("(generated into config/admin.token)", "bearer token of the operator; at least 16 characters"),
     METADATA_URL("sqlite:<data root>/metadata/builderd.db", "metadata store: sqlite:/path/file.db or postgresql://user:password@host:port/db"),

@@ -9,6 +9,7 @@ import dev.builderd.storage.core.BuilderdStorage;
 import dev.builderd.storage.core.CacheService;
 import dev.builderd.storage.core.CacheWarming;
 import dev.builderd.storage.core.IntegrityScrub;
+import dev.builderd.storage.core.Replication;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.LogService;
 import dev.builderd.storage.core.RetentionJanitor;
@@ -26,6 +27,7 @@ import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.BuildStatus;
 import dev.builderd.storage.core.model.FileName;
 import dev.builderd.storage.core.model.JanitorDeletion;
+import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.TenantInfo;
@@ -140,6 +142,7 @@ public final class HttpApi {
     private final CacheService caches;
     private final CacheWarming warming;
     private final IntegrityScrub scrub;
+    private final java.util.Optional<Replication> replication;
     private final RetentionJanitor retention;
     private final PrometheusRegistry metrics;
     private final Layout layout;
@@ -154,6 +157,7 @@ public final class HttpApi {
         this.caches = storage.caches();
         this.warming = storage.cacheWarming();
         this.scrub = storage.scrub();
+        this.replication = storage.replication();
         this.retention = storage.retention();
         this.metrics = storage.metrics();
         this.layout = layout;
@@ -293,6 +297,8 @@ public final class HttpApi {
         backupRoutes.register(config);
         routes.post("/v1/admin/scrub", ctx -> ctx.status(202).json(scrubJson(scrub.start(principal(ctx)))));
         routes.get("/v1/admin/scrub", ctx -> ctx.json(scrubJson(scrub.status(principal(ctx)))));
+        routes.get("/v1/admin/replication", ctx -> ctx.json(replicationJson(replication(principal(ctx)).status(principal(ctx)))));
+        routes.post("/v1/admin/replication/repair", ctx -> ctx.json(repairJson(replication(principal(ctx)).repair(principal(ctx)))));
         routes.get("/metrics", ctx -> {
             principal(ctx).requireAdmin("reading metrics");
             // OpenMetrics when the scraper asks for it (Prometheus does), else the classic text format.
@@ -423,12 +429,55 @@ public final class HttpApi {
         return json;
     }
 
+    /** The replication, for the admin; 404 where none is configured. */
+    private Replication replication(Principal caller) {
+        caller.requireAdmin("managing replication");
+        return replication.orElseThrow(() -> new NotFoundException(
+                "replication is not configured: set UNKEY_BUILDERD_REPLICA_TARGET to replicate to a second backend"));
+    }
+
+    private static Map<String, Object> replicationJson(Replication.Status status) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("replicas", status.replicas());
+        json.put("pending", status.pending());
+        json.put("lag_seconds", status.lag().toMillis() / 1000.0);
+        json.put("lag_bytes", status.pendingBytes());
+        json.put("failing", status.failing());
+        json.put("deferred_deletes", status.deferredDeletes());
+        json.put("delete_delay_seconds", status.deleteDelay().toSeconds());
+        json.put("failures", status.failures().stream().<Map<String, Object>>map(entry -> {
+            Map<String, Object> failure = new LinkedHashMap<>();
+            failure.put("key", entry.key());
+            failure.put("attempts", entry.attempts());
+            failure.put("next_attempt_at", java.time.Instant.ofEpochMilli(entry.nextAttemptAt()).toString());
+            entry.lastError().ifPresent(error -> failure.put("last_error", error));
+            return failure;
+        }).toList());
+        json.put("repair_running", status.repairRunning());
+        status.lastRepair().ifPresent(repair -> json.put("last_repair", repairJson(repair)));
+        return json;
+    }
+
+    private static Map<String, Object> repairJson(Replication.Repair repair) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("primary_blobs", repair.primaryBlobs());
+        json.put("replica_blobs", repair.secondaryBlobs());
+        json.put("missing_in_replica", repair.missingInReplica());
+        json.put("size_differs", repair.sizeDiffers());
+        json.put("only_in_replica", repair.onlyInReplica());
+        json.put("divergences", repair.divergences());
+        json.put("started_at", repair.started().toString());
+        json.put("finished_at", repair.finished().toString());
+        return json;
+    }
+
     private static Map<String, Object> scrubJson(IntegrityScrub.Status pass) {
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("state", pass.state());
         json.put("blobs_checked", pass.blobsChecked());
         json.put("bytes_checked", pass.bytesChecked());
         json.put("corrupt_found", pass.corruptFound());
+        json.put("repaired", pass.repaired());
         pass.started().ifPresent(at -> json.put("started_at", at.toString()));
         pass.finished().ifPresent(at -> json.put("finished_at", at.toString()));
         pass.error().ifPresent(error -> json.put("error", error));

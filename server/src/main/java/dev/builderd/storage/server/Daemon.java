@@ -1,5 +1,6 @@
 package dev.builderd.storage.server;
 
+import dev.builderd.storage.core.BackupService;
 import dev.builderd.storage.core.BuilderdStorage;
 import dev.builderd.storage.core.CoreConfig;
 import dev.builderd.storage.core.ReplicationQueue;
@@ -31,7 +32,11 @@ public final class Daemon implements AutoCloseable {
     private final Javalin http;
     private final StoreComposition stores;
 
-    private Daemon(MetadataStore metadata, BuilderdStorage storage, Javalin http, StoreComposition stores) {
+    private final Optional<BackupSchedule> backupSchedule;
+
+    private Daemon(MetadataStore metadata, BuilderdStorage storage, Javalin http, StoreComposition stores,
+            Optional<BackupSchedule> backupSchedule) {
+        this.backupSchedule = backupSchedule;
         this.metadata = metadata;
         this.storage = storage;
         this.http = http;
@@ -65,6 +70,7 @@ public final class Daemon implements AutoCloseable {
             StorageHealth health = new StorageHealth(stores.backends(), config.layout().tenantRoots(), mountGuard,
                     storage.tenants(), storage.encryption(), storage.scrub(), storage.replication());
             storage.scheduleScrub(config.scrub().interval(), config.scrub().bytesPerSecond());
+            Optional<BackupSchedule> backupSchedule = enableBackups(config, storage, composition);
             RequestLog requests = new RequestLog(storage.metrics());
             DaemonMetrics.register(storage.metrics(), config.layout().tenantRoots(), stores.backends());
             HttpApi api = new HttpApi(storage, metadata, health, config.layout(), config.buildToolMaxEntryBytes());
@@ -85,7 +91,7 @@ public final class Daemon implements AutoCloseable {
             LOG.info("Builderd Storage serves on {}:{} (data root {}, metadata {}), started in {} ms",
                     config.bindAddress(), http.port(), config.dataRoot(), config.metadata(),
                     (System.nanoTime() - started) / 1_000_000);
-            return new Daemon(metadata, storage, http, composition);
+            return new Daemon(metadata, storage, http, composition, backupSchedule);
         } catch (RuntimeException | IOException e) {
             if (storage != null) {
                 storage.close();
@@ -94,6 +100,22 @@ public final class Daemon implements AutoCloseable {
             composition.close();
             throw e;
         }
+    }
+
+    /** Backups into the configured target, on the configured schedule (none without a target). */
+    private static Optional<BackupSchedule> enableBackups(DaemonConfig config, BuilderdStorage storage, StoreComposition composition)
+            throws IOException {
+        if (config.backup().target().isEmpty()) {
+            return Optional.empty();
+        }
+        BackupService backups = storage.enableBackups(composition.target(config.backup().target().get()), config.backup().retention());
+        LOG.info("backups go to the {}{}", backups.describeTarget(), config.backup().schedule()
+                .map(cron -> ", every time '" + cron.asString() + "' (UTC) names").orElse(", on demand only"));
+        return config.backup().schedule().map(cron -> {
+            BackupSchedule schedule = new BackupSchedule(backups, cron, Clock.systemUTC());
+            schedule.start();
+            return schedule;
+        });
     }
 
     /** The port the API listens on. */
@@ -107,6 +129,7 @@ public final class Daemon implements AutoCloseable {
 
     @Override
     public void close() {
+        backupSchedule.ifPresent(BackupSchedule::close);
         http.stop();
         storage.close();
         metadata.close();

@@ -1,6 +1,7 @@
 package dev.builderd.storage.server.config;
 
 import dev.builderd.storage.core.CacheService;
+import dev.builderd.storage.core.BackupService;
 import dev.builderd.storage.core.CoreConfig;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.metadata.CacheRows;
@@ -106,6 +107,7 @@ public final class ConfigParser {
                 new CoreConfig.Replication(Duration.ofHours(integer(Variable.REPLICATION_DELETE_DELAY_HOURS, 0, 24 * 365)),
                         Duration.ofHours(integer(Variable.REPLICATION_REPAIR_INTERVAL_HOURS, 0, 24 * 365)),
                         CoreConfig.Replication.DEFAULTS.pollInterval(), CoreConfig.Replication.DEFAULTS.workers()));
+        DaemonConfig.Backup backup = backup();
         Duration janitorInterval = seconds(Variable.JANITOR_INTERVAL_SECONDS);
         Duration orphanGrace = seconds(Variable.ORPHAN_GRACE_SECONDS);
         // Read by logback itself (logback.xml picks the appender by name); checked here so a typo is named.
@@ -120,7 +122,7 @@ public final class ConfigParser {
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
                 adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy,
-                buildToolMaxEntryBytes, cacheTiers, new CoreConfig.Janitor(janitorInterval, orphanGrace), scrub, replication);
+                buildToolMaxEntryBytes, cacheTiers, new CoreConfig.Janitor(janitorInterval, orphanGrace), scrub, replication, backup);
     }
 
     /**
@@ -417,6 +419,32 @@ public final class ConfigParser {
             problems.add(url.envName() + "='" + value + "' is invalid: " + e.getMessage());
             return Optional.empty();
         }
+    }
+
+    private DaemonConfig.Backup backup() {
+        Optional<BlobBackend> target = target(Variable.BACKUP_TARGET, Variable.BACKUP_S3_ACCESS_KEY_ID,
+                Variable.BACKUP_S3_SECRET_ACCESS_KEY, Variable.BACKUP_AZURE_ACCESS_KEY);
+        Optional<com.cronutils.model.Cron> schedule = Optional.ofNullable(convert(Variable.BACKUP_SCHEDULE,
+                "use a cron expression of five fields (minute hour day-of-month month day-of-week, UTC), such as '0 2 * * *',"
+                        + " or off", ConfigParser::cron));
+        BackupService.Retention retention = BackupService.Retention.DEFAULTS;
+        try {
+            retention = new BackupService.Retention(integer(Variable.BACKUP_KEEP_LAST, 1, 100_000),
+                    integer(Variable.BACKUP_KEEP_DAILY, 0, 100_000), integer(Variable.BACKUP_KEEP_WEEKLY, 0, 100_000),
+                    integer(Variable.BACKUP_KEEP_MONTHLY, 0, 100_000));
+        } catch (dev.builderd.storage.core.error.InvalidInputException invalid) {
+            // a value out of range: integer() recorded which
+        }
+        return new DaemonConfig.Backup(target, schedule, retention);
+    }
+
+    /** A cron expression of the classic five fields, or null for {@code off}. */
+    private static com.cronutils.model.Cron cron(String expression) {
+        if (expression.equalsIgnoreCase("off")) {
+            return null;
+        }
+        return new com.cronutils.parser.CronParser(com.cronutils.model.definition.CronDefinitionBuilder.instanceDefinitionFor(
+                com.cronutils.model.CronType.UNIX)).parse(expression).validate();
     }
 
     /** A URL path as a key prefix: empty, or without its leading {@code /} and with a trailing one. */

@@ -29,6 +29,7 @@ import java.util.Optional;
  * @param janitor how often the lifecycle janitor runs, and the orphans' grace period
  * @param scrub how often the integrity scrub reads every blob, and how fast
  * @param replication where blobs are replicated to, if anywhere, and how
+ * @param backup where tenants are backed up to, if anywhere, when, and what a prune keeps
  */
 public record DaemonConfig(
         String bindAddress,
@@ -52,7 +53,19 @@ public record DaemonConfig(
         TieredBlobStore.Settings cacheTiers,
         CoreConfig.Janitor janitor,
         Scrub scrub,
-        Replication replication) {
+        Replication replication,
+        Backup backup) {
+
+    /**
+     * Backups ({@code docs/backups.md}).
+     *
+     * @param target the backup target; empty: backups are off
+     * @param schedule when every tenant is backed up and the target pruned; empty: only on demand
+     * @param retention what a prune keeps unless told otherwise
+     */
+    public record Backup(Optional<BlobBackend> target, Optional<com.cronutils.model.Cron> schedule,
+            dev.builderd.storage.core.BackupService.Retention retention) {
+    }
 
     /**
      * Asynchronous replication to a second backend.

@@ -32,6 +32,18 @@ public enum Variable {
             + " so that a mistaken purge can be undone from the replica"),
     REPLICATION_REPAIR_INTERVAL_HOURS("24", "the repair job compares primary and replica and enqueues every difference this often"
             + " (0: only on demand)"),
+    BACKUP_TARGET("(none: no backups)", "back tenants up into this backend (another disk, bucket or region): file:///abs/dir,"
+            + " s3://bucket/optional/prefix/?endpoint=http://host:9000&region=us-east-1, or"
+            + " azure://account/container/optional/prefix/?endpoint=http://host:10000/account"),
+    BACKUP_S3_ACCESS_KEY_ID("(none)", "s3:// backup target: access key id"),
+    BACKUP_S3_SECRET_ACCESS_KEY("(none)", "s3:// backup target: secret access key"),
+    BACKUP_AZURE_ACCESS_KEY("(none)", "azure:// backup target: the account's shared key"),
+    BACKUP_SCHEDULE("0 2 * * *", "when to back every tenant up and then prune: a cron expression (minute hour day-of-month month"
+            + " day-of-week, UTC), or off"),
+    BACKUP_KEEP_LAST("1", "a backup prune keeps each existing tenant's newest N snapshots"),
+    BACKUP_KEEP_DAILY("7", "a backup prune keeps the newest snapshot of each of the last N days"),
+    BACKUP_KEEP_WEEKLY("4", "a backup prune keeps the newest snapshot of each of the last N weeks"),
+    BACKUP_KEEP_MONTHLY("12", "a backup prune keeps the newest snapshot of each of the last N months"),
     LOG_FORMAT("text", "log lines on stderr: text, or json (one JSON object per line; a request's fields as keys)"),
     ADMIN_TOKEN("(generated into config/admin.token)", "bearer token of the operator; at least 16 characters"),
     METADATA_URL("sqlite:<data root>/metadata/builderd.db", "metadata store: sqlite:/path/file.db or postgresql://user:password@host:port/db"),

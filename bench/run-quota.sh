@@ -3,7 +3,7 @@
 #
 #   bench/run-quota.sh
 #
-# Builds the reactor, then measures, with its data in a temp directory on a real disk (not tmpfs):
+# Builds the bench module (and what it needs), then measures, with its data in a temp directory on a real disk (not tmpfs):
 #   1. usage query latency against file count: Quotas.usage(tenant) for tenants with 0, 100,000
 #      and 1,000,000 artifacts (rows inserted in bulk, the ledger set as reconciliation sets it),
 #      against what a ledger-less design runs: SELECT SUM(size) FROM artifacts WHERE tenant_id = ?,
@@ -40,7 +40,7 @@ mkdir -p "$results"
 log_file="$results/run.log"
 # shellcheck disable=SC2034   # read by bench/lib/harness.sh
 bench_name="bench/run-quota.sh"
-# say, die, make_work_dir (with cleanup on exit), forget_pid, check_idle, ratio
+# say, die, make_work_dir (with cleanup on exit), forget_pid, check_idle, ratio, build_bench_class_path, run_bench_main
 # shellcheck source=bench/lib/harness.sh
 # shellcheck disable=SC1091
 source "$root/bench/lib/harness.sh"
@@ -53,15 +53,7 @@ command -v du >/dev/null 2>&1 || die "du (coreutils) is missing"
 # ---------------------------------------------------------------------------------------------
 # 1. Build, class path (the worktree's own modules, never another checkout's jars in ~/.m2)
 # ---------------------------------------------------------------------------------------------
-say "building the reactor (./mvnw -B -q install -DskipTests)"
-(cd "$root" && ./mvnw -B -q install -DskipTests) >>"$log_file" 2>&1 || die "the build failed; see $log_file"
-(cd "$root" && ./mvnw -B -q -o -pl bench dependency:build-classpath -Dmdep.includeScope=runtime \
-  -Dmdep.outputFile="$results/classpath.txt") >>"$log_file" 2>&1 || die "could not list the bench class path; see $log_file"
-# ~/.m2 is shared with other checkouts: this project's modules come from their target/classes here.
-cp="$root/bench/target/classes:$(sed "s#[^:]*/dev/builderd/builderd-\([a-z0-9-]*\)/[^:]*\.jar#$root/\1/target/classes#g" "$results/classpath.txt")"
-for dir in $(tr ':' '\n' <<<"$cp" | grep "^$root/"); do
-  [[ -d $dir ]] || die "class path entry $dir is missing (module layout changed?)"
-done
+build_bench_class_path
 
 # ---------------------------------------------------------------------------------------------
 # 2. Work directory (a real disk)
@@ -117,19 +109,7 @@ stop_postgres() {
 # ---------------------------------------------------------------------------------------------
 # 4. The run
 # ---------------------------------------------------------------------------------------------
-# shellcheck disable=SC2086   # the options are split on spaces on purpose
-QUOTA_BENCH_POSTGRES_URL=$postgres_url QUOTA_BENCH_POSTGRES_NOTE=$postgres_note "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED $java_opts -XX:ErrorFile="$results/hs_err_%p.log" \
-  -cp "$cp" dev.builderd.storage.bench.QuotaBench "$work" "$results" >"$results/bench.out" 2>"$results/storage.log" &
-bench_pid=$!
-pids+=("$bench_pid")
-say "QuotaBench running (pid $bench_pid, $java_opts); its log: $results/storage.log"
-tail -n +1 -f --pid="$bench_pid" "$results/bench.out" >&2 &
-tail_pid=$!
-bench_status=0
-wait "$bench_pid" || bench_status=$?
-forget_pid "$bench_pid"
-wait "$tail_pid" || true
-cat "$results/bench.out" >>"$log_file"
+QUOTA_BENCH_POSTGRES_URL=$postgres_url QUOTA_BENCH_POSTGRES_NOTE=$postgres_note run_bench_main QuotaBench "$work" "$results"
 stop_postgres
 ((bench_status == 0)) || die "QuotaBench failed (exit $bench_status); see $results/bench.out and $results/storage.log"
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)

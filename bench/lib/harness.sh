@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared helpers of the benchmark scripts (bench/run-e2e.sh, bench/run-s3.sh, bench/run-scanner.sh,
-# bench/run-encryption.sh, bench/run-crypto-jmh.sh); sourced, not run.
+# bench/run-encryption.sh, bench/run-crypto-jmh.sh, bench/run-cache.sh, bench/run-quota.sh,
+# bench/run-backup.sh); sourced, not run.
 #
 # The sourcing script sets, before it calls any of these functions:
 #   bench_name   the script as its messages name it, e.g. bench/run-e2e.sh
@@ -11,6 +12,7 @@
 #   daemon_pid   the running daemon, "" when none
 #   daemon_port  the daemon's port on 127.0.0.1 (wait_daemon_ready)
 #   auth, D      the admin token's Authorization header and the daemon's base URL (api)
+#   root, java_opts  the worktree and the benchmark JVM's options (build_bench_class_path, run_bench_main)
 #   big_bytes    the size of the big test file (mbps_of_ns)
 # shellcheck disable=SC2154   # all of the above are assigned by the sourcing script
 # It sets for the script: work and fstype (make_work_dir), busy_before and load_start (check_idle).
@@ -72,6 +74,42 @@ check_idle() { # sets busy_before (CPU busy % over 3 s) and load_start, warns wh
   say "CPU busy before the run (other work on the machine): ${busy_before}%"
   ((busy_before > 15)) && say "WARNING: the machine is not idle (${busy_before}% busy); expect noisy figures"
   return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# Embedded benchmarks: a Java main of the bench module run on the worktree's own classes
+# ---------------------------------------------------------------------------------------------
+build_bench_class_path() { # builds the bench module and the modules it needs; sets cp, the class path
+  say "building the bench module and what it needs (./mvnw -B -q install -DskipTests -pl bench -am, offline first)"
+  # Offline first: ~/.m2 is shared with other checkouts and a warm one needs no network.
+  (cd "$root" && { ./mvnw -B -q -o install -DskipTests -pl bench -am || ./mvnw -B -q install -DskipTests -pl bench -am; }) \
+    >>"$log_file" 2>&1 || die "the build failed; see $log_file"
+  (cd "$root" && ./mvnw -B -q -o -pl bench dependency:build-classpath -Dmdep.includeScope=runtime \
+    -Dmdep.outputFile="$results/classpath.txt") >>"$log_file" 2>&1 || die "could not list the bench class path; see $log_file"
+  # This project's modules come from their target/classes, never another checkout's jars in ~/.m2.
+  cp="$root/bench/target/classes:$(sed "s#[^:]*/dev/builderd/builderd-\([a-z0-9-]*\)/[^:]*\.jar#$root/\1/target/classes#g" "$results/classpath.txt")"
+  local dir
+  for dir in $(tr ':' '\n' <<<"$cp" | grep "^$root/"); do
+    [[ -d $dir ]] || die "class path entry $dir is missing (module layout changed?)"
+  done
+}
+run_bench_main() { # class args...: runs dev.builderd.storage.bench.CLASS on $cp with $java_opts, its output
+  # shown as it comes and kept in bench.out (its log in storage.log); sets bench_status (the caller decides)
+  local class=$1 bench_pid tail_pid
+  shift
+  # shellcheck disable=SC2086   # the options are split on spaces on purpose
+  "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED $java_opts -XX:ErrorFile="$results/hs_err_%p.log" \
+    -cp "$cp" "dev.builderd.storage.bench.$class" "$@" >"$results/bench.out" 2>"$results/storage.log" &
+  bench_pid=$!
+  pids+=("$bench_pid")
+  say "$class running (pid $bench_pid, $java_opts); its log: $results/storage.log"
+  tail -n +1 -f --pid="$bench_pid" "$results/bench.out" >&2 &
+  tail_pid=$!
+  bench_status=0
+  wait "$bench_pid" || bench_status=$?
+  forget_pid "$bench_pid"
+  wait "$tail_pid" || true
+  cat "$results/bench.out" >>"$log_file"
 }
 
 # ---------------------------------------------------------------------------------------------

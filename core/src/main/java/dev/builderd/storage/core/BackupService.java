@@ -66,6 +66,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.stream.Collectors;
@@ -206,6 +207,8 @@ public final class BackupService implements AutoCloseable {
     private final Retention retention;
     private final Clock clock;
     private final ExecutorService jobs = Executors.newSingleThreadExecutor(Thread.ofPlatform().name("builderd-backup").daemon().factory());
+    /** Copies objects of a snapshot in parallel: each new object waits for the target's fsyncs, which overlap. */
+    private final ExecutorService copiers = Executors.newFixedThreadPool(8, Thread.ofPlatform().name("builderd-backup-copy-", 0).daemon().factory());
     private final Set<String> runningHere = Collections.synchronizedSet(new HashSet<>());
     private final Gauge lastSuccess;
     private final Gauge lastDuration;
@@ -409,21 +412,18 @@ public final class BackupService implements AutoCloseable {
             this.runId = runId;
         }
 
-        void planned(long objects) {
+        synchronized void planned(long objects) {
             total += objects;
             flush(false);
         }
 
-        void read(long n) {
+        synchronized void read(long n) {
             bytes += n;
             flush(false);
         }
 
-        void object(long size, boolean copiedNow, boolean bytesCounted) {
+        synchronized void object(long size, boolean copiedNow) {
             done++;
-            if (!bytesCounted) {
-                bytes += size;
-            }
             if (copiedNow) {
                 copied += size;
                 copiedBytes.inc(size);
@@ -432,7 +432,13 @@ public final class BackupService implements AutoCloseable {
             flush(false);
         }
 
-        void flush(boolean now) {
+        /** An object written back by a restore. */
+        synchronized void restored(long size) {
+            bytes += size;
+            object(size, false);
+        }
+
+        synchronized void flush(boolean now) {
             Instant at = clock.instant();
             if (now || !at.isBefore(written.plus(PROGRESS_EVERY))) {
                 written = at;
@@ -490,42 +496,32 @@ public final class BackupService implements AutoCloseable {
         if (view.info().encryption()) {
             encryption.archiveKeys(tenant, target);
         }
-        Map<String, ObjectLine> previous = previousObjects(tenant);
         SnapshotRef ref = new SnapshotRef(tenant, SNAPSHOT_ID.format(takenAt));
-        Counts counts = new Counts();
         Path lines = target.newSpoolFile();
         try {
+            SnapshotCopy copy;
             try (BackupManifest.Writer writer = new BackupManifest.Writer(Files.newOutputStream(lines))) {
-                writer.write(tenantLine(view));
+                copy = new SnapshotCopy(previousObjects(tenant), !view.info().encryption(), writer, progress);
+                copy.append(tenantLine(view));
                 for (BuildInfo build : view.builds()) {
-                    writer.write(backupBuild(build, view.artifacts().get(build.ref().build()), previous, writer, counts, progress));
+                    copyBuild(build, view.artifacts().get(build.ref().build()), copy);
                 }
                 Iterator<BlobInfo> entries = raw.caches().list(layout.tenantKeyPrefix(tenant) + "cache/", null);
                 while (entries.hasNext()) {
-                    BlobInfo entry = entries.next();
-                    copy(raw.caches(), Category.CACHES, entry, previous, counts, progress).ifPresent(line -> write(writer, line));
+                    copy.appendCopy(raw.caches(), Category.CACHES, entries.next(), Optional.empty());
                 }
+                copy.drain(true);
             } catch (UncheckedIOException e) {
                 throw e.getCause();
             }
-            Summary summary = new Summary(BackupManifest.FORMAT, tenant.value(), ref.id(), takenAt.toEpochMilli(),
-                    view.info().tier().wireName(), view.info().encryption(), view.builds().size(), counts.objects, counts.bytes,
-                    counts.copiedObjects, counts.copiedBytes, List.copyOf(counts.skipped));
+            Summary summary = copy.summary(tenant, ref, takenAt, view);
             target.publish(ref, lines, summary);
-            LOG.info("snapshot {} of tenant {}: {} objects, {} bytes ({} objects, {} bytes copied){}", ref.id(), tenant, counts.objects,
-                    counts.bytes, counts.copiedObjects, counts.copiedBytes,
-                    counts.skipped.isEmpty() ? "" : "; " + counts.skipped.size() + " deleted while it ran: " + counts.skipped);
+            LOG.info("snapshot {} of tenant {}: {} objects, {} bytes ({} objects, {} bytes copied){}", ref.id(), tenant, summary.objects(),
+                    summary.bytes(), summary.copiedObjects(), summary.copiedBytes(),
+                    summary.skipped().isEmpty() ? "" : "; left out: " + summary.skipped());
             return Snapshot.of(summary);
         } finally {
             Files.deleteIfExists(lines);
-        }
-    }
-
-    private static void write(BackupManifest.Writer writer, Line line) {
-        try {
-            writer.write(line);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         }
     }
 
@@ -539,30 +535,31 @@ public final class BackupService implements AutoCloseable {
         return new TenantLine(view.info().tier().wireName(), view.info().encryption(), retention, policies);
     }
 
-    /** Copies a build's artifacts (those with rows) and logs; returns its line, without the artifacts that were gone. */
-    private BuildLine backupBuild(BuildInfo build, List<ArtifactInfo> rows, Map<String, ObjectLine> previous,
-            BackupManifest.Writer writer, Counts counts, Progress progress) throws IOException {
+    /** Copies a build's artifacts (those with rows) and logs; its line follows, without the artifacts that were left out. */
+    private void copyBuild(BuildInfo build, List<ArtifactInfo> rows, SnapshotCopy copy) throws IOException {
         BuildRef ref = build.ref();
         Map<String, BlobInfo> stored = new HashMap<>();
         raw.artifacts().list(layout.buildKeyPrefix(ref) + "rootfs/", null).forEachRemaining(info -> stored.put(info.key().value(), info));
-        List<ArtifactLine> kept = new ArrayList<>();
+        List<CompletableFuture<Optional<ArtifactLine>>> artifactLines = new ArrayList<>();
         for (ArtifactInfo artifact : rows) {
-            BlobInfo blob = stored.get(layout.artifactKey(ref, artifact.name()).value());
-            Optional<ObjectLine> line = blob == null ? Optional.empty() : copy(raw.artifacts(), Category.ARTIFACTS, blob, previous, counts, progress);
-            if (line.isEmpty()) {
-                counts.skipped.add("artifact " + artifact.name() + " of build " + ref.build());
+            BlobKey key = layout.artifactKey(ref, artifact.name());
+            BlobInfo blob = stored.get(key.value());
+            if (blob == null) {
+                copy.leftOut(key, "deleted while the backup ran");
                 continue;
             }
-            writer.write(line.get());
-            kept.add(new ArtifactLine(artifact.name().value(), artifact.size(), artifact.sha256(), artifact.created().toEpochMilli()));
+            ArtifactLine line = new ArtifactLine(artifact.name().value(), artifact.size(), artifact.sha256(), artifact.created().toEpochMilli());
+            artifactLines.add(copy.appendCopy(raw.artifacts(), Category.ARTIFACTS, blob, Optional.of(artifact.sha256()))
+                    .thenApply(object -> object.map(o -> line)));
         }
         Iterator<BlobInfo> logs = raw.logs().list(layout.logKeyPrefix(ref), null);
         while (logs.hasNext()) {
-            BlobInfo log = logs.next();
-            copy(raw.logs(), Category.LOGS, log, previous, counts, progress).ifPresent(line -> write(writer, line));
+            copy.appendCopy(raw.logs(), Category.LOGS, logs.next(), Optional.empty());
         }
-        return new BuildLine(ref.build().value(), build.status().name(), build.failureReason().orElse(null),
-                build.created().toEpochMilli(), build.completed().map(Instant::toEpochMilli).orElse(null), kept);
+        copy.append(CompletableFuture.allOf(artifactLines.toArray(CompletableFuture[]::new)).thenApply(copied -> Optional.of(
+                new BuildLine(ref.build().value(), build.status().name(), build.failureReason().orElse(null),
+                        build.created().toEpochMilli(), build.completed().map(Instant::toEpochMilli).orElse(null),
+                        artifactLines.stream().map(CompletableFuture::join).flatMap(Optional::stream).toList()))));
     }
 
     /** The categories of stored objects, as manifests name them. */
@@ -574,43 +571,127 @@ public final class BackupService implements AutoCloseable {
         }
     }
 
-    private static final class Counts {
-        long objects;
-        long bytes;
-        long copiedObjects;
-        long copiedBytes;
-        final List<String> skipped = new ArrayList<>();
-    }
-
     /**
-     * The object's line: the previous snapshot's when size and time match (nothing is read), else
-     * the object is copied into the target (unless its content is there). Empty if it is gone.
+     * One snapshot being taken: objects are copied ahead by the copier threads (at most
+     * {@value #WINDOW} at a time, so that many small objects share the target's fsync waits), and
+     * their lines are written in the order they were appended.
      */
-    private Optional<ObjectLine> copy(BlobStore store, Category category, BlobInfo blob, Map<String, ObjectLine> previous,
-            Counts counts, Progress progress) throws IOException {
-        long modified = blob.lastModified().toEpochMilli();
-        ObjectLine before = previous.get(blob.key().value());
-        ObjectLine line;
-        if (before != null && before.size() == blob.size() && before.modifiedAtMs() == modified) {
-            line = new ObjectLine(category.wireName(), before.key(), before.size(), before.sha256(), MODE, modified);
-            progress.object(line.size(), false, false);
-        } else {
-            BackupTarget.Stored stored;
-            try (InputStream in = store.open(blob.key(), ByteRange.ALL)) {
-                stored = target.store(in, progress::read);
-            } catch (BlobNotFoundException deletedMeanwhile) {
-                return Optional.empty();
-            }
-            line = new ObjectLine(category.wireName(), blob.key().value(), stored.size(), stored.sha256(), MODE, modified);
-            progress.object(stored.size(), stored.copied(), true);
-            if (stored.copied()) {
-                counts.copiedObjects++;
-                counts.copiedBytes += stored.size();
+    private final class SnapshotCopy {
+        private static final int WINDOW = 64;
+
+        private final Map<String, ObjectLine> previous;
+        private final boolean storedAsRecorded;
+        private final BackupManifest.Writer writer;
+        private final Progress progress;
+        private final java.util.ArrayDeque<CompletableFuture<? extends Optional<? extends Line>>> pending = new java.util.ArrayDeque<>();
+        private long objects;
+        private long bytes;
+        private long copiedObjects;
+        private long copiedBytes;
+        private final List<String> skipped = new ArrayList<>();
+
+        /** @param storedAsRecorded whether the backends hold artifacts as their rows' SHA-256 says (a plaintext tenant) */
+        SnapshotCopy(Map<String, ObjectLine> previous, boolean storedAsRecorded, BackupManifest.Writer writer, Progress progress) {
+            this.previous = previous;
+            this.storedAsRecorded = storedAsRecorded;
+            this.writer = writer;
+            this.progress = progress;
+        }
+
+        void append(Line line) throws IOException {
+            append(CompletableFuture.completedFuture(Optional.of(line)));
+        }
+
+        void append(CompletableFuture<? extends Optional<? extends Line>> line) throws IOException {
+            pending.add(line);
+            drain(false);
+        }
+
+        /** Starts copying an object; its line is written in turn. */
+        CompletableFuture<Optional<ObjectLine>> appendCopy(BlobStore store, Category category, BlobInfo blob,
+                Optional<String> recordedSha256) throws IOException {
+            CompletableFuture<Optional<ObjectLine>> line = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return copy(store, category, blob, storedAsRecorded ? recordedSha256 : Optional.empty());
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }, copiers);
+            append(line);
+            return line;
+        }
+
+        /** Writes the lines whose copies are done, in order; with {@code all}, waits for every one. */
+        void drain(boolean all) throws IOException {
+            while (!pending.isEmpty() && (all || pending.size() > WINDOW || pending.peek().isDone())) {
+                Optional<? extends Line> line;
+                try {
+                    line = pending.peek().join();
+                } catch (java.util.concurrent.CompletionException e) {
+                    pending.forEach(other -> other.cancel(false));
+                    if (e.getCause() instanceof UncheckedIOException io) {
+                        throw io.getCause();
+                    }
+                    throw e.getCause() instanceof RuntimeException runtime ? runtime : e;
+                }
+                pending.poll();
+                if (line.isPresent()) {
+                    writer.write(line.get());
+                }
             }
         }
-        counts.objects++;
-        counts.bytes += line.size();
-        return Optional.of(line);
+
+        synchronized void leftOut(BlobKey key, String why) {
+            skipped.add(key.value() + ": " + why);
+        }
+
+        private synchronized void counted(long size, boolean copiedNow) {
+            objects++;
+            bytes += size;
+            if (copiedNow) {
+                copiedObjects++;
+                copiedBytes += size;
+            }
+        }
+
+        synchronized Summary summary(TenantId tenant, SnapshotRef ref, Instant takenAt, TenantView view) {
+            return new Summary(BackupManifest.FORMAT, tenant.value(), ref.id(), takenAt.toEpochMilli(), view.info().tier().wireName(),
+                    view.info().encryption(), view.builds().size(), objects, bytes, copiedObjects, copiedBytes, List.copyOf(skipped));
+        }
+
+        /**
+         * The object's line: the previous snapshot's when size and time match (nothing is read);
+         * with a known SHA-256 whose content the target holds, a line without reading either;
+         * else the object is copied into the target. Empty, and recorded, if it is left out.
+         */
+        private Optional<ObjectLine> copy(BlobStore store, Category category, BlobInfo blob, Optional<String> knownSha256)
+                throws IOException {
+            long modified = blob.lastModified().toEpochMilli();
+            ObjectLine before = previous.get(blob.key().value());
+            if (before != null && before.size() == blob.size() && before.modifiedAtMs() == modified) {
+                return Optional.of(line(category, blob, before.size(), before.sha256(), false));
+            }
+            if (knownSha256.isPresent() && target.holds(knownSha256.get())) {
+                return Optional.of(line(category, blob, blob.size(), knownSha256.get(), false));
+            }
+            BackupTarget.Stored stored;
+            try (InputStream in = store.open(blob.key(), ByteRange.ALL)) {
+                stored = target.store(in, blob.size(), knownSha256, progress::read);
+            } catch (BlobNotFoundException deletedMeanwhile) {
+                leftOut(blob.key(), "deleted while the backup ran");
+                return Optional.empty();
+            } catch (IoErrors.ChecksumMismatchException damaged) {
+                leftOut(blob.key(), "its stored bytes do not match its recorded SHA-256 (damaged; the integrity scrub reports it)");
+                return Optional.empty();
+            }
+            return Optional.of(line(category, blob, stored.size(), stored.sha256(), stored.copied()));
+        }
+
+        private ObjectLine line(Category category, BlobInfo blob, long size, String sha256, boolean copiedNow) {
+            counted(size, copiedNow);
+            progress.object(size, copiedNow);
+            return new ObjectLine(category.wireName(), blob.key().value(), size, sha256, MODE, blob.lastModified().toEpochMilli());
+        }
     }
 
     /** The objects of the tenant's newest snapshot, by key: what an incremental backup need not read again. */
@@ -766,7 +847,7 @@ public final class BackupService implements AutoCloseable {
                 throw new IOException("artifact " + name + " of build " + from.build() + " in the backup does not match its recorded"
                         + " SHA-256 " + artifact.sha256() + ": the backup is damaged (run backup verify)", e);
             }
-            progress.object(artifact.size(), false, false);
+            progress.restored(artifact.size());
             rows.add(new ArtifactInfo(name, artifact.size(), artifact.sha256(), Instant.ofEpochMilli(artifact.createdAtMs())));
         }
         Set<String> restoredLogs = new HashSet<>();
@@ -779,7 +860,7 @@ public final class BackupService implements AutoCloseable {
                     live.logs().put(into_, in, source.stat(key).orElseThrow().size(), WriteMode.OVERWRITE);
                 }
                 restoredLogs.add(into_.value());
-                progress.object(log.size(), false, false);
+                progress.restored(log.size());
             }
         }
         BuildInfo build = new BuildInfo(to, BuildStatus.valueOf(line.status()), Optional.ofNullable(line.failureReason()),
@@ -831,7 +912,7 @@ public final class BackupService implements AutoCloseable {
                 CacheRows.put(h, into, typeAndKey[0], typeAndKey[1], size, now);
                 return null;
             });
-            progress.object(entry.size(), false, false);
+            progress.restored(entry.size());
             restored++;
         }
         return restored;
@@ -942,7 +1023,7 @@ public final class BackupService implements AutoCloseable {
                             damaged.put(line.sha256(), problem);
                         }
                     } else {
-                        progress.object(line.size(), false, false);
+                        progress.object(line.size(), false);
                     }
                     if (problem != null) {
                         problems.add(Map.of("snapshot", ref.toString(), "key", line.key(),
@@ -978,7 +1059,7 @@ public final class BackupService implements AutoCloseable {
                 size += n;
                 progress.read(n);
             }
-            progress.object(size, false, true);
+            progress.object(size, false);
             if (!in.sha256().equals(line.sha256())) {
                 return Optional.of("its SHA-256 is " + in.sha256() + ", not " + line.sha256() + " (the content is damaged)");
             }
@@ -987,7 +1068,7 @@ public final class BackupService implements AutoCloseable {
             }
             return Optional.empty();
         } catch (BlobNotFoundException e) {
-            progress.object(0, false, true);
+            progress.object(0, false);
             return Optional.of("the content is missing from the " + target.describe());
         }
     }
@@ -1044,7 +1125,7 @@ public final class BackupService implements AutoCloseable {
                         batch.clear();
                     }
                 }
-                progress.object(0, false, true);
+                progress.object(0, false);
             }
         } catch (UncheckedIOException e) {
             throw e.getCause();
@@ -1063,5 +1144,6 @@ public final class BackupService implements AutoCloseable {
     @Override
     public void close() {
         jobs.shutdownNow();
+        copiers.shutdownNow();
     }
 }

@@ -10,6 +10,7 @@ import dev.builderd.storage.blob.FileAdoption;
 import dev.builderd.storage.blob.WriteMode;
 import dev.builderd.storage.core.model.TenantId;
 import java.io.ByteArrayInputStream;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -23,7 +24,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
-import java.util.function.Consumer;
+import java.util.function.LongConsumer;
 
 /**
  * Where backups live: any {@link BlobStore} (a directory, another disk, an S3 bucket, Azure),
@@ -82,17 +83,42 @@ final class BackupTarget {
         return BlobKey.of(DATA + sha256.substring(0, 2) + "/" + sha256);
     }
 
+    /** Whether content with this address is stored. */
+    boolean holds(String sha256) throws IOException {
+        return store.stat(dataKey(sha256)).isPresent();
+    }
+
     /**
      * Stores {@code content} under its SHA-256, unless content with that address is there. Every
-     * byte read is passed to {@code progress}.
+     * byte read is passed to {@code progress}. With {@code expectedSha256} (known from the
+     * metadata), the content streams straight to its address and is refused if it does not match
+     * ({@link IoErrors.ChecksumMismatchException}); otherwise it is spooled while it is hashed.
      */
-    Stored store(InputStream content, Consumer<Long> progress) throws IOException {
+    Stored store(InputStream content, long length, Optional<String> expectedSha256, LongConsumer progress) throws IOException {
+        InputStream counted = new FilterInputStream(content) {
+            @Override
+            public int read(byte[] buffer, int offset, int count) throws IOException {
+                int n = super.read(buffer, offset, count);
+                if (n > 0) {
+                    progress.accept(n);
+                }
+                return n;
+            }
+        };
+        if (expectedSha256.isPresent()) {
+            try {
+                store.put(dataKey(expectedSha256.get()), new HashingInputStream(counted, expectedSha256.get()), length, WriteMode.CREATE_NEW);
+                return new Stored(expectedSha256.get(), length, true);
+            } catch (BlobAlreadyExistsException storedMeanwhile) {
+                return new Stored(expectedSha256.get(), length, false);
+            }
+        }
         Path file = spool.resolve(UUID.randomUUID() + ".part");
         try {
-            HashingInputStream hashing = new HashingInputStream(content, null);
+            HashingInputStream hashing = new HashingInputStream(counted, null);
             long size;
             try (OutputStream out = Files.newOutputStream(file)) {
-                size = copy(hashing, out, progress);
+                size = hashing.transferTo(out);
             }
             String sha256 = hashing.sha256();
             BlobKey key = dataKey(sha256);
@@ -116,17 +142,6 @@ final class BackupTarget {
         } finally {
             Files.deleteIfExists(file);
         }
-    }
-
-    private static long copy(InputStream in, OutputStream out, Consumer<Long> progress) throws IOException {
-        byte[] buffer = new byte[1 << 20];
-        long total = 0;
-        for (int n; (n = in.read(buffer)) >= 0; ) {
-            out.write(buffer, 0, n);
-            total += n;
-            progress.accept((long) n);
-        }
-        return total;
     }
 
     InputStream openData(String sha256, ByteRange range) throws IOException {

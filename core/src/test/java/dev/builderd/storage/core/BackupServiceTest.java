@@ -208,6 +208,26 @@ class BackupServiceTest {
     }
 
     @Test
+    void anArtifactWhoseStoredBytesNoLongerMatchItsRowIsLeftOutAndNamed() throws IOException {
+        open();
+        storage.tenants().put(ADMIN, ACME, Tier.PRO, false);
+        build(ACME, "b1", Map.of(IMAGE, "image one", MANIFEST, "notes"));
+        try (RandomAccessFile file = new RandomAccessFile(dataRoot.resolve("tenants/acme/builds/b1/rootfs/rootfs.img").toFile(), "rw")) {
+            file.seek(0);
+            file.write('X');
+        }
+
+        BackupService.Snapshot snapshot = backUp(ACME);
+
+        assertThat(snapshot.skipped()).singleElement().asString().contains("tenants/acme/builds/b1/rootfs/rootfs.img")
+                .contains("do not match its recorded SHA-256");
+        assertThat(snapshot.objects()).as("the notes and the log").isEqualTo(2);
+        for (Path file : contentFiles()) {
+            assertThat(Files.readString(file)).doesNotContain("Xmage");
+        }
+    }
+
+    @Test
     void aWholeTenantReturnsToItsSnapshotWhileOtherTenantsAreUntouched() throws IOException {
         open();
         storage.tenants().put(ADMIN, ACME, Tier.PRO, false);

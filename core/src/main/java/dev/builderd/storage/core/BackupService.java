@@ -930,6 +930,33 @@ public final class BackupService implements AutoCloseable {
         });
     }
 
+    /**
+     * The tenant's newest snapshot as a read-only store, under the blobs' own keys and as the
+     * backends hold them (ciphertext for an encrypted tenant): what the integrity scrub repairs a
+     * damaged blob from. Empty when the tenant has no snapshot.
+     */
+    Optional<BlobStore> newestSnapshot(TenantId tenant) {
+        try {
+            List<Summary> snapshots = target.summaries(Optional.of(tenant));
+            if (snapshots.isEmpty()) {
+                return Optional.empty();
+            }
+            NavigableMap<String, ObjectLine> objects = new TreeMap<>();
+            try (BackupManifest.Reader lines = target.lines(new SnapshotRef(tenant, snapshots.getLast().snapshotId()))) {
+                lines.forEachRemaining(line -> {
+                    if (line instanceof ObjectLine object) {
+                        objects.put(object.key(), object);
+                    }
+                });
+            }
+            return Optional.of(new SnapshotStore(objects, target));
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "reading the newest snapshot of tenant " + tenant + " in the " + target.describe());
+        } catch (UncheckedIOException e) {
+            throw IoErrors.translate(e.getCause(), "reading the newest snapshot of tenant " + tenant + " in the " + target.describe());
+        }
+    }
+
     private void requireTenant(TenantId tenant) {
         if (metadata.read(h -> TenantRows.find(h, tenant)).isEmpty()) {
             throw new NotFoundException("tenant '" + tenant + "' does not exist");

@@ -271,6 +271,7 @@ public final class BuilderdStorage implements AutoCloseable {
         Stores raw = stores.map(store -> store instanceof TieredBlobStore tiered ? tiered.remote() : store);
         this.backups = new BackupService(metadata, backupTarget, raw, encrypted, config.layout(), tenants, builds, artifacts,
                 encryption, quotas, reconciliation, policies, nodeName(config.layout()), retention, clock, metrics);
+        scrub.repairFromBackups(backups::newestSnapshot);
         return backups;
     }
 

@@ -35,6 +35,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
@@ -50,10 +51,11 @@ import org.slf4j.LoggerFactory;
  * logged with {@code event=scrub_corrupt}. A blob deleted or replaced while it is read is no
  * finding.
  *
- * <p>Where the blob's store replicates ({@link ReplicatingBlobStore}), a damaged blob is repaired
- * from the replica: the replica's copy is read through the same decrypting view and checked
- * against the recorded SHA-256, and only if it matches are its stored bytes put back into the
- * primary, which is then checked again. A repaired blob is no finding; it is counted in the pass
+ * <p>A damaged blob is repaired from a copy: the replica's, where the blob's store replicates
+ * ({@link ReplicatingBlobStore}), else the tenant's newest backup snapshot, where backups are
+ * enabled ({@link #repairFromBackups}). The copy is read through the same decrypting view and
+ * checked against the recorded SHA-256, and only if it matches are its stored bytes put back,
+ * which are then checked again. A repaired blob is no finding; it is counted in the pass
  * ({@code repaired}), in {@code builderd_scrub_repaired_blobs}, and logged with
  * {@code event=scrub_repaired}. Otherwise the finding names what to restore.
  */
@@ -89,6 +91,7 @@ public final class IntegrityScrub {
     private final Counter blobsChecked;
     private final Counter bytesChecked;
     private final Counter repairedBlobs;
+    private volatile Function<TenantId, Optional<BlobStore>> backupCopies = tenant -> Optional.empty();
     private volatile long bytesPerSecond;
 
     /**
@@ -109,7 +112,7 @@ public final class IntegrityScrub {
         bytesChecked = Counter.builder().name("builderd_scrub_bytes_checked").help("Bytes the integrity scrub read and verified")
                 .register(registry);
         repairedBlobs = Counter.builder().name("builderd_scrub_repaired_blobs")
-                .help("Damaged blobs the integrity scrub repaired from the replica").register(registry);
+                .help("Damaged blobs the integrity scrub repaired from the replica or a backup").register(registry);
         GaugeWithCallback.builder().name("builderd_scrub_corrupt_blobs")
                 .help("Blobs the integrity scrub found damaged and that have not read whole since, by tenant")
                 .labelNames("tenant_id")
@@ -186,7 +189,7 @@ public final class IntegrityScrub {
             forgetDeleted();
             last.set(new Status("finished", totals[0], totals[1], totals[2], totals[3], Optional.of(started), Optional.of(clock.instant()),
                     Optional.empty(), List.of()));
-            LOG.info("integrity scrub pass finished: {} blobs, {} bytes read, {} damaged, {} repaired from the replica", totals[0], totals[1],
+            LOG.info("integrity scrub pass finished: {} blobs, {} bytes read, {} damaged, {} repaired from a copy", totals[0], totals[1],
                     totals[2], totals[3]);
         } catch (RuntimeException | InterruptedException e) {
             if (e instanceof InterruptedException) {
@@ -201,7 +204,7 @@ public final class IntegrityScrub {
         return withFindings(last.get());
     }
 
-    /** Reads one blob whole and compares its digest, repairing it from the replica if it can; returns the bytes read. */
+    /** Reads one blob whole and compares its digest, repairing it from a copy if it can; returns the bytes read. */
     private long check(Candidate candidate, long[] totals) {
         String problem;
         long read = 0;
@@ -222,13 +225,13 @@ public final class IntegrityScrub {
         if (problem == null) {
             forget(candidate.key());
         } else if (candidate.stillExpected().get()) {
-            Optional<String> unrepaired = repairFromReplica(candidate);
+            Optional<String> unrepaired = repair(candidate);
             if (unrepaired.isEmpty()) {
                 totals[3]++;
                 repairedBlobs.inc();
                 forget(candidate.key());
-                LOG.warn("event=scrub_repaired tenant={} key={}: {}; restored from the replica", candidate.tenant().map(TenantId::value)
-                        .orElse("_global"), candidate.key(), problem);
+                LOG.warn("event=scrub_repaired tenant={} key={}: {}", candidate.tenant().map(TenantId::value).orElse("_global"),
+                        candidate.key(), problem);
                 return read;
             }
             totals[2]++;
@@ -244,36 +247,76 @@ public final class IntegrityScrub {
     }
 
     /**
-     * Puts the replica's copy of a damaged blob back into the primary if the replica's copy
-     * reads whole; empty when the primary reads whole afterwards, else why not (to append to the
-     * finding; empty text where no replica exists).
+     * Repairs a damaged blob from the first copy that reads whole: the replica's, where the blob's
+     * store replicates, then the newest backup snapshot's, where backups are enabled. Empty when
+     * the blob reads whole afterwards (and what it was restored from is logged), else why not
+     * (to append to the finding; empty text where no copy exists).
      */
-    private Optional<String> repairFromReplica(Candidate candidate) {
-        if (!(candidate.backend() instanceof ReplicatingBlobStore replicated) || !replicated.replicates(candidate.key())) {
-            return Optional.of("");
+    private Optional<String> repair(Candidate candidate) {
+        StringBuilder why = new StringBuilder();
+        if (candidate.backend() instanceof ReplicatingBlobStore replicated && replicated.replicates(candidate.key())) {
+            Optional<String> failed = repairFrom("the replica", replicated.secondary(), replicated.primary(), candidate);
+            if (failed.isEmpty()) {
+                return failed;
+            }
+            why.append(failed.get());
         }
+        Optional<BlobStore> snapshot;
+        try {
+            snapshot = candidate.tenant().isEmpty() ? Optional.empty() : backupCopies.apply(candidate.tenant().get());
+        } catch (RuntimeException e) {
+            return Optional.of(why + "; reading the newest backup snapshot failed: " + e.getMessage());
+        }
+        if (snapshot.isPresent()) {
+            Optional<String> failed = repairFrom("the newest backup snapshot", snapshot.get(), candidate.backend(), candidate);
+            if (failed.isEmpty()) {
+                return failed;
+            }
+            why.append(failed.get());
+        }
+        return Optional.of(why.toString());
+    }
+
+    /**
+     * Puts {@code source}'s copy of a damaged blob back into {@code primary} if that copy reads
+     * whole; empty when the primary reads whole afterwards, else why not.
+     */
+    private Optional<String> repairFrom(String sourceName, BlobStore source, BlobStore primary, Candidate candidate) {
         BlobKey key = candidate.key();
         try {
-            String replica = digest(view.apply(replicated.secondary()), key).sha256();
-            if (!replica.equals(candidate.sha256())) {
-                return Optional.of("; the replica's copy is damaged too (SHA-256 " + replica + ")");
+            String copy = digest(view.apply(source), key).sha256();
+            if (!copy.equals(candidate.sha256())) {
+                return Optional.of("; the copy in " + sourceName + " is damaged too (SHA-256 " + copy + ")");
             }
-            // The bytes as stored (ciphertext for an encrypted tenant), not re-encrypted: the replica's copy is verified whole.
-            Optional<BlobInfo> stored = replicated.secondary().stat(key);
+            // The bytes as stored (ciphertext for an encrypted tenant), not re-encrypted: the copy is verified whole.
+            Optional<BlobInfo> stored = source.stat(key);
             if (stored.isEmpty()) {
-                return Optional.of("; the replica has no copy");
+                return Optional.of("; " + sourceName + " has no copy");
             }
-            try (InputStream in = replicated.secondary().open(key, ByteRange.ALL)) {
-                replicated.primary().put(key, in, stored.get().size(), WriteMode.OVERWRITE);
+            try (InputStream in = source.open(key, ByteRange.ALL)) {
+                primary.put(key, in, stored.get().size(), WriteMode.OVERWRITE);
             }
-            String repaired = digest(view.apply(replicated.primary()), key).sha256();
-            return repaired.equals(candidate.sha256()) ? Optional.empty()
-                    : Optional.of("; the replica's copy was put back but the primary still reads " + repaired);
+            String repaired = digest(view.apply(primary), key).sha256();
+            if (!repaired.equals(candidate.sha256())) {
+                return Optional.of("; the copy in " + sourceName + " was put back but the blob still reads " + repaired);
+            }
+            LOG.warn("event=scrub_repaired tenant={} key={}: restored from {}", candidate.tenant().map(TenantId::value).orElse("_global"),
+                    key, sourceName);
+            return Optional.empty();
         } catch (BlobNotFoundException missing) {
-            return Optional.of("; the replica has no copy");
+            return Optional.of("; " + sourceName + " has no copy");
         } catch (IOException | UncheckedIOException e) {
-            return Optional.of("; repairing it from the replica failed: " + e.getMessage());
+            return Optional.of("; repairing it from " + sourceName + " failed: " + e.getMessage());
         }
+    }
+
+    /**
+     * From now on, a damaged blob of a tenant that the replica cannot repair is repaired from
+     * {@code copies} of the tenant: a read-only store of its newest backup snapshot, under the
+     * blobs' own keys and as the backends hold them (empty when it has none).
+     */
+    void repairFromBackups(Function<TenantId, Optional<BlobStore>> copies) {
+        this.backupCopies = copies;
     }
 
     /** Reads a blob whole through {@code store} and returns its SHA-256. */

@@ -228,6 +228,27 @@ class BackupServiceTest {
     }
 
     @Test
+    void theIntegrityScrubRepairsADamagedEncryptedArtifactFromTheNewestBackup() throws IOException {
+        open();
+        storage.tenants().put(ADMIN, ACME, Tier.ENTERPRISE, null);
+        String image = "an encrypted image ".repeat(100);
+        BuildRef b1 = build(ACME, "b1", Map.of(IMAGE, image));
+        backUp(ACME);
+        try (RandomAccessFile file = new RandomAccessFile(dataRoot.resolve("tenants/acme/builds/b1/rootfs/rootfs.img").toFile(), "rw")) {
+            file.seek(500);
+            int original = file.read();
+            file.seek(500);
+            file.write(original ^ 0xff);
+        }
+
+        IntegrityScrub.Status pass = storage.scrub().runPassIfIdle();
+
+        assertThat(pass.repaired()).as("%s", pass).isEqualTo(1);
+        assertThat(pass.corruptFound()).isZero();
+        assertThat(artifact(b1, IMAGE)).isEqualTo(image);
+    }
+
+    @Test
     void aWholeTenantReturnsToItsSnapshotWhileOtherTenantsAreUntouched() throws IOException {
         open();
         storage.tenants().put(ADMIN, ACME, Tier.PRO, false);

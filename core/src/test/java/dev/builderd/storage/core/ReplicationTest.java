@@ -322,6 +322,6 @@ class ReplicationTest {
 
         assertThat(pass.repaired()).isZero();
         assertThat(pass.findings()).singleElement().satisfies(finding -> assertThat(finding.problem())
-                .contains("the replica's copy is damaged too"));
+                .contains("the copy in the replica is damaged too"));
     }
 }

@@ -42,8 +42,8 @@ public final class ReplicationQueue implements ReplicationJournal {
                 return null;
             });
         } catch (StorageException e) {
-            throw new IOException("noting " + (keys.size() == 1 ? keys.getFirst() : keys.size() + " keys")
-                    + " in the replication queue failed, so the primary was not changed: " + e.getMessage(), e);
+            throw new IOException("recording " + (keys.size() == 1 ? keys.getFirst() : keys.size() + " keys")
+                    + " in the replication queue failed (the metadata store is needed to replicate): " + e.getMessage(), e);
         }
     }
 }

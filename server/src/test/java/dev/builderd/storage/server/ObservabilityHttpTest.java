@@ -30,6 +30,15 @@ class ObservabilityHttpTest extends HttpApiTestBase {
     private static final Path DEPLOY = Path.of(System.getProperty("user.dir")).getParent().resolve("deploy");
     private static final Pattern METRIC = Pattern.compile("\\b((?:builderd|jvm)_[a-z0-9_]+)");
 
+    @org.junit.jupiter.api.io.TempDir
+    Path replicaRoot;
+
+    /** With a replica, so that the replication metrics the alert rules name are exported too. */
+    @Override
+    java.util.Map<String, String> backendEnvironment() {
+        return java.util.Map.of("UNKEY_BUILDERD_REPLICA_TARGET", replicaRoot.toUri().toString());
+    }
+
     /** A tenant with a running build, an artifact, a cache hit and miss, a policy and a 404: every kind of series. */
     private String traffic() {
         String token = tenant("acme", "pro");

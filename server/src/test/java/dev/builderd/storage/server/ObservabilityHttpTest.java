@@ -32,11 +32,14 @@ class ObservabilityHttpTest extends HttpApiTestBase {
 
     @org.junit.jupiter.api.io.TempDir
     Path replicaRoot;
+    @org.junit.jupiter.api.io.TempDir
+    Path backupRoot;
 
-    /** With a replica, so that the replication metrics the alert rules name are exported too. */
+    /** With a replica and a backup target, so that the replication and backup metrics the alert rules name are exported too. */
     @Override
     java.util.Map<String, String> backendEnvironment() {
-        return java.util.Map.of("UNKEY_BUILDERD_REPLICA_TARGET", replicaRoot.toUri().toString());
+        return java.util.Map.of("UNKEY_BUILDERD_REPLICA_TARGET", replicaRoot.toUri().toString(),
+                "UNKEY_BUILDERD_BACKUP_TARGET", backupRoot.toUri().toString(), "UNKEY_BUILDERD_BACKUP_SCHEDULE", "off");
     }
 
     /** A tenant with a running build, an artifact, a cache hit and miss, a policy and a 404: every kind of series. */

@@ -65,7 +65,7 @@ class PrometheusHttpTest extends HttpApiTestBase {
         Run tests = run(RULES_DIR, "promtool", "test", "rules", "builderd-storage.rules.test.yml");
 
         assertThat(check.exitCode()).as(check.output()).isZero();
-        assertThat(check.output()).contains("SUCCESS: 10 rules found");
+        assertThat(check.output()).contains("SUCCESS: 13 rules found");
         assertThat(tests.exitCode()).as(tests.output()).isZero();
         assertThat(tests.output()).contains("SUCCESS");
     }

@@ -173,7 +173,7 @@ public final class BackupBench {
     private void run() throws Exception {
         try (MetadataStore metadata = MetadataStore.open(MetadataLocation.sqlite(dataRoot.resolve("metadata/builderd.db")));
                 BuilderdStorage storage = open(metadata)) {
-            BackupService backups = storage.enableBackups(new FileBlobStore(work.resolve("builderd-backup")));
+            BackupService backups = storage.enableBackups(new FileBlobStore(work.resolve("builderd-backup")), BackupService.Retention.DEFAULTS);
             populate(storage);
             Path rsyncRoot = Files.createDirectories(work.resolve("rsync-backup"));
             Map<String, String> restic = resticEnvironment();

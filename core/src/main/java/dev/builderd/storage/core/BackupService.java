@@ -267,6 +267,26 @@ public final class BackupService implements AutoCloseable {
         return retention;
     }
 
+    /**
+     * What {@code /health/storage} shows of backups.
+     *
+     * @param targetProblem why the target failed its probe, if it did
+     * @param lastBackup the latest backup job, running or ended
+     * @param lastSuccess when a backup job last finished well
+     * @param verifyProblems what the last verify found damaged or missing
+     */
+    public record Health(String target, Optional<String> targetProblem, Optional<BackupRows.Run> lastBackup,
+            Optional<Instant> lastSuccess, long verifyProblems) {
+    }
+
+    /** Probes the target (within {@code deadline}) and reads the latest jobs. */
+    public Health health(Duration deadline) {
+        Optional<BackupRows.Run> last = metadata.read(h -> BackupRows.latest(h, 50)).stream()
+                .filter(run -> run.kind().equals("backup")).findFirst();
+        Optional<Instant> success = metadata.read(h -> BackupRows.lastFinished(h, "backup")).flatMap(BackupRows.Run::finishedAt);
+        return new Health(target.describe(), target.probe(deadline), last, success, (long) verifyProblems.get());
+    }
+
     /** Where the backups go, in words. */
     public String describeTarget() {
         return target.describe();

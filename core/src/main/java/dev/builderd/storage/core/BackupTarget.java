@@ -77,6 +77,11 @@ final class BackupTarget {
         return store.backendName() + " backup target";
     }
 
+    /** Writes, reads and deletes a small object under {@code health/}: empty when the target works, else why not. */
+    Optional<String> probe(java.time.Duration deadline) {
+        return dev.builderd.storage.blob.BlobStoreProbe.probe(store, "health/", deadline).problem();
+    }
+
     // ---------------------------------------------------------------- content
 
     static BlobKey dataKey(String sha256) {

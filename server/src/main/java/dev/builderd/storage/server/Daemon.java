@@ -67,10 +67,10 @@ public final class Daemon implements AutoCloseable {
                     config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT, config.encryption(), config.quotas(),
                     config.cachePolicy(), config.janitor(), config.replication().schedule());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
-            StorageHealth health = new StorageHealth(stores.backends(), config.layout().tenantRoots(), mountGuard,
-                    storage.tenants(), storage.encryption(), storage.scrub(), storage.replication());
-            storage.scheduleScrub(config.scrub().interval(), config.scrub().bytesPerSecond());
             Optional<BackupSchedule> backupSchedule = enableBackups(config, storage, composition);
+            StorageHealth health = new StorageHealth(stores.backends(), config.layout().tenantRoots(), mountGuard,
+                    storage.tenants(), storage.encryption(), storage.scrub(), storage.replication(), storage.backups());
+            storage.scheduleScrub(config.scrub().interval(), config.scrub().bytesPerSecond());
             RequestLog requests = new RequestLog(storage.metrics());
             DaemonMetrics.register(storage.metrics(), config.layout().tenantRoots(), stores.backends());
             HttpApi api = new HttpApi(storage, metadata, health, config.layout(), config.buildToolMaxEntryBytes());

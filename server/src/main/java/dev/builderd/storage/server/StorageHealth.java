@@ -5,7 +5,9 @@ import dev.builderd.storage.blob.BlobStoreProbe;
 import dev.builderd.storage.blob.CircuitBreakingBlobStore;
 import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.core.IntegrityScrub;
+import dev.builderd.storage.core.BackupService;
 import dev.builderd.storage.core.Replication;
+import dev.builderd.storage.core.metadata.BackupRows;
 import dev.builderd.storage.core.Stores;
 import dev.builderd.storage.core.TenantEncryption;
 import dev.builderd.storage.core.metadata.ScrubRows;
@@ -45,11 +47,13 @@ public final class StorageHealth {
     private final TenantEncryption encryption;
     private final IntegrityScrub scrub;
     private final Optional<Replication> replication;
+    private final Optional<BackupService> backups;
 
     public StorageHealth(List<BlobStore> stores, List<Path> localRoots, Optional<MountGuard> mountGuard, TenantService tenants,
-            TenantEncryption encryption, IntegrityScrub scrub, Optional<Replication> replication) {
+            TenantEncryption encryption, IntegrityScrub scrub, Optional<Replication> replication, Optional<BackupService> backups) {
         this.scrub = scrub;
         this.replication = replication;
+        this.backups = backups;
         this.stores = stores;
         this.localRoots = localRoots;
         this.mountGuard = mountGuard;
@@ -79,11 +83,14 @@ public final class StorageHealth {
         everything.put("integrity", integrity);
         Optional<Map<String, Object>> replicated = replication.map(this::replication);
         replicated.ifPresent(entry -> everything.put("replication", entry));
+        Optional<Map<String, Object>> backedUp = backups.map(StorageHealth::backups);
+        backedUp.ifPresent(entry -> everything.put("backups", entry));
         report.put("status", overall(everything));
         report.put("backends", backends);
         report.put("encryption", keys);
         report.put("integrity", integrity);
         replicated.ifPresent(entry -> report.put("replication", entry));
+        backedUp.ifPresent(entry -> report.put("backups", entry));
         if (admin) {
             Map<String, Object> usage = new LinkedHashMap<>();
             for (Usage tenant : tenants.usage(caller.get())) {
@@ -167,6 +174,24 @@ public final class StorageHealth {
         if (!problems.isEmpty()) {
             entry.put("error", String.join("; ", problems));
         }
+        return entry;
+    }
+
+    /**
+     * Degraded (never unhealthy: serving goes on) while the backup target fails its probe, the
+     * latest backup failed, or the last verify found damage.
+     */
+    private static Map<String, Object> backups(BackupService backups) {
+        BackupService.Health health = backups.health(PROBE_DEADLINE);
+        boolean lastFailed = health.lastBackup().map(run -> run.state().equals(BackupRows.FAILED)).orElse(false);
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("status", health.targetProblem().isEmpty() && !lastFailed && health.verifyProblems() == 0 ? "healthy" : "degraded");
+        entry.put("target", health.target());
+        health.lastSuccess().ifPresent(at -> entry.put("last_success_at", at.toString()));
+        health.lastBackup().ifPresent(run -> entry.put("last_backup", Map.of("id", run.runId(), "state", run.state(),
+                "started_at", run.startedAt().toString())));
+        entry.put("verify_problems", health.verifyProblems());
+        health.targetProblem().ifPresent(problem -> entry.put("error", "the backup target: " + problem));
         return entry;
     }
 

@@ -112,6 +112,7 @@ class BackupHttpTest {
         assertThat(pruned.exitCode()).as(pruned.out()).isZero();
         assertThat(backup("list").out()).as("keep_last 1 keeps the newest").containsOnlyOnce("\"id\"");
         assertThat(admin("GET", "/metrics", null).text()).contains("builderd_backup_last_success_timestamp_seconds{kind=\"backup\"}");
+        assertThat(admin("GET", "/health/storage", null).json().path("backups").path("status").asText()).isEqualTo("healthy");
     }
 
     @Test

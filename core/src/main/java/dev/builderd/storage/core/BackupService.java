@@ -521,7 +521,7 @@ public final class BackupService implements AutoCloseable {
         try {
             SnapshotCopy copy;
             try (BackupManifest.Writer writer = new BackupManifest.Writer(Files.newOutputStream(lines))) {
-                copy = new SnapshotCopy(previousObjects(tenant), !view.info().encryption(), writer, progress);
+                copy = new SnapshotCopy(previous(tenant), !view.info().encryption(), writer, progress);
                 copy.append(tenantLine(view));
                 for (BuildInfo build : view.builds()) {
                     copyBuild(build, view.artifacts().get(build.ref().build()), copy);
@@ -555,31 +555,55 @@ public final class BackupService implements AutoCloseable {
         return new TenantLine(view.info().tier().wireName(), view.info().encryption(), retention, policies);
     }
 
-    /** Copies a build's artifacts (those with rows) and logs; its line follows, without the artifacts that were left out. */
+    /**
+     * Copies a build's artifacts (those with rows) and logs; its line follows, without the
+     * artifacts that were left out. A finished build whose line and artifact rows are those of the
+     * previous snapshot keeps that snapshot's artifact objects without the store being listed or
+     * read: a finished build's artifacts never change (uploads and deletions need an active build;
+     * the repairs that change a finished build's rows change the rows, so the build is copied
+     * again). Its logs are listed every time, since retention may delete them.
+     */
     private void copyBuild(BuildInfo build, List<ArtifactInfo> rows, SnapshotCopy copy) throws IOException {
         BuildRef ref = build.ref();
+        BuildLine asRecorded = buildLine(build, rows.stream().map(artifact -> new ArtifactLine(artifact.name().value(),
+                artifact.size(), artifact.sha256(), artifact.created().toEpochMilli())).toList());
+        Optional<List<ObjectLine>> unchanged = copy.unchangedArtifacts(asRecorded, ref);
+        if (unchanged.isPresent()) {
+            for (ObjectLine artifact : unchanged.get()) {
+                copy.appendReused(artifact);
+            }
+            copyLogs(ref, copy);
+            copy.append(asRecorded);
+            return;
+        }
         Map<String, BlobInfo> stored = new HashMap<>();
         raw.artifacts().list(layout.buildKeyPrefix(ref) + "rootfs/", null).forEachRemaining(info -> stored.put(info.key().value(), info));
         List<CompletableFuture<Optional<ArtifactLine>>> artifactLines = new ArrayList<>();
-        for (ArtifactInfo artifact : rows) {
-            BlobKey key = layout.artifactKey(ref, artifact.name());
+        for (ArtifactLine artifact : asRecorded.artifacts()) {
+            BlobKey key = layout.artifactKey(ref, FileName.of(artifact.name()));
             BlobInfo blob = stored.get(key.value());
             if (blob == null) {
                 copy.leftOut(key, "deleted while the backup ran");
                 continue;
             }
-            ArtifactLine line = new ArtifactLine(artifact.name().value(), artifact.size(), artifact.sha256(), artifact.created().toEpochMilli());
             artifactLines.add(copy.appendCopy(raw.artifacts(), Category.ARTIFACTS, blob, Optional.of(artifact.sha256()))
-                    .thenApply(object -> object.map(o -> line)));
+                    .thenApply(object -> object.map(o -> artifact)));
         }
+        copyLogs(ref, copy);
+        copy.append(CompletableFuture.allOf(artifactLines.toArray(CompletableFuture[]::new)).thenApply(copied -> Optional.of(
+                buildLine(build, artifactLines.stream().map(CompletableFuture::join).flatMap(Optional::stream).toList()))));
+    }
+
+    private void copyLogs(BuildRef ref, SnapshotCopy copy) throws IOException {
         Iterator<BlobInfo> logs = raw.logs().list(layout.logKeyPrefix(ref), null);
         while (logs.hasNext()) {
             copy.appendCopy(raw.logs(), Category.LOGS, logs.next(), Optional.empty());
         }
-        copy.append(CompletableFuture.allOf(artifactLines.toArray(CompletableFuture[]::new)).thenApply(copied -> Optional.of(
-                new BuildLine(ref.build().value(), build.status().name(), build.failureReason().orElse(null),
-                        build.created().toEpochMilli(), build.completed().map(Instant::toEpochMilli).orElse(null),
-                        artifactLines.stream().map(CompletableFuture::join).flatMap(Optional::stream).toList()))));
+    }
+
+    private static BuildLine buildLine(BuildInfo build, List<ArtifactLine> artifacts) {
+        return new BuildLine(build.ref().build().value(), build.status().name(), build.failureReason().orElse(null),
+                build.created().toEpochMilli(), build.completed().map(Instant::toEpochMilli).orElse(null), artifacts);
     }
 
     /** The categories of stored objects, as manifests name them. */
@@ -599,7 +623,7 @@ public final class BackupService implements AutoCloseable {
     private final class SnapshotCopy {
         private static final int WINDOW = 64;
 
-        private final Map<String, ObjectLine> previous;
+        private final Previous previous;
         private final boolean storedAsRecorded;
         private final BackupManifest.Writer writer;
         private final Progress progress;
@@ -611,7 +635,7 @@ public final class BackupService implements AutoCloseable {
         private final List<String> skipped = new ArrayList<>();
 
         /** @param storedAsRecorded whether the backends hold artifacts as their rows' SHA-256 says (a plaintext tenant) */
-        SnapshotCopy(Map<String, ObjectLine> previous, boolean storedAsRecorded, BackupManifest.Writer writer, Progress progress) {
+        SnapshotCopy(Previous previous, boolean storedAsRecorded, BackupManifest.Writer writer, Progress progress) {
             this.previous = previous;
             this.storedAsRecorded = storedAsRecorded;
             this.writer = writer;
@@ -620,6 +644,32 @@ public final class BackupService implements AutoCloseable {
 
         void append(Line line) throws IOException {
             append(CompletableFuture.completedFuture(Optional.of(line)));
+        }
+
+        /**
+         * The previous snapshot's artifact objects of a finished build, when that snapshot holds
+         * the build as {@code line} says (same status, times and artifact rows) with every artifact.
+         */
+        Optional<List<ObjectLine>> unchangedArtifacts(BuildLine line, BuildRef ref) {
+            if (line.completedAtMs() == null || !line.equals(previous.builds().get(line.buildId()))) {
+                return Optional.empty();
+            }
+            List<ObjectLine> objects = new ArrayList<>();
+            for (ArtifactLine artifact : line.artifacts()) {
+                ObjectLine object = previous.objects().get(layout.artifactKey(ref, FileName.of(artifact.name())).value());
+                if (object == null) {
+                    return Optional.empty();
+                }
+                objects.add(object);
+            }
+            return Optional.of(objects);
+        }
+
+        /** Appends an object of the previous snapshot as it was there. */
+        void appendReused(ObjectLine object) throws IOException {
+            counted(object.size(), false);
+            progress.object(object.size(), false);
+            append(object);
         }
 
         void append(CompletableFuture<? extends Optional<? extends Line>> line) throws IOException {
@@ -687,7 +737,7 @@ public final class BackupService implements AutoCloseable {
         private Optional<ObjectLine> copy(BlobStore store, Category category, BlobInfo blob, Optional<String> knownSha256)
                 throws IOException {
             long modified = blob.lastModified().toEpochMilli();
-            ObjectLine before = previous.get(blob.key().value());
+            ObjectLine before = previous.objects().get(blob.key().value());
             if (before != null && before.size() == blob.size() && before.modifiedAtMs() == modified) {
                 return Optional.of(line(category, blob, before.size(), before.sha256(), false));
             }
@@ -714,23 +764,30 @@ public final class BackupService implements AutoCloseable {
         }
     }
 
-    /** The objects of the tenant's newest snapshot, by key: what an incremental backup need not read again. */
-    private Map<String, ObjectLine> previousObjects(TenantId tenant) throws IOException {
+    /** The tenant's newest snapshot: what an incremental backup need not read again. */
+    private Previous previous(TenantId tenant) throws IOException {
         List<Summary> earlier = target.summaries(Optional.of(tenant));
-        Map<String, ObjectLine> objects = new HashMap<>();
+        Previous previous = new Previous(new HashMap<>(), new HashMap<>());
         if (earlier.isEmpty()) {
-            return objects;
+            return previous;
         }
         try (BackupManifest.Reader lines = target.lines(new SnapshotRef(tenant, earlier.getLast().snapshotId()))) {
             lines.forEachRemaining(line -> {
-                if (line instanceof ObjectLine object) {
-                    objects.put(object.key(), object);
+                switch (line) {
+                    case ObjectLine object -> previous.objects().put(object.key(), object);
+                    case BuildLine build -> previous.builds().put(build.buildId(), build);
+                    case TenantLine settings -> {
+                    }
                 }
             });
         } catch (UncheckedIOException e) {
             throw e.getCause();
         }
-        return objects;
+        return previous;
+    }
+
+    /** The tenant's newest snapshot: its objects by key and its builds by ID (empty for a first backup). */
+    private record Previous(Map<String, ObjectLine> objects, Map<String, BuildLine> builds) {
     }
 
     // ---------------------------------------------------------------- restore

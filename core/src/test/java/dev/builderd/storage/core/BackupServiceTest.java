@@ -191,6 +191,22 @@ class BackupServiceTest {
     }
 
     @Test
+    void aFinishedBuildUnchangedSinceThePreviousSnapshotIsTakenFromItWithoutReadingTheStore() throws IOException {
+        open();
+        storage.tenants().put(ADMIN, ACME, Tier.PRO, false);
+        build(ACME, "b1", Map.of(IMAGE, "image one"));
+        backUp(ACME);
+        // Behind the service's back, so that only a read of the store could notice.
+        Files.delete(dataRoot.resolve("tenants/acme/builds/b1/rootfs/rootfs.img"));
+
+        BackupService.Snapshot second = backUp(ACME);
+
+        assertThat(second.skipped()).isEmpty();
+        assertThat(second.objects()).as("the image and the log").isEqualTo(2);
+        assertThat(second.copiedObjects()).isZero();
+    }
+
+    @Test
     void anIncrementalBackupCopiesOnlyWhatChangedAndEqualContentIsStoredOnce() throws IOException {
         open();
         storage.tenants().put(ADMIN, ACME, Tier.PRO, false);

@@ -21,6 +21,7 @@ import dev.builderd.storage.core.metadata.ArtifactRows;
 import dev.builderd.storage.core.metadata.BackupRows;
 import dev.builderd.storage.core.metadata.BuildRows;
 import dev.builderd.storage.core.metadata.CacheRows;
+import dev.builderd.storage.core.metadata.JanitorRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.ArtifactInfo;
@@ -496,23 +497,36 @@ public final class BackupService implements AutoCloseable {
     }
 
     /** What the metadata holds of a tenant at one point in time. */
+    /**
+     * @param logsChanged the builds whose logs may have changed since the previous snapshot (the
+     *     janitor deleted some); empty when any may have (a restore ran since)
+     */
     private record TenantView(TenantInfo info, List<BuildInfo> builds, Map<BuildId, List<ArtifactInfo>> artifacts,
-            Map<String, CacheRows.PolicyRow> cachePolicies) {
+            Map<String, CacheRows.PolicyRow> cachePolicies, Optional<Set<BuildId>> logsChanged) {
+
+        List<ArtifactInfo> artifactsOf(BuildInfo build) {
+            return artifacts.getOrDefault(build.ref().build(), List.of());
+        }
+
+        /** Whether the build's logs are those of the previous snapshot, if the build is unchanged. */
+        boolean logsUnchanged(BuildInfo build) {
+            return logsChanged.isPresent() && !logsChanged.get().contains(build.ref().build());
+        }
     }
 
     /** Takes one snapshot of {@code tenant}. */
     private Snapshot backupTenant(TenantId tenant, Progress progress) throws IOException {
+        Previous previous = previous(tenant);
         Instant takenAt = clock.instant();
         TenantView view = metadata.readConsistent(h -> {
             TenantInfo info = TenantRows.find(h, tenant).orElseThrow(() -> new NotFoundException("tenant '" + tenant + "' does not exist"));
             List<BuildInfo> finished = BuildRows.ofTenant(h, tenant).stream().filter(build -> !build.isActive()).toList();
-            Map<BuildId, List<ArtifactInfo>> rows = new HashMap<>();
-            for (BuildInfo build : finished) {
-                rows.put(build.ref().build(), ArtifactRows.ofBuild(h, build.ref()));
-            }
-            return new TenantView(info, finished, rows, CacheRows.policies(h, tenant));
+            Map<BuildId, List<ArtifactInfo>> rows = ArtifactRows.ofTenant(h, tenant);
+            Set<BuildId> logsChanged = BackupRows.restoredSince(h, previous.takenAt()) ? null
+                    : JanitorRows.buildsWithLogsDeletedSince(h, tenant, previous.takenAt());
+            return new TenantView(info, finished, rows, CacheRows.policies(h, tenant), Optional.ofNullable(logsChanged));
         });
-        progress.planned(view.artifacts().values().stream().mapToLong(List::size).sum());
+        progress.planned(view.builds().stream().mapToLong(build -> view.artifactsOf(build).size()).sum());
         if (view.info().encryption()) {
             encryption.archiveKeys(tenant, target);
         }
@@ -521,10 +535,10 @@ public final class BackupService implements AutoCloseable {
         try {
             SnapshotCopy copy;
             try (BackupManifest.Writer writer = new BackupManifest.Writer(Files.newOutputStream(lines))) {
-                copy = new SnapshotCopy(previous(tenant), !view.info().encryption(), writer, progress);
+                copy = new SnapshotCopy(previous, !view.info().encryption(), writer, progress);
                 copy.append(tenantLine(view));
                 for (BuildInfo build : view.builds()) {
-                    copyBuild(build, view.artifacts().get(build.ref().build()), copy);
+                    copyBuild(build, view.artifactsOf(build), view.logsUnchanged(build), copy);
                 }
                 Iterator<BlobInfo> entries = raw.caches().list(layout.tenantKeyPrefix(tenant) + "cache/", null);
                 while (entries.hasNext()) {
@@ -561,9 +575,10 @@ public final class BackupService implements AutoCloseable {
      * previous snapshot keeps that snapshot's artifact objects without the store being listed or
      * read: a finished build's artifacts never change (uploads and deletions need an active build;
      * the repairs that change a finished build's rows change the rows, so the build is copied
-     * again). Its logs are listed every time, since retention may delete them.
+     * again). Its logs too, unless the janitor deleted some since (or a restore ran since): no
+     * other change reaches a finished build's logs.
      */
-    private void copyBuild(BuildInfo build, List<ArtifactInfo> rows, SnapshotCopy copy) throws IOException {
+    private void copyBuild(BuildInfo build, List<ArtifactInfo> rows, boolean logsUnchanged, SnapshotCopy copy) throws IOException {
         BuildRef ref = build.ref();
         BuildLine asRecorded = buildLine(build, rows.stream().map(artifact -> new ArtifactLine(artifact.name().value(),
                 artifact.size(), artifact.sha256(), artifact.created().toEpochMilli())).toList());
@@ -572,7 +587,13 @@ public final class BackupService implements AutoCloseable {
             for (ObjectLine artifact : unchanged.get()) {
                 copy.appendReused(artifact);
             }
-            copyLogs(ref, copy);
+            if (logsUnchanged) {
+                for (ObjectLine log : copy.previousUnder(layout.logKeyPrefix(ref))) {
+                    copy.appendReused(log);
+                }
+            } else {
+                copyLogs(ref, copy);
+            }
             copy.append(asRecorded);
             return;
         }
@@ -663,6 +684,11 @@ public final class BackupService implements AutoCloseable {
                 objects.add(object);
             }
             return Optional.of(objects);
+        }
+
+        /** The previous snapshot's objects under a key prefix. */
+        java.util.Collection<ObjectLine> previousUnder(String prefix) {
+            return previous.objects().subMap(prefix, prefix + Character.MAX_VALUE).values();
         }
 
         /** Appends an object of the previous snapshot as it was there. */
@@ -767,10 +793,10 @@ public final class BackupService implements AutoCloseable {
     /** The tenant's newest snapshot: what an incremental backup need not read again. */
     private Previous previous(TenantId tenant) throws IOException {
         List<Summary> earlier = target.summaries(Optional.of(tenant));
-        Previous previous = new Previous(new HashMap<>(), new HashMap<>());
         if (earlier.isEmpty()) {
-            return previous;
+            return new Previous(Instant.EPOCH, new TreeMap<>(), Map.of());
         }
+        Previous previous = new Previous(Instant.ofEpochMilli(earlier.getLast().takenAtMs()), new TreeMap<>(), new HashMap<>());
         try (BackupManifest.Reader lines = target.lines(new SnapshotRef(tenant, earlier.getLast().snapshotId()))) {
             lines.forEachRemaining(line -> {
                 switch (line) {
@@ -786,8 +812,8 @@ public final class BackupService implements AutoCloseable {
         return previous;
     }
 
-    /** The tenant's newest snapshot: its objects by key and its builds by ID (empty for a first backup). */
-    private record Previous(Map<String, ObjectLine> objects, Map<String, BuildLine> builds) {
+    /** The tenant's newest snapshot: when it was taken, its objects by key and its builds by ID (empty for a first backup). */
+    private record Previous(Instant takenAt, NavigableMap<String, ObjectLine> objects, Map<String, BuildLine> builds) {
     }
 
     // ---------------------------------------------------------------- restore

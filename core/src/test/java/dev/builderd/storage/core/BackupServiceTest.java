@@ -17,6 +17,7 @@ import dev.builderd.storage.core.model.BuildId;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.BuildStatus;
 import dev.builderd.storage.core.model.FileName;
+import dev.builderd.storage.core.model.JanitorDeletion;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.Tier;
@@ -204,6 +205,24 @@ class BackupServiceTest {
         assertThat(second.skipped()).isEmpty();
         assertThat(second.objects()).as("the image and the log").isEqualTo(2);
         assertThat(second.copiedObjects()).isZero();
+    }
+
+    @Test
+    void logsTheJanitorDeletedSinceThePreviousSnapshotAreNotTakenFromIt() throws IOException {
+        MovableClock clock = new MovableClock();
+        open(clock);
+        storage.tenants().put(ADMIN, ACME, Tier.PRO, false);
+        build(ACME, "b1", Map.of(IMAGE, "image one"));
+        backUp(ACME);
+        storage.retention().setPolicy(ADMIN, ACME, new RetentionPolicy.Overrides(Map.of(
+                RetentionPolicy.Field.LOG_MAX_AGE_DAYS, 1, RetentionPolicy.Field.KEEP_LAST_SUCCESSFUL, 0)));
+        clock.advance(Duration.ofDays(2));
+        assertThat(storage.retention().run(ADMIN, ACME).deleted()).extracting(JanitorDeletion::kind)
+                .containsExactly(JanitorDeletion.Kind.LOGS);
+
+        BackupService.Snapshot second = backUp(ACME);
+
+        assertThat(second.objects()).as("the image only").isEqualTo(1);
     }
 
     @Test

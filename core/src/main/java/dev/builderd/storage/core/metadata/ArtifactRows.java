@@ -30,6 +30,16 @@ public final class ArtifactRows {
                 .bind("t", ref.tenant().value()).bind("b", ref.build().value()).map(MAPPER).list();
     }
 
+    /** Every artifact row of the tenant, by build, each build's by name: one query for a whole tenant. */
+    public static java.util.Map<dev.builderd.storage.core.model.BuildId, List<ArtifactInfo>> ofTenant(Handle h,
+            dev.builderd.storage.core.model.TenantId tenant) {
+        java.util.Map<dev.builderd.storage.core.model.BuildId, List<ArtifactInfo>> rows = new java.util.HashMap<>();
+        h.createQuery("SELECT * FROM artifacts WHERE tenant_id = :t ORDER BY build_id, name").bind("t", tenant.value())
+                .map((rs, ctx) -> rows.computeIfAbsent(dev.builderd.storage.core.model.BuildId.of(rs.getString("build_id")),
+                        build -> new java.util.ArrayList<>()).add(MAPPER.map(rs, ctx))).list();
+        return rows;
+    }
+
     public static void upsert(Handle h, BuildRef ref, ArtifactInfo artifact) {
         h.createUpdate("DELETE FROM artifacts WHERE tenant_id = :t AND build_id = :b AND name = :n")
                 .bind("t", ref.tenant().value()).bind("b", ref.build().value()).bind("n", artifact.name().value())

@@ -82,6 +82,12 @@ public final class BackupRows {
                 .bind("limit", limit).map(MAPPER).list();
     }
 
+    /** Whether a restore job ended (well or not) at or after {@code since}: it may have rewritten any tenant's files. */
+    public static boolean restoredSince(Handle h, Instant since) {
+        return h.createQuery("SELECT COUNT(*) FROM backup_runs WHERE kind = 'restore' AND (finished_at IS NULL OR finished_at >= :since)")
+                .bind("since", since.toEpochMilli()).mapTo(Long.class).one() > 0;
+    }
+
     /** The latest job of {@code kind} that finished well. */
     public static Optional<Run> lastFinished(Handle h, String kind) {
         return h.createQuery("SELECT * FROM backup_runs WHERE kind = :kind AND state = :s ORDER BY finished_at DESC LIMIT 1")

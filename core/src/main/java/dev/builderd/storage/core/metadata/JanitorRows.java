@@ -30,6 +30,14 @@ public final class JanitorRows {
                 .bind("bytes", deletion.bytes()).bind("at", deletion.at().toEpochMilli()).execute();
     }
 
+    /** The builds of the tenant whose logs the janitor deleted at or after {@code since}. */
+    public static java.util.Set<BuildId> buildsWithLogsDeletedSince(Handle h, TenantId tenant, Instant since) {
+        return new java.util.HashSet<>(h.createQuery("SELECT DISTINCT build_id FROM janitor_deletions WHERE tenant_id = :t"
+                        + " AND kind = :k AND deleted_at >= :since")
+                .bind("t", tenant.value()).bind("k", JanitorDeletion.Kind.LOGS.wireName()).bind("since", since.toEpochMilli())
+                .map((rs, ctx) -> BuildId.of(rs.getString("build_id"))).list());
+    }
+
     /** The tenant's latest deletions, newest first. */
     public static List<JanitorDeletion> latest(Handle h, TenantId tenant, int limit) {
         return h.createQuery("SELECT * FROM janitor_deletions WHERE tenant_id = :t "

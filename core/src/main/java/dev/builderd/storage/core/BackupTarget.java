@@ -278,6 +278,22 @@ final class BackupTarget {
         store.put(keysetKey(tenant), new ByteArrayInputStream(keyFile), keyFile.length, WriteMode.OVERWRITE);
     }
 
+    /** The tenants whose keysets are archived here. */
+    List<TenantId> archivedKeysets() throws IOException {
+        List<TenantId> tenants = new ArrayList<>();
+        try {
+            store.list(KEYSETS, null).forEachRemaining(blob -> {
+                String name = blob.key().fileName();
+                if (name.endsWith(".key")) {
+                    tenants.add(TenantId.of(name.substring(0, name.length() - ".key".length())));
+                }
+            });
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
+        }
+        return tenants;
+    }
+
     boolean deleteKeyset(TenantId tenant) throws IOException {
         return store.delete(keysetKey(tenant));
     }

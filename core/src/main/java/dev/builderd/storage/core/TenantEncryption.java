@@ -25,6 +25,7 @@ import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.List;
@@ -316,7 +317,8 @@ public final class TenantEncryption implements AutoCloseable {
     }
 
     private MasterRotation finishMasterRotation(MasterKey.Rotatable master) throws IOException {
-        List<TenantId> skipped = keys.rewrapAll();
+        List<TenantId> skipped = new ArrayList<>(keys.rewrapAll());
+        skipped.addAll(rewrapArchivedKeysets());
         if (skipped.isEmpty()) {
             master.removeOlderKeys();
             LOG.info("master key rotated: {} tenant keyset(s) rewrapped", keysetCount());
@@ -324,6 +326,33 @@ public final class TenantEncryption implements AutoCloseable {
             LOG.error("master key rotation: the keysets of {} could not be rewrapped; the older master key is kept", skipped);
         }
         return new MasterRotation(master.origin(), keysetCount(), skipped, skipped.isEmpty());
+    }
+
+    /**
+     * Rewraps the keysets archived in the backup target with the master key's primary, so that
+     * backups stay readable once the older master key is gone; returns the tenants whose archive
+     * could not be rewrapped (the older master key is then kept). Before backups are enabled (a
+     * rotation resumed at start-up) there is nothing to reach: the next rotation rewraps them.
+     */
+    private List<TenantId> rewrapArchivedKeysets() throws IOException {
+        BackupTarget archive = backupKeysets;
+        if (archive == null) {
+            return List.of();
+        }
+        List<TenantId> skipped = new ArrayList<>();
+        for (TenantId tenant : archive.archivedKeysets()) {
+            try {
+                Optional<byte[]> keyFile = archive.keyset(tenant);
+                if (keyFile.isPresent()) {
+                    archive.putKeyset(tenant, keys.rewrapArchived(tenant, keyFile.get()));
+                }
+            } catch (IOException e) {
+                LOG.error("master key rotation: the keyset of tenant {} archived in the {} could not be rewrapped: {}", tenant,
+                        archive.describe(), e.getMessage());
+                skipped.add(tenant);
+            }
+        }
+        return skipped;
     }
 
     private int keysetCount() {

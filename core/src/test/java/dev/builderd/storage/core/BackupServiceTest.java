@@ -379,6 +379,20 @@ class BackupServiceTest {
     }
 
     @Test
+    void encryptedBackupsStayReadableAfterTheMasterKeyIsRotatedAndTheOlderOneRemoved() throws IOException {
+        open();
+        storage.tenants().put(ADMIN, ACME, Tier.ENTERPRISE, null);
+        BuildRef b1 = build(ACME, "b1", Map.of(IMAGE, "image under the old master key"));
+        BackupService.Snapshot snapshot = backUp(ACME);
+
+        assertThat(storage.encryption().rotateMaster(ADMIN).olderKeysRemoved()).isTrue();
+        storage.builds().delete(ADMIN, b1);
+        restore(wholeTenant(ACME, snapshot.id()));
+
+        assertThat(artifact(b1, IMAGE)).isEqualTo("image under the old master key");
+    }
+
+    @Test
     void verifyNamesTheObjectWhoseContentWasDamaged() throws IOException {
         open();
         storage.tenants().put(ADMIN, ACME, Tier.PRO, false);

@@ -477,6 +477,21 @@ public final class TenantKeys implements DataKeys {
     }
 
     /**
+     * A key file from a backup ({@link #archive}) wrapped again by the master key's primary: the
+     * master key rotation's step for archived keysets, so that they outlive the older master key.
+     *
+     * @throws KeysUnavailableException if the file does not open with the master key or is not the tenant's
+     */
+    public byte[] rewrapArchived(TenantId tenant, byte[] keyFile) throws IOException {
+        try {
+            return serialize(tenant, parse(tenant, keyFile));
+        } catch (GeneralSecurityException | RuntimeException e) {
+            throw new KeysUnavailableException(tenant, "the keyset archived with its backups does not open with the master key ("
+                    + master.origin() + "): " + e.getMessage());
+        }
+    }
+
+    /**
      * The keyring of a key file from a backup ({@link #archive}), for reading that backup's ciphertext.
      *
      * @throws KeysUnavailableException if the file does not open with the master key or is not the tenant's

@@ -84,6 +84,8 @@ public final class TenantEncryption implements AutoCloseable {
     private final Set<TenantId> queued = ConcurrentHashMap.newKeySet();
     private volatile boolean closing;
     private volatile BackupTarget backupKeysets;
+    /** A master key rotation interrupted by a crash, left to finish once the backups' keysets can be rewrapped. */
+    private volatile MasterKey.Rotatable interruptedRotation;
 
     /**
      * Loads the master key and every tenant's keys, and wraps {@code plain} so that each tenant
@@ -124,8 +126,17 @@ public final class TenantEncryption implements AutoCloseable {
         this.walked = plain.distinct().stream().map(encrypting::get).toList();
         this.stores = new Stores(encrypting.get(plain.artifacts()), encrypting.get(plain.logs()), encrypting.get(plain.caches()));
         if (master instanceof MasterKey.Rotatable rotatable && rotatable.keyCount() > 1) {
-            LOG.info("the master key holds {} keys: finishing an interrupted master key rotation", rotatable.keyCount());
-            finishMasterRotation(rotatable);
+            if (metadata.read(h -> dev.builderd.storage.core.metadata.BackupRows.lastFinished(h, "backup")).isPresent()) {
+                // Backups hold keysets wrapped by the older master key, and their target is known only once
+                // backups are enabled: the older key stays until then (archiveKeysetsIn finishes the rotation).
+                LOG.info("the master key holds {} keys: rewrapping the tenants' keysets of an interrupted master key rotation;"
+                        + " the older master key goes once the backups' keysets are rewrapped too", rotatable.keyCount());
+                keys.rewrapAll();
+                this.interruptedRotation = rotatable;
+            } else {
+                LOG.info("the master key holds {} keys: finishing an interrupted master key rotation", rotatable.keyCount());
+                finishMasterRotation(rotatable);
+            }
         }
     }
 
@@ -210,6 +221,15 @@ public final class TenantEncryption implements AutoCloseable {
     /** From now on, a tenant's shredding also destroys the keyset archived in {@code target}. */
     void archiveKeysetsIn(BackupTarget target) {
         this.backupKeysets = target;
+        MasterKey.Rotatable interrupted = interruptedRotation;
+        if (interrupted != null) {
+            interruptedRotation = null;
+            try {
+                finishMasterRotation(interrupted);
+            } catch (IOException e) {
+                LOG.error("finishing the interrupted master key rotation failed ({}); the older master key is kept", e.getMessage());
+            }
+        }
     }
 
     /**

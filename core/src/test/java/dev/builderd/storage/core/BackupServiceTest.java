@@ -393,6 +393,26 @@ class BackupServiceTest {
     }
 
     @Test
+    void aMasterKeyRotationInterruptedByACrashIsFinishedOnlyOnceTheBackupsKeysetsAreRewrapped() throws Exception {
+        open();
+        storage.tenants().put(ADMIN, ACME, Tier.ENTERPRISE, null);
+        BuildRef b1 = build(ACME, "b1", Map.of(IMAGE, "image under the old master key"));
+        BackupService.Snapshot snapshot = backUp(ACME);
+        // The rotation's first step, then the process dies.
+        dev.builderd.storage.core.crypto.MasterKeyFile.openOrCreate(dataRoot.resolve("config/encryption-keys/master.key"), false)
+                .addPrimaryKey();
+        close();
+
+        open();
+
+        assertThat(((dev.builderd.storage.core.crypto.MasterKey.Rotatable) dev.builderd.storage.core.crypto.MasterKeyFile.openOrCreate(
+                dataRoot.resolve("config/encryption-keys/master.key"), false)).keyCount()).as("the rotation finished").isEqualTo(1);
+        storage.builds().delete(ADMIN, b1);
+        restore(wholeTenant(ACME, snapshot.id()));
+        assertThat(artifact(b1, IMAGE)).isEqualTo("image under the old master key");
+    }
+
+    @Test
     void verifyNamesTheObjectWhoseContentWasDamaged() throws IOException {
         open();
         storage.tenants().put(ADMIN, ACME, Tier.PRO, false);

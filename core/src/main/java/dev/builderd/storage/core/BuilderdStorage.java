@@ -109,7 +109,7 @@ public final class BuilderdStorage implements AutoCloseable {
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
         this.artifactRepair = new ArtifactRepair(metadata, encrypted, config.layout(), quotas, activity, artifacts, clock);
         this.directoryUsage = new DirectoryUsage(2);
-        this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);
+        this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage, nodeName);
         // Each cluster-wide job runs only on the node holding its lease; per-node work (access times
         // batched in this node's memory, the directories of builds hosted here) runs on every node.
         this.jobLeases = new JobLeases(metadata, nodeName, config.cluster().jobLease(), metrics);

@@ -95,6 +95,34 @@ class PostgresBuildHostTest {
     }
 
     @Test
+    void eachNodeMeasuresTheBuildsItHostsAndTheLedgerHoldsTheirSum() throws IOException {
+        a.tenants().put(ADMIN, ACME, Tier.PRO, null);
+        var onA = a.builds().create(ADMIN, ACME, Optional.of(BuildId.of("on-a")), null);
+        var onB = b.builds().create(ADMIN, ACME, Optional.of(BuildId.of("on-b")), null);
+        Files.write(onA.paths().orElseThrow().workspace().resolve("a.bin"), new byte[256 * 1024]);
+        Files.write(onB.paths().orElseThrow().workspace().resolve("b.bin"), new byte[512 * 1024]);
+
+        a.scanBuildDirectories();
+        long aloneA = workspaceBytes();
+        b.scanBuildDirectories();
+        long both = workspaceBytes();
+        a.scanBuildDirectories();
+
+        assertThat(aloneA).isGreaterThanOrEqualTo(256 * 1024);
+        assertThat(both).isGreaterThanOrEqualTo(aloneA + 512 * 1024);
+        assertThat(workspaceBytes()).as("A's scan keeps B's measurement").isEqualTo(both);
+
+        // B's build ends (completed through A): the next scan anywhere forgets B's measurement.
+        a.builds().complete(ADMIN, onB.build().ref(), BuildStatus.FAILED);
+        a.scanBuildDirectories();
+        assertThat(workspaceBytes()).isEqualTo(aloneA);
+    }
+
+    private long workspaceBytes() {
+        return a.quotas().usage(ACME).lines().get(dev.builderd.storage.core.quota.Category.WORKSPACE).used();
+    }
+
+    @Test
     void artifactsAndCompletionWorkThroughEitherNodeAndTheHostCleansItsDirectories() throws IOException {
         a.tenants().put(ADMIN, ACME, Tier.PRO, null);
         var created = a.builds().create(ADMIN, ACME, Optional.of(BuildId.of("b2")), null);

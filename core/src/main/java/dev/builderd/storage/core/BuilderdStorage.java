@@ -337,6 +337,14 @@ public final class BuilderdStorage implements AutoCloseable {
     @Override
     public void close() {
         background.shutdownNow();
+        try {
+            // A job round still running when the leases are released could overlap its successor's on another node.
+            if (!background.awaitTermination(5, TimeUnit.SECONDS)) {
+                LOG.warn("a background job did not stop within 5 s; releasing its lease anyway");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         jobLeases.close();
         backups().ifPresent(BackupService::close);
         replication.ifPresent(Replication::close);

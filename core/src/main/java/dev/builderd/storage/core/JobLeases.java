@@ -32,9 +32,10 @@ import org.slf4j.LoggerFactory;
  * duration plus one heartbeat; a node that {@linkplain #close closes} releases its leases at once,
  * and a survivor takes them at its next heartbeat. This node counts a lease as held only until
  * one lease duration after the start of its last successful renewal, which is never later than
- * the expiry the database recorded: two nodes never both believe they hold a job. A job that is
- * running when its lease runs out (the database unreachable for a whole lease) finishes its
- * current round; every job is written to be safe if a round overlaps another node's.
+ * the expiry the database recorded: two nodes never both believe they hold a job. A round that
+ * is running when its lease runs out (the database unreachable for a whole lease) still finishes,
+ * and may overlap the next holder's: the same overlap every node's rounds had before leases
+ * existed (the jobs change the metadata in transactions); leases make it the exception.
  *
  * <p>On SQLite there is one node by construction (the file is local), and it holds every job.
  */

@@ -3,10 +3,7 @@ package dev.builderd.storage.core;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.core.error.MisdirectedException;
-import dev.builderd.storage.core.metadata.MetadataLocation;
-import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.model.BuildId;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.BuildStatus;
@@ -14,61 +11,29 @@ import dev.builderd.storage.core.model.FileName;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.Tier;
-import dev.builderd.storage.testing.PostgresServer;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.util.Optional;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A build's host node, with two nodes on one real PostgreSQL sharing one artifact store: the
  * node that created a build hosts its directories; the other shows the build without them,
  * answers a request for them with the host's URL, and serves artifacts and completion itself.
  */
-class PostgresBuildHostTest {
+class PostgresBuildHostTest extends TwoNodeTest {
 
     private static final Principal ADMIN = new Principal.Admin();
     private static final TenantId ACME = TenantId.of("acme");
 
-    @TempDir
-    Path rootA;
-    @TempDir
-    Path rootB;
-    @TempDir
-    Path shared;
-    MetadataStore metadataA;
-    MetadataStore metadataB;
-    BuilderdStorage a;
-    BuilderdStorage b;
-
     @BeforeEach
-    void open() throws IOException {
-        String url = PostgresServer.shared().newDatabase().url();
-        metadataA = MetadataStore.open(MetadataLocation.parse(url));
-        metadataB = MetadataStore.open(MetadataLocation.parse(url));
-        // The artifacts and logs live in one store both nodes reach (an object store in production).
-        FileBlobStore artifacts = new FileBlobStore(shared);
-        a = new BuilderdStorage(CoreConfig.defaults(Layout.under(rootA)), metadataA, new Stores(artifacts, artifacts, new FileBlobStore(rootA)),
-                "admin-token-for-tests", Clock.systemUTC());
-        b = new BuilderdStorage(CoreConfig.defaults(Layout.under(rootB)), metadataB, new Stores(artifacts, artifacts, new FileBlobStore(rootB)),
-                "admin-token-for-tests", Clock.systemUTC());
+    void advertise() {
         a.advertise("http://node-a.example:8082");
         b.advertise("http://node-b.example:8082");
-    }
-
-    @AfterEach
-    void close() {
-        a.close();
-        b.close();
-        metadataA.close();
-        metadataB.close();
     }
 
     @Test

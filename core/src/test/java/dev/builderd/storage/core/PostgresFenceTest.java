@@ -4,10 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.core.error.UnavailableException;
-import dev.builderd.storage.core.metadata.MetadataLocation;
-import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.model.BuildId;
 import dev.builderd.storage.core.model.BuildRef;
 import dev.builderd.storage.core.model.FileName;
@@ -15,17 +12,10 @@ import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.Tier;
 import dev.builderd.storage.core.quota.Quotas;
-import dev.builderd.storage.testing.PostgresServer;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.nio.file.Path;
-import java.time.Clock;
-import java.time.Duration;
 import java.util.Optional;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A restore's fence across two nodes on one real PostgreSQL: uploads through the other node are
@@ -33,46 +23,11 @@ import org.junit.jupiter.api.io.TempDir;
  * {@link Quotas#FENCE_BOUND}; a second restore of the tenant is refused on any node; a fence left
  * by a node that died is removed when it starts again.
  */
-class PostgresFenceTest {
+class PostgresFenceTest extends TwoNodeTest {
 
     private static final Principal ADMIN = new Principal.Admin();
     private static final TenantId ACME = TenantId.of("acme");
     private static final byte[] BODY = "artifact".getBytes(java.nio.charset.StandardCharsets.UTF_8);
-
-    @TempDir
-    Path rootA;
-    @TempDir
-    Path rootB;
-    @TempDir
-    Path shared;
-    String url;
-    MetadataStore metadataA;
-    MetadataStore metadataB;
-    BuilderdStorage a;
-    BuilderdStorage b;
-
-    @BeforeEach
-    void open() throws IOException {
-        url = PostgresServer.shared().newDatabase().url();
-        metadataA = MetadataStore.open(MetadataLocation.parse(url));
-        metadataB = MetadataStore.open(MetadataLocation.parse(url));
-        a = node(metadataA, rootA);
-        b = node(metadataB, rootB);
-    }
-
-    private BuilderdStorage node(MetadataStore metadata, Path root) throws IOException {
-        FileBlobStore artifacts = new FileBlobStore(shared);
-        return new BuilderdStorage(CoreConfig.defaults(Layout.under(root)), metadata, new Stores(artifacts, artifacts, new FileBlobStore(root)),
-                "admin-token-for-tests", Clock.systemUTC());
-    }
-
-    @AfterEach
-    void close() {
-        a.close();
-        b.close();
-        metadataA.close();
-        metadataB.close();
-    }
 
     @Test
     void aFenceOnOneNodeStopsWritesThroughTheOther() throws IOException {
@@ -105,10 +60,10 @@ class PostgresFenceTest {
         BuildRef ref = b.builds().create(ADMIN, ACME, Optional.of(BuildId.of("b1")), null).build().ref();
         assertThat(a.quotas().fence(ACME, "a restore that dies")).isTrue();
         // The node stops without ending its restore (as if killed): the fence stays in the database.
-        a.close();
+        nodes.stopA();
         assertThatThrownBy(() -> upload(b, ref, "during.bin")).isInstanceOf(UnavailableException.class);
 
-        a = node(metadataA, rootA);
+        a = nodes.restartA();
 
         assertThat(upload(b, ref, "after.bin").size()).isEqualTo(BODY.length);
     }

@@ -3,19 +3,13 @@ package dev.builderd.storage.core;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.core.metadata.MetadataLocation;
 import dev.builderd.storage.core.metadata.MetadataStore;
-import dev.builderd.storage.testing.PostgresServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import java.io.IOException;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.EnumSet;
 import java.util.Set;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,44 +18,14 @@ import org.junit.jupiter.api.io.TempDir;
  * database: each cluster-wide job is held by exactly one of them, a closed holder hands its jobs
  * over, and a dead holder's lease (never released) is taken once it expires.
  */
-class PostgresJobLeasesTest {
+class PostgresJobLeasesTest extends TwoNodeTest {
 
     private static final Duration LEASE = Duration.ofSeconds(1);
     private static final Set<JobLeases.Job> ALL = EnumSet.allOf(JobLeases.Job.class);
 
-    @TempDir
-    Path rootA;
-    @TempDir
-    Path rootB;
-    MetadataStore metadataA;
-    MetadataStore metadataB;
-    BuilderdStorage a;
-    BuilderdStorage b;
-
-    @BeforeEach
-    void open() throws IOException {
-        String url = PostgresServer.shared().newDatabase().url();
-        metadataA = MetadataStore.open(MetadataLocation.parse(url));
-        metadataB = MetadataStore.open(MetadataLocation.parse(url));
-        a = node(metadataA, rootA);
-        b = node(metadataB, rootB);
-    }
-
-    private static BuilderdStorage node(MetadataStore metadata, Path root) throws IOException {
-        CoreConfig config = CoreConfig.defaults(Layout.under(root)).withCluster(new CoreConfig.Cluster(LEASE));
-        return new BuilderdStorage(config, metadata, Stores.single(new FileBlobStore(root)), "admin-token-for-tests", Clock.systemUTC());
-    }
-
-    @AfterEach
-    void close() {
-        if (a != null) {
-            a.close();
-        }
-        if (b != null) {
-            b.close();
-        }
-        metadataA.close();
-        metadataB.close();
+    @Override
+    CoreConfig configure(CoreConfig defaults) {
+        return defaults.withCluster(new CoreConfig.Cluster(LEASE));
     }
 
     @Test
@@ -88,33 +52,30 @@ class PostgresJobLeasesTest {
     @Test
     void closingTheHolderHandsItsJobsToTheSurvivor() {
         await().atMost(Duration.ofSeconds(30)).until(() -> a.jobLeases().held().equals(ALL));
-        a.close();
-        a = null;
+        nodes.stopA();
         await().atMost(Duration.ofSeconds(30)).until(() -> b.jobLeases().held().equals(ALL));
         assertThat(metricOf(b, JobLeases.Job.QUOTA_RECONCILIATION)).isEqualTo(1.0);
     }
 
     @Test
     void aDeadHoldersLeaseIsTakenOnceItExpires() {
-        b.close();
-        b = null;
-        a.close();
-        a = null;
+        nodes.stopB();
+        nodes.stopA();
         // A node that died holding the janitor: its row stays until it expires.
-        metadataA.inTransaction(h -> h.createUpdate("""
+        nodes.metadataA().inTransaction(h -> h.createUpdate("""
                 INSERT INTO job_leases (job, holder, acquired_at, expires_at)
                 VALUES ('janitor', 'dead-node', (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT,
                         (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + 3000)
                 """).execute());
-        try (JobLeases survivor = new JobLeases(metadataB, "survivor", LEASE, new PrometheusRegistry())) {
+        try (JobLeases survivor = new JobLeases(nodes.metadataB(), "survivor", LEASE, new PrometheusRegistry())) {
             assertThat(survivor.held()).doesNotContain(JobLeases.Job.JANITOR).contains(JobLeases.Job.CACHE_EXPIRY);
             assertThat(survivor.runIfHeld(JobLeases.Job.JANITOR, () -> { })).isFalse();
             await().atMost(Duration.ofSeconds(30)).until(() -> survivor.holds(JobLeases.Job.JANITOR));
-            String holder = metadataA.read(h -> h.createQuery("SELECT holder FROM job_leases WHERE job = 'janitor'")
+            String holder = nodes.metadataA().read(h -> h.createQuery("SELECT holder FROM job_leases WHERE job = 'janitor'")
                     .mapTo(String.class).one());
             assertThat(holder).isEqualTo("survivor");
         }
-        int left = metadataA.read(h -> h.createQuery("SELECT COUNT(*) FROM job_leases").mapTo(Integer.class).one());
+        int left = nodes.metadataA().read(h -> h.createQuery("SELECT COUNT(*) FROM job_leases").mapTo(Integer.class).one());
         assertThat(left).as("a closed node releases its leases").isZero();
     }
 

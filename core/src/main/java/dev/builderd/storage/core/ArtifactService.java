@@ -122,6 +122,7 @@ public final class ArtifactService {
      */
     public ArtifactInfo importFile(Principal caller, BuildRef ref, FileName name, String from) {
         caller.requireAccessTo(ref.tenant());
+        builds.requireHostedHere(builds.require(ref), "the files to import");
         Path source = resolveBuildFile(ref, from);
         long length;
         try {

@@ -968,7 +968,7 @@ public final class BackupService implements AutoCloseable {
         }
         BuildInfo build = new BuildInfo(to, BuildStatus.valueOf(line.status()), Optional.ofNullable(line.failureReason()),
                 Instant.ofEpochMilli(line.createdAtMs()), Optional.ofNullable(line.completedAtMs()).map(Instant::ofEpochMilli),
-                Instant.ofEpochMilli(line.createdAtMs()), false);
+                Instant.ofEpochMilli(line.createdAtMs()), false, Optional.empty());
         boolean wholeBuild = request.artifact().isEmpty();
         metadata.inTransaction(h -> {
             if (wholeBuild || BuildRows.find(h, to).isEmpty()) {

@@ -9,6 +9,8 @@ import dev.builderd.storage.blob.BlobInfo;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.core.metadata.ArtifactRows;
 import dev.builderd.storage.core.metadata.BuildRows;
+import dev.builderd.storage.core.metadata.NodeRows;
+import dev.builderd.storage.core.error.MisdirectedException;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.BuildId;
@@ -44,8 +46,14 @@ public final class BuildService {
     private static final Logger LOG = LoggerFactory.getLogger(BuildService.class);
     static final String LEASE_EXPIRED = "lease expired: the worker stopped renewing it";
 
-    /** A build and where its directories are. */
-    public record BuildView(BuildInfo build, Layout.BuildPaths paths) {
+    /**
+     * A build and where its directories are.
+     *
+     * @param paths the build's directories on this node; empty when another node hosts the build
+     *     (its workspace and temp exist only there)
+     * @param hostUrl where the host node's API is, when another node hosts the build and advertised it
+     */
+    public record BuildView(BuildInfo build, Optional<Layout.BuildPaths> paths, Optional<String> hostUrl) {
     }
 
     private final MetadataStore metadata;
@@ -56,13 +64,15 @@ public final class BuildService {
     private final Clock clock;
     private final Quotas quotas;
     private final BlobStore logs;
+    private final String node;
 
     /**
      * @param plain the stores as they are (erasure needs no keys)
      * @param logs the log store as clients see it (plaintext sizes), to give a deleted build's log bytes back to the quota
      */
     BuildService(MetadataStore metadata, Stores plain, BlobStore logs, BuildActivity activity, CoreConfig config, Quotas quotas,
-            Clock clock) {
+            Clock clock, String node) {
+        this.node = node;
         this.metadata = metadata;
         this.quotas = quotas;
         this.logs = logs;
@@ -100,7 +110,7 @@ public final class BuildService {
                         + info.tier().wireName() + "); complete or delete one first");
             }
             Instant now = clock.instant();
-            BuildRows.insert(h, ref, now, now.plus(effectiveLease));
+            BuildRows.insert(h, ref, now, now.plus(effectiveLease), node);
             return reaped;
         });
         expired.forEach(this::cleanScratch);
@@ -273,6 +283,58 @@ public final class BuildService {
     }
 
     private BuildView view(BuildInfo build) {
-        return new BuildView(build, layout.buildPaths(build.ref()));
+        if (build.isHostedOn(node)) {
+            return new BuildView(build, Optional.of(layout.buildPaths(build.ref())), Optional.empty());
+        }
+        return new BuildView(build, Optional.empty(), build.hostNode().flatMap(this::urlOf));
+    }
+
+    private Optional<String> urlOf(String host) {
+        return metadata.read(h -> NodeRows.urlOf(h, host));
+    }
+
+    /**
+     * The build's directories, which exist only on the node that created it.
+     *
+     * @throws MisdirectedException on any other node, naming the host and its URL
+     */
+    public Layout.BuildPaths paths(Principal caller, BuildRef ref) {
+        caller.requireAccessTo(ref.tenant());
+        return requireHostedHere(require(ref), "its directories");
+    }
+
+    /**
+     * The build's directories on this node, the one that hosts it.
+     *
+     * @param what what the caller needs the directories for, for the error message
+     * @throws MisdirectedException when another node hosts the build
+     */
+    Layout.BuildPaths requireHostedHere(BuildInfo build, String what) {
+        if (!build.isHostedOn(node)) {
+            String host = build.hostNode().orElseThrow();
+            Optional<String> url = urlOf(host);
+            throw new MisdirectedException("build " + build.ref() + " was created on node " + host + ", where " + what
+                    + " are; this is node " + node + ". Send the request to " + url.orElse("that node")
+                    + " (artifacts, logs and caches work through any node)", host, url);
+        }
+        return layout.buildPaths(build.ref());
+    }
+
+    /**
+     * Deletes the {@code temp/} and {@code workspace/} left on this node by builds it hosts that
+     * were completed, failed or reaped through another node (which has no such directories to clean).
+     * Returns how many builds had some.
+     */
+    int cleanFinishedHostedHere() {
+        int cleaned = 0;
+        for (BuildInfo build : metadata.read(h -> BuildRows.finishedOn(h, node))) {
+            boolean left = layout.scratchDirectories(build.ref()).stream().anyMatch(d -> java.nio.file.Files.exists(d.path(),
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS));
+            if (left) {
+                cleanScratch(build);
+                cleaned++;
+            }
+        }
+        return cleaned;
     }
 }

@@ -53,6 +53,8 @@ public final class BuilderdStorage implements AutoCloseable {
     private final Clock clock;
     private volatile BackupService backups;
     private final ScheduledExecutorService background;
+    private final String nodeName;
+    private final JobLeases jobLeases;
 
     /**
      * Wires the services, creates the fixed directory tree, loads the encryption keys and starts
@@ -70,18 +72,19 @@ public final class BuilderdStorage implements AutoCloseable {
         this.metadata = metadata;
         this.stores = stores;
         this.clock = clock;
+        this.nodeName = nodeName(config.layout());
         BuildActivity activity = new BuildActivity();
         this.encryption = new TenantEncryption(config.encryption(), config.layout(), metadata, stores, activity, metrics, clock);
         this.encrypted = encryption.stores().map(new MeteredBlobStore.Meters(metrics, config.layout())::wrap);
         QuotaMetrics quotaMetrics = new QuotaMetrics(metrics, metadata);
-        this.quotas = new Quotas(metadata, config.quotas(), clock, nodeName(config.layout()), this::freeCache,
+        this.quotas = new Quotas(metadata, config.quotas(), clock, nodeName, this::freeCache,
                 quotaMetrics::crossed);
         quotaMetrics.watch(quotas);
         quotas.sweep(true);
         this.tokens = new Tokens(metadata, adminToken, clock);
         this.policies = new RetentionPolicies(config.layout());
         this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, quotas, policies, clock);
-        this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, clock);
+        this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, clock, nodeName);
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
         this.logs = new LogService(metadata, encrypted, activity, builds, config, quotas);
         this.caches = new CacheService(metadata, encrypted, quotas, config.cachePolicy(), clock, metrics);
@@ -106,20 +109,26 @@ public final class BuilderdStorage implements AutoCloseable {
         this.reconciliation = new QuotaReconciliation(metadata, quotas, encrypted, config.layout());
         this.artifactRepair = new ArtifactRepair(metadata, encrypted, config.layout(), quotas, activity, artifacts, clock);
         this.directoryUsage = new DirectoryUsage(2);
-        this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage);
-        encryption.start();
+        this.scan = new QuotaScan(metadata, quotas, config.layout(), directoryUsage, nodeName);
+        // Each cluster-wide job runs only on the node holding its lease; per-node work (access times
+        // batched in this node's memory, the directories of builds hosted here) runs on every node.
+        this.jobLeases = new JobLeases(metadata, nodeName, config.cluster().jobLease(), metrics);
+        encryption.start(() -> jobLeases.holds(JobLeases.Job.KEY_ROTATION));
         this.background = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("builderd-jobs").daemon().factory());
         long interval = config.leaseCheckInterval().toMillis();
-        background.scheduleWithFixedDelay(this::reapLeases, interval, interval, TimeUnit.MILLISECONDS);
+        background.scheduleWithFixedDelay(() -> jobLeases.runIfHeld(JobLeases.Job.BUILD_LEASE_REAPER, this::reapLeases), interval,
+                interval, TimeUnit.MILLISECONDS);
         long reconcile = config.quotas().reconcileInterval().toMillis();
         // The first round runs soon after start-up, in the background: serving never waits for a rescan.
-        background.scheduleWithFixedDelay(() -> reconcileQuotas(quotaMetrics), 0, reconcile, TimeUnit.MILLISECONDS);
+        background.scheduleWithFixedDelay(() -> jobLeases.runIfHeld(JobLeases.Job.QUOTA_RECONCILIATION, () -> reconcileQuotas(quotaMetrics)),
+                0, reconcile, TimeUnit.MILLISECONDS);
         background.scheduleWithFixedDelay(this::maintainCaches, 5_000, 5_000, TimeUnit.MILLISECONDS);
         long check = config.quotas().checkInterval().toMillis();
         background.scheduleWithFixedDelay(this::scanBuildDirectories, check, check, TimeUnit.MILLISECONDS);
         // Like reconciliation, the first run starts right away in the background; serving never waits for it.
-        background.scheduleWithFixedDelay(this::runJanitor, 0, config.janitor().interval().toMillis(), TimeUnit.MILLISECONDS);
-        replication.ifPresent(Replication::start);
+        background.scheduleWithFixedDelay(() -> jobLeases.runIfHeld(JobLeases.Job.JANITOR, this::runJanitor), 0,
+                config.janitor().interval().toMillis(), TimeUnit.MILLISECONDS);
+        replication.ifPresent(r -> r.start(() -> jobLeases.holds(JobLeases.Job.REPLICATION_REPAIR)));
     }
 
     /** The lifecycle janitor: the retention policies, then the orphan sweep (each records what it deleted). */
@@ -166,11 +175,14 @@ public final class BuilderdStorage implements AutoCloseable {
         return caches.free(tenant, bytes);
     }
 
-    /** Writes batched cache access times and expires entries past their maximum retention. */
+    /**
+     * Writes the cache access times batched in this node's memory (every node), and expires
+     * entries past their maximum retention (the holder of the cache expiry lease).
+     */
     private void maintainCaches() {
         try {
             caches.flushAccessTimes();
-            int expired = caches.expire();
+            int expired = jobLeases.holds(JobLeases.Job.CACHE_EXPIRY) ? caches.expire() : 0;
             if (expired > 0) {
                 LOG.info("expired {} cache entr{} past the maximum retention", expired, expired == 1 ? "y" : "ies");
             }
@@ -179,9 +191,16 @@ public final class BuilderdStorage implements AutoCloseable {
         }
     }
 
-    /** Measures active builds' directories now (also done every check interval in the background). */
+    /**
+     * Measures active builds' directories now (also done every check interval in the background),
+     * after cleaning the directories of builds hosted here that were finished through another node.
+     */
     public void scanBuildDirectories() {
         try {
+            int cleaned = builds.cleanFinishedHostedHere();
+            if (cleaned > 0) {
+                LOG.info("cleaned the workspace and temp of {} build(s) hosted here and finished through another node", cleaned);
+            }
             scan.scanAll();
         } catch (IOException | RuntimeException e) {
             LOG.error("measuring build directories failed: {}", e.getMessage(), e);
@@ -253,7 +272,7 @@ public final class BuilderdStorage implements AutoCloseable {
      * from now so that start-up is not slowed, reading at most {@code bytesPerSecond}.
      */
     public void scheduleScrub(Duration interval, long bytesPerSecond) {
-        scrub.schedule(background, Duration.ofHours(1), interval, bytesPerSecond);
+        scrub.schedule(background, Duration.ofHours(1), interval, bytesPerSecond, () -> jobLeases.holds(JobLeases.Job.INTEGRITY_SCRUB));
     }
 
     /**
@@ -270,7 +289,7 @@ public final class BuilderdStorage implements AutoCloseable {
                 .resolve("backup-spool"));
         Stores raw = stores.map(store -> store instanceof TieredBlobStore tiered ? tiered.remote() : store);
         this.backups = new BackupService(metadata, backupTarget, raw, encrypted, config.layout(), tenants, builds, artifacts,
-                encryption, quotas, reconciliation, policies, nodeName(config.layout()), retention, clock, metrics);
+                encryption, quotas, reconciliation, policies, nodeName, retention, clock, metrics);
         scrub.repairFromBackups(backups::newestSnapshot);
         return backups;
     }
@@ -288,6 +307,28 @@ public final class BuilderdStorage implements AutoCloseable {
         return replication;
     }
 
+    /** Which cluster-wide background jobs this node runs now ({@link JobLeases}). */
+    public JobLeases jobLeases() {
+        return jobLeases;
+    }
+
+    /**
+     * Records where this node's API is reached, so that other nodes can send requests for the
+     * builds it hosts here ({@link BuildService#paths}); the daemon calls it once it listens.
+     */
+    public void advertise(String url) {
+        metadata.inTransaction(h -> {
+            dev.builderd.storage.core.metadata.NodeRows.advertise(h, nodeName, url, clock.millis());
+            return null;
+        });
+        LOG.info("node {} is reached at {}", nodeName, url);
+    }
+
+    /** This node's name: the host and the data root, stable across restarts; builds and leases record it. */
+    public String nodeName() {
+        return nodeName;
+    }
+
     /** This instance's metrics (its own registry, not a global one). */
     public PrometheusRegistry metrics() {
         return metrics;
@@ -296,6 +337,15 @@ public final class BuilderdStorage implements AutoCloseable {
     @Override
     public void close() {
         background.shutdownNow();
+        try {
+            // A job round still running when the leases are released could overlap its successor's on another node.
+            if (!background.awaitTermination(5, TimeUnit.SECONDS)) {
+                LOG.warn("a background job did not stop within 5 s; releasing its lease anyway");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        jobLeases.close();
         backups().ifPresent(BackupService::close);
         replication.ifPresent(Replication::close);
         warming.close();

@@ -19,10 +19,37 @@ import java.util.Objects;
  * @param janitor how often the retention janitor and the orphan sweep run, and the orphans' grace period
  * @param replication how the replication worker and repair job run, where stores replicate
  *     ({@link dev.builderd.storage.blob.ReplicatingBlobStore}); unused where none does
+ * @param cluster how this node shares work with others on the same PostgreSQL
  */
 public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease, Duration leaseCheckInterval,
         Duration sameNameUploadWait, EncryptionConfig encryption, Quotas.Config quotas, CacheService.Policy cachePolicy,
-        Janitor janitor, Replication replication) {
+        Janitor janitor, Replication replication, Cluster cluster) {
+
+    /**
+     * This node among others sharing one PostgreSQL ({@code docs/deployment.md}).
+     *
+     * @param jobLease how long a cluster-wide job's lease lasts without renewal ({@link JobLeases}):
+     *     the longest a dead node's jobs wait before a survivor takes them (plus a third of it)
+     */
+    public record Cluster(Duration jobLease) {
+
+        /** 30-second job leases. */
+        public static final Cluster DEFAULTS = new Cluster(Duration.ofSeconds(30));
+
+        public Cluster {
+            if (jobLease.toMillis() < 300) {
+                throw new IllegalArgumentException("the job lease must last at least 300 ms, not " + jobLease);
+            }
+        }
+    }
+
+    /** The configuration with the default cluster settings. */
+    public CoreConfig(Layout layout, Duration defaultLease, Duration maxLease, Duration leaseCheckInterval,
+            Duration sameNameUploadWait, EncryptionConfig encryption, Quotas.Config quotas, CacheService.Policy cachePolicy,
+            Janitor janitor, Replication replication) {
+        this(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas, cachePolicy, janitor,
+                replication, Cluster.DEFAULTS);
+    }
 
     /**
      * The replication worker's and the repair job's schedule.
@@ -80,6 +107,7 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
     public CoreConfig {
         Objects.requireNonNull(janitor, "janitor");
         Objects.requireNonNull(replication, "replication");
+        Objects.requireNonNull(cluster, "cluster");
         Objects.requireNonNull(layout, "layout");
         Objects.requireNonNull(encryption, "encryption");
         Objects.requireNonNull(quotas, "quotas");
@@ -111,29 +139,35 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
 
     /** The same configuration with other encryption settings. */
     public CoreConfig withEncryption(EncryptionConfig other) {
-        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other, quotas, cachePolicy, janitor, replication);
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other, quotas, cachePolicy, janitor, replication, cluster);
     }
 
     /** The same configuration with other quota settings. */
     public CoreConfig withQuotas(Quotas.Config other) {
         return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, other,
-                cachePolicy, janitor, replication);
+                cachePolicy, janitor, replication, cluster);
     }
 
     /** The same configuration with another cache eviction policy. */
     public CoreConfig withCachePolicy(CacheService.Policy other) {
-        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas, other, janitor, replication);
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas, other, janitor, replication, cluster);
     }
 
     /** The same configuration with another janitor schedule. */
     public CoreConfig withJanitor(Janitor other) {
         return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas,
-                cachePolicy, other, replication);
+                cachePolicy, other, replication, cluster);
+    }
+
+    /** The same configuration with other cluster settings. */
+    public CoreConfig withCluster(Cluster other) {
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas,
+                cachePolicy, janitor, replication, other);
     }
 
     /** The same configuration with other replication settings. */
     public CoreConfig withReplication(Replication other) {
         return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas,
-                cachePolicy, janitor, other);
+                cachePolicy, janitor, other, cluster);
     }
 }

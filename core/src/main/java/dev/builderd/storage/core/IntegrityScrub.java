@@ -132,12 +132,18 @@ public final class IntegrityScrub {
 
     /**
      * From now on a pass starts every {@code interval} (the first one {@code firstAfter} from
-     * now), reading at most {@code bytesPerSecond} (0: as fast as the store answers).
+     * now), reading at most {@code bytesPerSecond} (0: as fast as the store answers), when
+     * {@code mayRun} says so at that moment (the node holds the scrub's job lease).
      */
-    public void schedule(ScheduledExecutorService background, Duration firstAfter, Duration interval, long bytesPerSecond) {
+    public void schedule(ScheduledExecutorService background, Duration firstAfter, Duration interval, long bytesPerSecond,
+            java.util.function.BooleanSupplier mayRun) {
         this.bytesPerSecond = bytesPerSecond;
         if (!interval.isZero()) {
-            background.scheduleWithFixedDelay(this::runPassIfIdle, firstAfter.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+            background.scheduleWithFixedDelay(() -> {
+                if (mayRun.getAsBoolean()) {
+                    runPassIfIdle();
+                }
+            }, firstAfter.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
         }
     }
 

@@ -140,9 +140,10 @@ public final class Replication implements AutoCloseable {
     /**
      * From now on the worker polls the queue every poll interval, and the repair job runs every
      * repair interval (the first one interval from now), each on threads of its own, so that a
-     * long copy delays no other background job.
+     * long copy delays no other background job. The repair runs only when {@code repairMayRun}
+     * says so (the node holds its job lease); the worker runs on every node, each claiming rows.
      */
-    void start() {
+    void start(java.util.function.BooleanSupplier repairMayRun) {
         long now = clock.millis();
         int rescheduled = metadata.inTransaction(h -> ReplicationRows.rescheduleDeferred(h, now, config.deleteDelay().toMillis()));
         if (rescheduled > 0) {
@@ -159,7 +160,11 @@ public final class Replication implements AutoCloseable {
         }, poll, poll, TimeUnit.MILLISECONDS);
         if (!config.repairInterval().isZero()) {
             long repair = config.repairInterval().toMillis();
-            scheduler.scheduleWithFixedDelay(this::repairIfIdle, repair, repair, TimeUnit.MILLISECONDS);
+            scheduler.scheduleWithFixedDelay(() -> {
+                if (repairMayRun.getAsBoolean()) {
+                    repairIfIdle();
+                }
+            }, repair, repair, TimeUnit.MILLISECONDS);
         }
     }
 

@@ -154,8 +154,11 @@ public final class TenantEncryption implements AutoCloseable {
         return stores;
     }
 
-    /** Resumes unfinished re-encryption jobs and starts the automatic rotation check. */
-    void start() {
+    /**
+     * Resumes unfinished re-encryption jobs and starts the automatic rotation check, which runs
+     * each hour when {@code rotationMayRun} says so (the node holds the key rotation's job lease).
+     */
+    void start(java.util.function.BooleanSupplier rotationMayRun) {
         for (Job job : metadata.read(ReencryptionRows::running)) {
             schedule(job.tenant(), Duration.ZERO);
         }
@@ -166,7 +169,11 @@ public final class TenantEncryption implements AutoCloseable {
         }
         if (!rotationInterval.isZero()) {
             long hour = Duration.ofHours(1).toMillis();
-            worker.scheduleWithFixedDelay(this::rotateDueKeys, 0, hour, TimeUnit.MILLISECONDS);
+            worker.scheduleWithFixedDelay(() -> {
+                if (rotationMayRun.getAsBoolean()) {
+                    rotateDueKeys();
+                }
+            }, 0, hour, TimeUnit.MILLISECONDS);
         }
     }
 

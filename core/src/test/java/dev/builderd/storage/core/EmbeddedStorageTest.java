@@ -112,8 +112,8 @@ class EmbeddedStorageTest {
     void anExpiredLeaseFailsTheBuildCleansItAndFreesItsSlot() throws IOException {
         storage.tenants().put(ADMIN, ACME, Tier.FREE, null);
         var build = storage.builds().create(ADMIN, ACME, Optional.of(BuildId.of("b1")), Duration.ofSeconds(60));
-        Files.writeString(build.paths().temp().resolve("layer.tar"), "scratch");
-        Files.writeString(build.paths().workspace().resolve("main.c"), "source");
+        Files.writeString(build.paths().orElseThrow().temp().resolve("layer.tar"), "scratch");
+        Files.writeString(build.paths().orElseThrow().workspace().resolve("main.c"), "source");
         assertThatThrownBy(() -> storage.builds().create(ADMIN, ACME, Optional.empty(), null))
                 .isInstanceOf(LimitExceededException.class);
 
@@ -126,8 +126,8 @@ class EmbeddedStorageTest {
         var expired = storage.builds().get(ADMIN, build.build().ref()).build();
         assertThat(expired.status()).isEqualTo(BuildStatus.FAILED);
         assertThat(expired.failureReason()).get().asString().contains("lease expired");
-        assertThat(build.paths().temp()).doesNotExist();
-        assertThat(build.paths().workspace()).doesNotExist();
+        assertThat(build.paths().orElseThrow().temp()).doesNotExist();
+        assertThat(build.paths().orElseThrow().workspace()).doesNotExist();
         assertThat(storage.builds().create(ADMIN, ACME, Optional.empty(), null).build().isActive()).isTrue();
     }
 

@@ -65,7 +65,7 @@ public final class Daemon implements AutoCloseable {
         try {
             CoreConfig core = new CoreConfig(config.layout(), config.buildLease(), config.maxBuildLease(),
                     config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT, config.encryption(), config.quotas(),
-                    config.cachePolicy(), config.janitor(), config.replication().schedule());
+                    config.cachePolicy(), config.janitor(), config.replication().schedule(), config.cluster());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
             Optional<BackupSchedule> backupSchedule = enableBackups(config, storage, composition);
             StorageHealth health = new StorageHealth(stores.backends(), config.layout().tenantRoots(), mountGuard,
@@ -86,6 +86,7 @@ public final class Daemon implements AutoCloseable {
                 javalin.requestLogger.http(requests::record);
                 api.register(javalin);
             }).start();
+            storage.advertise(config.advertiseUrl().orElseGet(() -> defaultAdvertiseUrl(config.bindAddress(), http.port())));
             Thread.ofVirtual().name("probe-remote-stores").start(() -> composition.probeRemoteStores(Duration.ofSeconds(10)));
             composition.startCleaningAbandonedUploads(config.abandonedUploadAge());
             LOG.info("Builderd Storage serves on {}:{} (data root {}, metadata {}), started in {} ms",
@@ -100,6 +101,24 @@ public final class Daemon implements AutoCloseable {
             composition.close();
             throw e;
         }
+    }
+
+    /**
+     * {@code http://<bind address>:<port>}, with the host name in place of a wildcard bind address
+     * (which no client can connect to).
+     */
+    static String defaultAdvertiseUrl(String bindAddress, int port) {
+        String host = bindAddress;
+        if (bindAddress.equals("0.0.0.0") || bindAddress.equals("::") || bindAddress.equals("[::]")) {
+            try {
+                host = java.net.InetAddress.getLocalHost().getHostName();
+            } catch (java.net.UnknownHostException e) {
+                host = "localhost";
+            }
+        } else if (bindAddress.contains(":") && !bindAddress.startsWith("[")) {
+            host = "[" + bindAddress + "]";
+        }
+        return "http://" + host + ":" + port;
     }
 
     /** Backups into the configured target, on the configured schedule (none without a target). */

@@ -8,7 +8,7 @@ package dev.builderd.storage.core.error;
 public abstract sealed class StorageException extends RuntimeException
         permits NotFoundException, AlreadyExistsException, ConflictException, InvalidInputException,
         ForbiddenException, LimitExceededException, QuotaExceededException, IntegrityException,
-        UnavailableException, EncryptionKeysException {
+        UnavailableException, EncryptionKeysException, MisdirectedException {
 
     protected StorageException(String message) {
         super(message);

@@ -23,7 +23,8 @@ public final class BuildRows {
             Instant.ofEpochMilli(rs.getLong("created_at")),
             optionalInstant(rs, "completed_at"),
             Instant.ofEpochMilli(rs.getLong("lease_expires_at")),
-            rs.getBoolean("over_quota"));
+            rs.getBoolean("over_quota"),
+            Optional.ofNullable(rs.getString("host_node")));
 
     private BuildRows() {
     }
@@ -41,6 +42,12 @@ public final class BuildRows {
     public static List<BuildInfo> ofTenant(Handle h, TenantId tenant) {
         return h.createQuery("SELECT * FROM builds WHERE tenant_id = :t ORDER BY created_at, build_id")
                 .bind("t", tenant.value()).map(MAPPER).list();
+    }
+
+    /** Finished builds hosted on {@code node} (their directories may still need cleaning there). */
+    public static List<BuildInfo> finishedOn(Handle h, String node) {
+        return h.createQuery("SELECT * FROM builds WHERE status <> 'ACTIVE' AND host_node = :n ORDER BY tenant_id, build_id")
+                .bind("n", node).map(MAPPER).list();
     }
 
     /** Every active build, of every tenant. */
@@ -67,10 +74,11 @@ public final class BuildRows {
                 .map(MAPPER).list();
     }
 
-    public static void insert(Handle h, BuildRef ref, Instant now, Instant leaseExpires) {
-        h.createUpdate("INSERT INTO builds (tenant_id, build_id, status, created_at, lease_expires_at) "
-                        + "VALUES (:t, :b, 'ACTIVE', :now, :lease)")
-                .bind("t", ref.tenant().value()).bind("b", ref.build().value())
+    /** Inserts an active build hosted on {@code hostNode}. */
+    public static void insert(Handle h, BuildRef ref, Instant now, Instant leaseExpires, String hostNode) {
+        h.createUpdate("INSERT INTO builds (tenant_id, build_id, status, created_at, lease_expires_at, host_node) "
+                        + "VALUES (:t, :b, 'ACTIVE', :now, :lease, :host)")
+                .bind("t", ref.tenant().value()).bind("b", ref.build().value()).bind("host", hostNode)
                 .bind("now", now.toEpochMilli()).bind("lease", leaseExpires.toEpochMilli()).execute();
     }
 

@@ -3,6 +3,8 @@ package dev.builderd.storage.core.quota;
 import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.error.UnavailableException;
 import dev.builderd.storage.core.error.QuotaExceededException;
+import dev.builderd.storage.core.metadata.FenceRows;
+import dev.builderd.storage.core.metadata.MetadataLocation;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.QuotaRows;
 import dev.builderd.storage.core.metadata.TenantRows;
@@ -31,6 +33,14 @@ import org.slf4j.LoggerFactory;
 public final class Quotas {
 
     private static final Logger LOG = LoggerFactory.getLogger(Quotas.class);
+
+    /**
+     * On PostgreSQL, how long another node's fence may take to stop a write that does not
+     * reserve quota (creating, completing or deleting a build, and the like): each node reads the
+     * fences at most this often. A write that reserves quota (every upload) sees fences exactly,
+     * in the transaction that reserves; a fence set through this node holds here at once.
+     */
+    public static final Duration FENCE_BOUND = Duration.ofSeconds(2);
 
     /**
      * Quota behaviour.
@@ -76,6 +86,13 @@ public final class Quotas {
      *     it held before are released (its writes died with it)
      */
     private final Map<TenantId, String> fences = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Whether other nodes share the metadata store (PostgreSQL), so fences live in {@code tenant_fences} too. */
+    private final boolean shared;
+    /** The fences of every node as last read, and when (System.nanoTime); PostgreSQL only. */
+    private volatile ClusterFences clusterFences = new ClusterFences(Map.of(), System.nanoTime() - FENCE_BOUND.toNanos() - 1);
+
+    private record ClusterFences(Map<TenantId, FenceRows.Fence> byTenant, long readNanos) {
+    }
 
     public Quotas(MetadataStore metadata, Config config, Clock clock, String holder, CacheCleaner cleaner, Crossings crossings) {
         this.metadata = metadata;
@@ -84,6 +101,7 @@ public final class Quotas {
         this.clock = clock;
         this.cleaner = cleaner;
         this.crossings = crossings;
+        this.shared = metadata.location().dialect() == MetadataLocation.Dialect.POSTGRESQL;
     }
 
     // ---------------------------------------------------------------- fences
@@ -91,25 +109,82 @@ public final class Quotas {
     /**
      * Refuses every write of the tenant (each reservation, and each change that calls
      * {@link #requireWritable}) with {@link UnavailableException} naming {@code why}, until
-     * {@link #unfence}. Reads go on. A restore fences the tenant it rewrites; it holds on this
-     * node only (a restore runs on one node at a time).
+     * {@link #unfence}. Reads go on. A restore fences the tenant it rewrites.
      *
-     * @return false if the tenant was fenced already (by another restore)
+     * <p>On PostgreSQL the fence holds on every node sharing the database: reservations check it
+     * in their own transaction (after the tenant's row lock, which this takes too, so no
+     * reservation commits after the fence unless it was made before); other writes see it within
+     * {@link #FENCE_BOUND}. A fence whose node dies is removed when that node starts again.
+     *
+     * @return false if the tenant was fenced already (by another restore, on any node)
      */
     public boolean fence(TenantId tenant, String why) {
-        return fences.putIfAbsent(tenant, why) == null;
+        if (fences.putIfAbsent(tenant, why) != null) {
+            return false;
+        }
+        if (shared) {
+            boolean fenced;
+            try {
+                fenced = metadata.inTransaction(h -> {
+                    metadata.lockTenant(h, tenant);
+                    return FenceRows.insert(h, tenant, why, holder, clock.millis());
+                });
+            } catch (RuntimeException e) {
+                fences.remove(tenant);
+                throw e;
+            }
+            if (!fenced) {
+                fences.remove(tenant);
+                return false;
+            }
+        }
+        return true;
     }
 
     public void unfence(TenantId tenant) {
+        if (shared) {
+            metadata.inTransaction(h -> {
+                FenceRows.delete(h, tenant, holder);
+                return null;
+            });
+        }
         fences.remove(tenant);
     }
 
-    /** Throws {@link UnavailableException} (503) while the tenant is fenced. */
+    /**
+     * Throws {@link UnavailableException} (503) while the tenant is fenced: at once for a fence of
+     * this node, within {@link #FENCE_BOUND} for another node's.
+     */
     public void requireWritable(TenantId tenant) {
         String why = fences.get(tenant);
+        if (why == null && shared) {
+            FenceRows.Fence fence = clusterFences().get(tenant);
+            why = fence == null ? null : fence.reason() + " on node " + fence.node();
+        }
         if (why != null) {
-            throw new UnavailableException("tenant '" + tenant + "' refuses writes while " + why
-                    + "; reads still work, and writes work again when it ends");
+            throw fenced(tenant, why);
+        }
+    }
+
+    private static UnavailableException fenced(TenantId tenant, String why) {
+        return new UnavailableException("tenant '" + tenant + "' refuses writes while " + why
+                + "; reads still work, and writes work again when it ends");
+    }
+
+    /** Every node's fences, read again when the last read is older than {@link #FENCE_BOUND}. */
+    private Map<TenantId, FenceRows.Fence> clusterFences() {
+        ClusterFences known = clusterFences;
+        if (System.nanoTime() - known.readNanos() <= FENCE_BOUND.toNanos()) {
+            return known.byTenant();
+        }
+        synchronized (this) {
+            known = clusterFences;
+            if (System.nanoTime() - known.readNanos() > FENCE_BOUND.toNanos()) {
+                long started = System.nanoTime();
+                known = new ClusterFences(Map.copyOf(metadata.read(FenceRows::all)), started);
+                clusterFences = known;
+            }
+            return known.byTenant();
         }
     }
 
@@ -188,7 +263,11 @@ public final class Quotas {
         if (bytes < 0) {
             throw new IllegalArgumentException("cannot reserve " + bytes + " bytes");
         }
-        requireWritable(tenant);
+        // This node's fences here; every node's in the reservation's transaction (exact, no cache).
+        String fencedHere = fences.get(tenant);
+        if (fencedHere != null) {
+            throw fenced(tenant, fencedHere);
+        }
         String id = UUID.randomUUID().toString();
         Attempt attempt = tryReserve(tenant, category, id, bytes, false);
         if (attempt.refusal().isPresent() && attempt.action() == HardLimitAction.THROTTLE) {
@@ -231,6 +310,12 @@ public final class Quotas {
         // Not synced: a crash ends the write this is for, and the start-up sweep drops the reservation.
         return metadata.inUnsyncedTransaction(h -> {
             requireTenant(h, tenant);
+            if (shared) {
+                // Exact, under the tenant's lock that fence() takes too: no node reserves for a fenced tenant.
+                FenceRows.find(h, tenant).ifPresent(fence -> {
+                    throw fenced(tenant, fence.reason() + " on node " + fence.node());
+                });
+            }
             Limits limits = limits(h, tenant);
             Map<Category, QuotaRows.Line> ledger = QuotaRows.ledger(h, tenant);
             long total = ledger.values().stream().mapToLong(QuotaRows.Line::total).sum();
@@ -388,6 +473,12 @@ public final class Quotas {
      * never came back). Returns how many were removed.
      */
     public int sweep(boolean startUp) {
+        if (startUp && shared) {
+            int unfenced = metadata.inTransaction(h -> FenceRows.deleteOf(h, holder));
+            if (unfenced > 0) {
+                LOG.warn("removed {} tenant fence(s) left by restores that died with this node's previous run", unfenced);
+            }
+        }
         int swept = metadata.inTransaction(h -> {
             var stale = QuotaRows.stale(h, startUp ? holder : "", clock.millis());
             for (QuotaRows.ReservationRow row : stale) {

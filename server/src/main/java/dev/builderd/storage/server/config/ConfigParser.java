@@ -110,6 +110,15 @@ public final class ConfigParser {
         DaemonConfig.Backup backup = backup();
         Duration janitorInterval = seconds(Variable.JANITOR_INTERVAL_SECONDS);
         Duration orphanGrace = seconds(Variable.ORPHAN_GRACE_SECONDS);
+        Duration jobLease = seconds(Variable.JOB_LEASE_SECONDS);
+        Optional<String> advertiseUrl = raw(Variable.ADVERTISE_URL) == null ? Optional.empty() : Optional.ofNullable(convert(Variable.ADVERTISE_URL,
+                "use an absolute http:// or https:// URL such as http://node-1.example.com:8082", text -> {
+                    java.net.URI uri = java.net.URI.create(text.endsWith("/") ? text.substring(0, text.length() - 1) : text);
+                    if (!("http".equals(uri.getScheme()) || "https".equals(uri.getScheme())) || uri.getHost() == null) {
+                        throw new IllegalArgumentException();
+                    }
+                    return uri.toString();
+                }));
         // Read by logback itself (logback.xml picks the appender by name); checked here so a typo is named.
         convert(Variable.LOG_FORMAT, "use text or json", format -> {
             if (!format.equals("text") && !format.equals("json")) {
@@ -122,7 +131,8 @@ public final class ConfigParser {
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
                 adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy,
-                buildToolMaxEntryBytes, cacheTiers, new CoreConfig.Janitor(janitorInterval, orphanGrace), scrub, replication, backup);
+                buildToolMaxEntryBytes, cacheTiers, new CoreConfig.Janitor(janitorInterval, orphanGrace), scrub, replication, backup,
+                new CoreConfig.Cluster(jobLease), advertiseUrl);
     }
 
     /**

@@ -30,6 +30,9 @@ import java.util.Optional;
  * @param scrub how often the integrity scrub reads every blob, and how fast
  * @param replication where blobs are replicated to, if anywhere, and how
  * @param backup where tenants are backed up to, if anywhere, when, and what a prune keeps
+ * @param cluster how this node shares background jobs with others on the same PostgreSQL
+ * @param advertiseUrl how clients and other nodes reach this node; empty: {@code http://} the bind
+ *     address (the host name when it is a wildcard) and the port the API listens on
  */
 public record DaemonConfig(
         String bindAddress,
@@ -54,7 +57,9 @@ public record DaemonConfig(
         CoreConfig.Janitor janitor,
         Scrub scrub,
         Replication replication,
-        Backup backup) {
+        Backup backup,
+        CoreConfig.Cluster cluster,
+        Optional<String> advertiseUrl) {
 
     /**
      * Backups ({@code docs/backups.md}).

@@ -327,6 +327,8 @@ public final class HttpApi {
         routes.get("/v1/tenants/{tenant}/builds", ctx -> ctx.json(Map.of("builds",
                 builds.list(principal(ctx), tenant(ctx)).stream().map(HttpApi::buildJson).toList())));
         routes.get(BUILD, ctx -> ctx.json(buildJson(builds.get(principal(ctx), build(ctx)))));
+        // The build's directories exist only on its host node: 421 elsewhere, naming the host's URL.
+        routes.get(BUILD + "/paths", ctx -> ctx.json(pathsJson(builds.paths(principal(ctx), build(ctx)))));
         routes.delete(BUILD, ctx -> {
             builds.delete(principal(ctx), build(ctx));
             ctx.status(204);
@@ -901,14 +903,21 @@ public final class HttpApi {
         if (view.build().isActive()) {
             json.put("lease_expires", view.build().leaseExpires().toString());
         }
-        Map<String, String> paths = new LinkedHashMap<>();
-        paths.put("workspace", view.paths().workspace().toString());
-        paths.put("rootfs", view.paths().rootfs().toString());
-        paths.put("temp", view.paths().temp().toString());
-        paths.put("logs", view.paths().logs().toString());
-        paths.put("metadata", view.paths().metadata().toString());
-        json.put("paths", paths);
+        view.build().hostNode().ifPresent(host -> json.put("host_node", host));
+        // Directories are local to the host node: shown there only; elsewhere, where the host is.
+        view.paths().ifPresent(paths -> json.put("paths", pathsJson(paths)));
+        view.hostUrl().ifPresent(url -> json.put("host_url", url));
         return json;
+    }
+
+    private static Map<String, String> pathsJson(dev.builderd.storage.core.Layout.BuildPaths buildPaths) {
+        Map<String, String> paths = new LinkedHashMap<>();
+        paths.put("workspace", buildPaths.workspace().toString());
+        paths.put("rootfs", buildPaths.rootfs().toString());
+        paths.put("temp", buildPaths.temp().toString());
+        paths.put("logs", buildPaths.logs().toString());
+        paths.put("metadata", buildPaths.metadata().toString());
+        return paths;
     }
 
     /** No valid credentials: answered with 401. */

@@ -7,6 +7,7 @@ import dev.builderd.storage.core.error.EncryptionKeysException;
 import dev.builderd.storage.core.error.IntegrityException;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.LimitExceededException;
+import dev.builderd.storage.core.error.MisdirectedException;
 import dev.builderd.storage.core.error.QuotaExceededException;
 import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.error.StorageException;
@@ -52,6 +53,7 @@ final class Problems {
             case IntegrityException ignored -> new Kind(500, "integrity-violation", "Integrity Violation");
             case UnavailableException ignored -> new Kind(503, "unavailable", "Service Unavailable");
             case EncryptionKeysException ignored -> new Kind(500, "encryption-keys-unavailable", "Encryption Keys Unavailable");
+            case MisdirectedException ignored -> new Kind(421, "misdirected", "Misdirected Request");
         };
     }
 
@@ -64,6 +66,13 @@ final class Problems {
             ctx.header("Retry-After", "30");
         }
         Map<String, Object> extensions = new LinkedHashMap<>();
+        if (e instanceof MisdirectedException misdirected) {
+            extensions.put("host_node", misdirected.hostNode());
+            misdirected.hostUrl().ifPresent(url -> {
+                extensions.put("host_url", url);
+                ctx.header("Location", url + ctx.path());
+            });
+        }
         if (e instanceof QuotaExceededException quota) {
             quota.figures().ifPresent(figures -> extensions.put("quota", Map.of(
                     "scope", figures.scope(),

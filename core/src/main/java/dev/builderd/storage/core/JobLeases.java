@@ -58,7 +58,9 @@ public final class JobLeases implements AutoCloseable {
         /** The check for tenant keys due for rotation. */
         KEY_ROTATION,
         /** The replication repair job (the queue's worker is shared by claiming rows, not leased). */
-        REPLICATION_REPAIR;
+        REPLICATION_REPAIR,
+        /** The scheduled backup of every tenant and prune ({@code UNKEY_BUILDERD_BACKUP_SCHEDULE}). */
+        BACKUP_SCHEDULE;
 
         /** The name in the {@code job_leases} table and the metric's label. */
         public String wireName() {

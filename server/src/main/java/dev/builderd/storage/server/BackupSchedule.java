@@ -19,9 +19,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * {@code UNKEY_BUILDERD_BACKUP_SCHEDULE}: at each time the cron expression names (in UTC), a
- * backup of every tenant, then a prune by the configured retention. A time that finds another
- * backup job running (a manual one, or another node's) is skipped, with a warning; the next one
- * comes as scheduled.
+ * backup of every tenant, then a prune by the configured retention, on the one node of the
+ * cluster that holds the schedule's job lease. A time that finds another backup job running (a
+ * manual one) is skipped, with a warning; the next one comes as scheduled.
  */
 final class BackupSchedule implements AutoCloseable {
 
@@ -30,13 +30,16 @@ final class BackupSchedule implements AutoCloseable {
     private static final Duration POLL = Duration.ofSeconds(2);
 
     private final BackupService backups;
+    private final java.util.function.BooleanSupplier mayRun;
     private final ExecutionTime times;
     private final Clock clock;
     private final ScheduledExecutorService timer =
             Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("backup-schedule").daemon().factory());
 
-    BackupSchedule(BackupService backups, Cron schedule, Clock clock) {
+    /** @param mayRun whether this node runs the scheduled backups now (it holds their cluster-wide job lease) */
+    BackupSchedule(BackupService backups, Cron schedule, java.util.function.BooleanSupplier mayRun, Clock clock) {
         this.backups = backups;
+        this.mayRun = mayRun;
         this.times = ExecutionTime.forCron(schedule);
         this.clock = clock;
     }
@@ -58,6 +61,11 @@ final class BackupSchedule implements AutoCloseable {
     }
 
     private void runOnce() {
+        if (!mayRun.getAsBoolean()) {
+            LOG.debug("the scheduled backup runs on the node that holds its job lease, not this one");
+            scheduleNext();
+            return;
+        }
         try {
             if (await(backups.startBackup(SCHEDULER, Optional.empty()))) {
                 await(backups.startPrune(SCHEDULER, backups.retention()));

@@ -131,7 +131,8 @@ public final class Daemon implements AutoCloseable {
         LOG.info("backups go to the {}{}", backups.describeTarget(), config.backup().schedule()
                 .map(cron -> ", every time '" + cron.asString() + "' (UTC) names").orElse(", on demand only"));
         return config.backup().schedule().map(cron -> {
-            BackupSchedule schedule = new BackupSchedule(backups, cron, Clock.systemUTC());
+            BackupSchedule schedule = new BackupSchedule(backups, cron,
+                    () -> storage.jobLeases().holds(dev.builderd.storage.core.JobLeases.Job.BACKUP_SCHEDULE), Clock.systemUTC());
             schedule.start();
             return schedule;
         });

@@ -66,7 +66,7 @@ class BackupScheduleTest {
         Clock beforeTwo = Clock.offset(Clock.systemUTC(), Duration.between(now, twoAm.minusMillis(100)));
 
         schedule = new BackupSchedule(backups, new CronParser(CronDefinitionBuilder.instanceDefinitionFor(CronType.UNIX))
-                .parse("0 2 * * *"), beforeTwo);
+                .parse("0 2 * * *"), () -> storage.jobLeases().holds(dev.builderd.storage.core.JobLeases.Job.BACKUP_SCHEDULE), beforeTwo);
         schedule.start();
 
         await().atMost(Duration.ofSeconds(60)).until(() -> backups.runs(ADMIN, 10).stream()

@@ -1,6 +1,7 @@
 package dev.builderd.storage.server.http;
 
 import java.io.IOException;
+import dev.builderd.storage.blob.BufferStream;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -54,6 +55,18 @@ final class FileSender {
         } finally {
             pool.offer(buffer);
         }
+    }
+
+    /**
+     * Writes every buffer of {@code in} to {@code out} as it is, blocking until each is sent (so the
+     * stream may refill it afterwards); the caller closes {@code in}.
+     */
+    void send(BufferStream in, HttpOutput out) throws IOException {
+        ByteBuffer buffer;
+        while ((buffer = in.next()) != null) {
+            out.write(buffer);
+        }
+        out.flush();
     }
 
     /** Writes {@code length} bytes of {@code file} from {@code offset} to {@code out}, blocking until sent. */

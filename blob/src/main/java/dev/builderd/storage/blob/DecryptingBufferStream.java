@@ -21,9 +21,9 @@ import java.util.concurrent.Executor;
 /**
  * A range of an encrypted local blob, decrypted segment by segment on another thread into direct
  * buffers while the reader sends the previous ones. It replaces Tink's seekable channel on the hot
- * path of large local reads: positional reads of the ciphertext into a direct buffer, the JDK's
- * AES-GCM from direct buffer to direct buffer ({@link SegmentKey.Segments}), no heap copy and no
- * per-segment allocation; the reader writes the plaintext buffers to the socket as they are.
+ * path of large local reads: positional reads of the ciphertext into a pooled direct buffer, the
+ * JDK's AES-GCM segment by segment ({@link SegmentKey.Segments}) into a pooled direct buffer that
+ * the reader writes to the socket as it is; no per-segment allocation beyond the cipher's nonce.
  *
  * <p>It decrypts exactly the segments the range touches, each authenticated (with its number and
  * last-segment flag) before any of its bytes is handed out; a read that reaches the end of the blob
@@ -172,17 +172,20 @@ final class DecryptingBufferStream implements BufferStream {
         ByteBuffer ciphertext = null;
         try {
             ciphertext = pool.take();
+            // One segment at a time through heap arrays: the cipher is fastest on arrays, and
+            // arrays of one segment stay under half a G1 region of a small heap (not humongous).
+            byte[] sealed = new byte[CIPHERTEXT_SEGMENT_SIZE];
+            byte[] opened = new byte[CIPHERTEXT_SEGMENT_SIZE];
             for (long segment = firstSegment; segment <= lastSegment && !closed; ) {
                 int count = (int) Math.min(SEGMENTS_PER_BUFFER, lastSegment - segment + 1);
                 inHand = free.take();
                 long from = ciphertextStart(segment);
                 readFully(ciphertext.clear().limit((int) (ciphertextEnd(segment + count - 1) - from)), from);
-                int position = 0;
+                ciphertext.flip();
                 for (long s = segment; s < segment + count; s++) {
                     int length = (int) (ciphertextEnd(s) - ciphertextStart(s));
-                    ciphertext.limit(position + length).position(position);
-                    segments.decrypt(ciphertext, s, s == segmentCount - 1, inHand);
-                    position += length;
+                    ciphertext.get(sealed, 0, length);
+                    inHand.put(opened, 0, segments.decrypt(sealed, length, s, s == segmentCount - 1, opened));
                 }
                 inHand.flip();
                 long offset = plaintextStart(segment);

@@ -263,28 +263,24 @@ class LocalDecryptionTest {
             ByteArrayOutputStream got = new ByteArrayOutputStream();
             assertThatThrownBy(() -> viaBuffers(reader, key, range, got)).as("buffers of %s", range)
                     .isInstanceOf(IntegrityViolationException.class).hasMessageContaining(key.value());
-            assertTruePrefix(got.toByteArray(), range);
+            EncryptingBlobStoreTest.assertTruePlaintext(plaintext, got.toByteArray(), range);
             ByteArrayOutputStream streamed = new ByteArrayOutputStream();
             assertThatThrownBy(() -> {
                 try (InputStream in = reader.open(key, range)) {
                     in.transferTo(streamed);
                 }
             }).as("stream of %s", range).isInstanceOf(IntegrityViolationException.class).hasMessageContaining(key.value());
-            assertTruePrefix(streamed.toByteArray(), range);
+            EncryptingBlobStoreTest.assertTruePlaintext(plaintext, streamed.toByteArray(), range);
             if (reader == store) {
                 assertThat(integrityFailures.get() - before).as("failures reported").isEqualTo(2);
             }
         }
 
-        private void assertTruePrefix(byte[] returned, ByteRange range) {
-            int from = (int) range.offset();
-            assertThat(returned).as("bytes returned before the failure are true plaintext")
-                    .isEqualTo(Arrays.copyOfRange(plaintext, from, from + returned.length));
-        }
-
+        /** The whole blob and {@code range} of it are unreadable. */
         private void assertUnreadable(ByteRange range) {
-            assertUnreadable(store, KEY, ByteRange.ALL);
-            assertUnreadable(store, KEY, range);
+            for (ByteRange read : List.of(ByteRange.ALL, range)) {
+                assertUnreadable(store, KEY, read);
+            }
         }
 
         @ParameterizedTest(name = "header byte {0}")

@@ -99,39 +99,30 @@ final class DecryptingBufferStream implements BufferStream {
     /**
      * Starts decrypting {@code range} of the blob in {@code channel} (envelope and Tink ciphertext,
      * {@code channel.size()} bytes) and waits for its first buffer, so that a blob whose first
-     * segment does not authenticate fails here. Takes over {@code channel} (closed with the stream,
-     * or here on failure).
+     * segment does not authenticate fails here. Takes over {@code channel}: the stream closes it;
+     * if this throws, the caller does (closing it twice is harmless).
      *
      * @throws IntegrityViolationException if the size is impossible or the first segment does not authenticate
      */
     static BufferStream open(BlobKey key, FileChannel channel, SegmentKey.Segments segments, ByteRange range,
             DirectBuffers pool, Executor executor) throws IOException {
-        try {
-            long tinkSize = channel.size() - ENVELOPE_SIZE;
-            long plaintextSize = plaintextSize(tinkSize);
-            if (plaintextSize < 0) {
-                throw new IntegrityViolationException(key, new GeneralSecurityException("invalid ciphertext size"));
-            }
-            long wanted = range.lengthWithin(plaintextSize);
-            if (wanted == 0 && range.offset() > 0) {
-                channel.close();
-                return BufferStream.empty();
-            }
-            // An empty range from the start still authenticates segment 0: an empty blob is checked too.
-            long first = wanted == 0 ? 0 : EncryptingBlobStore.segmentOf(range.offset());
-            long last = wanted == 0 ? 0 : EncryptingBlobStore.segmentOf(range.offset() + wanted - 1);
-            DecryptingBufferStream stream = new DecryptingBufferStream(key, channel, segments, pool, tinkSize,
-                    range.offset(), range.offset() + wanted, first, last);
-            stream.start(executor);
-            return stream;
-        } catch (IOException | RuntimeException e) {
-            try {
-                channel.close();
-            } catch (IOException suppressed) {
-                e.addSuppressed(suppressed);
-            }
-            throw e;
+        long tinkSize = channel.size() - ENVELOPE_SIZE;
+        long plaintextSize = plaintextSize(tinkSize);
+        if (plaintextSize < 0) {
+            throw new IntegrityViolationException(key, new GeneralSecurityException("invalid ciphertext size"));
         }
+        long wanted = range.lengthWithin(plaintextSize);
+        if (wanted == 0 && range.offset() > 0) {
+            channel.close();
+            return BufferStream.empty();
+        }
+        // An empty range from the start still authenticates segment 0: an empty blob is checked too.
+        long first = wanted == 0 ? 0 : EncryptingBlobStore.segmentOf(range.offset());
+        long last = wanted == 0 ? 0 : EncryptingBlobStore.segmentOf(range.offset() + wanted - 1);
+        DecryptingBufferStream stream = new DecryptingBufferStream(key, channel, segments, pool, tinkSize,
+                range.offset(), range.offset() + wanted, first, last);
+        stream.start(executor);
+        return stream;
     }
 
     private void start(Executor executor) throws IOException {

@@ -80,7 +80,7 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
     private final BlobStore delegate;
     private final DataKeys keys;
     private final Consumer<BlobKey> integrityFailures;
-    /** Runs read-ahead decryption; virtual threads, nothing to shut down. */
+    /** Runs the decryption ahead of local reads; virtual threads, nothing to shut down. */
     private final Executor decryptor = Executors.newVirtualThreadPerTaskExecutor();
     private final DirectBuffers buffers = new DirectBuffers(DecryptingBufferStream.BUFFER_BYTES, POOLED_BUFFERS);
 

@@ -126,7 +126,9 @@ final class DecryptingBufferStream implements BufferStream {
     }
 
     private void start(Executor executor) throws IOException {
-        for (int i = 0; i < DEPTH; i++) {
+        // No more plaintext buffers than the range fills: a short read holds one, not DEPTH.
+        long fills = (lastSegment - firstSegment) / SEGMENTS_PER_BUFFER + 1;
+        for (int i = 0; i < Math.min(DEPTH, fills); i++) {
             free.add(pool.take());
         }
         executor.execute(this::produce);

@@ -355,7 +355,7 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
         }
         try {
             if (range.length() >= READ_AHEAD_FROM && delegate instanceof FileChannelReads files) {
-                Optional<BufferStream> local = openLocal(key, range, keyring.get(), files);
+                Optional<BufferStream> local = openLocal(key, range, keyring.get(), files, READ_AHEAD_FROM);
                 if (local.isPresent()) {
                     return new ReportingInputStream(key, new BufferStreamInputStream(local.get()));
                 }
@@ -378,7 +378,7 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
             return Optional.empty();
         }
         try {
-            return openLocal(key, range, keyring.get(), files).map(stream -> new ReportingBufferStream(key, stream));
+            return openLocal(key, range, keyring.get(), files, 0).map(stream -> new ReportingBufferStream(key, stream));
         } catch (IntegrityViolationException e) {
             integrityFailures.accept(key);
             throw e;
@@ -388,10 +388,12 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
     /**
      * {@code range} of the local encrypted blob under {@code key}, decrypted ahead into direct
      * buffers; the file channel is the blob as it was when opened, so no replace can mix versions.
-     * Empty when the delegate has no file for it or it is plaintext its owner still accepts.
+     * Empty when the delegate has no file for it, it is plaintext its owner still accepts, or the
+     * range holds fewer than {@code minLength} bytes of it (a short read is cheaper through Tink
+     * than a decrypting thread and its buffers).
      */
-    private Optional<BufferStream> openLocal(BlobKey key, ByteRange range, DataKeyring keyring, FileChannelReads files)
-            throws IOException {
+    private Optional<BufferStream> openLocal(BlobKey key, ByteRange range, DataKeyring keyring, FileChannelReads files,
+            long minLength) throws IOException {
         Optional<FileChannel> opened = files.openChannel(key);
         if (opened.isEmpty()) {
             return Optional.empty();
@@ -409,6 +411,11 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
                     return Optional.empty();
                 }
                 throw unmarked(key);
+            }
+            long plaintextSize = DecryptingBufferStream.plaintextSize(channel.size() - ENVELOPE_SIZE);
+            if (minLength > 0 && range.lengthWithin(plaintextSize) < minLength) {
+                channel.close();
+                return Optional.empty();
             }
             SegmentKey segmentKey = keyring.segmentKey(encrypted.keyId()).orElseThrow(() -> unknownKey(key, encrypted));
             if (prefix.length < first.capacity()) {

@@ -48,9 +48,9 @@ import java.util.function.Consumer;
  * {@link IntegrityViolationException}; no unauthenticated byte is ever returned.
  *
  * <p>Large reads of a local delegate ({@link FileChannelReads}) do not go through Tink's
- * channels: {@link DecryptingBufferStream} decrypts the same format with the JDK's cipher on
- * direct buffers, ahead of the reader, and {@link #openBuffers} hands those buffers to a server
- * as they are. Tink writes every blob and reads everything else.
+ * channels: {@link DecryptingBufferStream} decrypts the same format with the JDK's cipher into
+ * pooled direct buffers, ahead of the reader, and {@link #openBuffers} hands those buffers to a
+ * server as they are. Tink writes every blob and reads everything else.
  */
 public final class EncryptingBlobStore implements BlobStore, FileChannelReads, FileAdoption, BufferReads {
 

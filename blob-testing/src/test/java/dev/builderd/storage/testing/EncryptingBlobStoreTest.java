@@ -79,6 +79,13 @@ class EncryptingBlobStoreTest {
                 .build();
     }
 
+    /** What a read of {@code range} returned before it failed is the start of that range of {@code plaintext}. */
+    static void assertTruePlaintext(byte[] plaintext, byte[] returned, ByteRange range) {
+        int from = (int) range.offset();
+        assertThat(returned).as("bytes returned before the failure are true plaintext")
+                .isEqualTo(Arrays.copyOfRange(plaintext, from, from + returned.length));
+    }
+
     /** The wrapper keeps the whole contract over the memory store. */
     @Nested
     class OnMemory extends BlobStoreContract {
@@ -176,10 +183,7 @@ class EncryptingBlobStoreTest {
             }).as("reading %s of %s", range, key)
                     .isInstanceOf(IntegrityViolationException.class)
                     .hasMessageContaining(key.value());
-            byte[] returned = got.toByteArray();
-            int from = (int) range.offset();
-            assertThat(returned).as("bytes returned before the failure are true plaintext")
-                    .isEqualTo(Arrays.copyOfRange(plaintext, from, from + returned.length));
+            assertTruePlaintext(plaintext, got.toByteArray(), range);
         }
 
         private void assertUnreadable(ByteRange range) {

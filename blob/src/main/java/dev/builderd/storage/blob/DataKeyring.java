@@ -3,6 +3,7 @@ package dev.builderd.storage.blob;
 import com.google.crypto.tink.KeysetHandle;
 import com.google.crypto.tink.RegistryConfiguration;
 import com.google.crypto.tink.StreamingAead;
+import com.google.crypto.tink.streamingaead.AesGcmHkdfStreamingKey;
 import com.google.crypto.tink.streamingaead.StreamingAeadConfig;
 import java.security.GeneralSecurityException;
 import java.util.HashMap;
@@ -28,6 +29,8 @@ public final class DataKeyring {
     private final byte[] marker;
     private final int primaryId;
     private final Map<Integer, StreamingAead> keys;
+    /** The same keys, for decrypting segments without Tink's channels (large local reads). */
+    private final Map<Integer, SegmentKey> segmentKeys;
     private final boolean acceptsPlaintext;
 
     /**
@@ -43,6 +46,7 @@ public final class DataKeyring {
         }
         StreamingAeadConfig.register();
         Map<Integer, StreamingAead> byId = new HashMap<>();
+        Map<Integer, SegmentKey> segmentsById = new HashMap<>();
         for (int i = 0; i < keyset.size(); i++) {
             KeysetHandle.Entry entry = keyset.getAt(i);
             if (!entry.getKey().getParameters().equals(EncryptingBlobStore.KEY_PARAMETERS)) {
@@ -53,10 +57,14 @@ public final class DataKeyring {
                     .addEntry(KeysetHandle.importKey(entry.getKey()).withFixedId(entry.getId()).makePrimary())
                     .build();
             byId.put(entry.getId(), single.getPrimitive(RegistryConfiguration.get(), StreamingAead.class));
+            if (entry.getKey() instanceof AesGcmHkdfStreamingKey streamingKey) {
+                segmentsById.put(entry.getId(), new SegmentKey(streamingKey));
+            }
         }
         this.marker = marker.clone();
         this.primaryId = keyset.getPrimary().getId();
         this.keys = Map.copyOf(byId);
+        this.segmentKeys = Map.copyOf(segmentsById);
         this.acceptsPlaintext = acceptsPlaintext;
     }
 
@@ -78,6 +86,11 @@ public final class DataKeyring {
 
     Optional<StreamingAead> key(int id) {
         return Optional.ofNullable(keys.get(id));
+    }
+
+    /** Key {@code id} for {@link SegmentKey}'s own decryption; empty where {@link #key} is. */
+    Optional<SegmentKey> segmentKey(int id) {
+        return Optional.ofNullable(segmentKeys.get(id));
     }
 
     boolean acceptsPlaintext() {

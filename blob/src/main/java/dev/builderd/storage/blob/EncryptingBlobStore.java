@@ -46,8 +46,13 @@ import java.util.function.Consumer;
  * they touch (seekable decryption over ranged reads of the delegate), so a 1 MiB range reads at
  * most 1.5 MiB of ciphertext. Any authentication failure is an
  * {@link IntegrityViolationException}; no unauthenticated byte is ever returned.
+ *
+ * <p>Large reads of a local delegate ({@link FileChannelReads}) do not go through Tink's
+ * channels: {@link DecryptingBufferStream} decrypts the same format with the JDK's cipher into
+ * pooled direct buffers, ahead of the reader, and {@link #openBuffers} hands those buffers to a
+ * server as they are. Tink writes every blob and reads everything else.
  */
-public final class EncryptingBlobStore implements BlobStore, FileChannelReads, FileAdoption {
+public final class EncryptingBlobStore implements BlobStore, FileChannelReads, FileAdoption, BufferReads {
 
     /**
      * Ciphertext segment size. Not Tink's predefined 1 MB: with 1 MB segments a 1 MiB range that
@@ -67,17 +72,17 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
     public static final AesGcmHkdfStreamingParameters KEY_PARAMETERS = keyParameters();
 
     private static final int CHUNK = 64 * 1024;
-    /** Range reads of local blobs at least this long are decrypted ahead of the reader. */
+    /** Reads of local blobs asking for at least this much are decrypted ahead of the reader. */
     private static final long READ_AHEAD_FROM = 4L * CIPHERTEXT_SEGMENT_SIZE;
-    /** Under half a G1 region of a small heap, so read-ahead buffers are not humongous objects. */
-    private static final int READ_AHEAD_BUFFER = 256 * 1024;
-    private static final int READ_AHEAD_DEPTH = 4;
+    /** Direct buffers kept for local reads: a few reads' worth, the rest is freed by the collector. */
+    private static final int POOLED_BUFFERS = 16;
 
     private final BlobStore delegate;
     private final DataKeys keys;
     private final Consumer<BlobKey> integrityFailures;
-    /** Runs read-ahead decryption; virtual threads, nothing to shut down. */
+    /** Runs the decryption ahead of local reads; virtual threads, nothing to shut down. */
     private final Executor decryptor = Executors.newVirtualThreadPerTaskExecutor();
+    private final DirectBuffers buffers = new DirectBuffers(DecryptingBufferStream.BUFFER_BYTES, POOLED_BUFFERS);
 
     public EncryptingBlobStore(BlobStore delegate, DataKeys keys) {
         this(delegate, keys, key -> { });
@@ -173,9 +178,12 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
 
     private static StreamingAead aeadFor(BlobKey key, DataKeyring keyring, Envelope.Encrypted envelope)
             throws IntegrityViolationException {
-        return keyring.key(envelope.keyId()).orElseThrow(() -> new IntegrityViolationException(key,
-                new GeneralSecurityException("encrypted with key " + Integer.toUnsignedString(envelope.keyId())
-                        + ", which the owner's keyset does not hold")));
+        return keyring.key(envelope.keyId()).orElseThrow(() -> unknownKey(key, envelope));
+    }
+
+    private static IntegrityViolationException unknownKey(BlobKey key, Envelope.Encrypted envelope) {
+        return new IntegrityViolationException(key, new GeneralSecurityException("encrypted with key "
+                + Integer.toUnsignedString(envelope.keyId()) + ", which the owner's keyset does not hold"));
     }
 
     private static IntegrityViolationException unmarked(BlobKey key) {
@@ -346,10 +354,112 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
             return delegate.open(key, range);
         }
         try {
+            if (range.length() >= READ_AHEAD_FROM && delegate instanceof FileChannelReads files) {
+                Optional<BufferStream> local = openLocal(key, range, keyring.get(), files, READ_AHEAD_FROM);
+                if (local.isPresent()) {
+                    return new ReportingInputStream(key, new BufferStreamInputStream(local.get()));
+                }
+            }
             return new ReportingInputStream(key, openDecrypting(key, range, keyring.get()));
         } catch (IntegrityViolationException e) {
             integrityFailures.accept(key);
             throw e;
+        }
+    }
+
+    /**
+     * Decrypted buffers of a local blob ({@link DecryptingBufferStream}); empty for an owner
+     * without keys, a delegate without local files, or a plaintext blob its owner still accepts.
+     */
+    @Override
+    public Optional<BufferStream> openBuffers(BlobKey key, ByteRange range) throws IOException {
+        Optional<DataKeyring> keyring = keyring(key);
+        if (keyring.isEmpty() || !(delegate instanceof FileChannelReads files)) {
+            return Optional.empty();
+        }
+        try {
+            return openLocal(key, range, keyring.get(), files, 0).map(stream -> new ReportingBufferStream(key, stream));
+        } catch (IntegrityViolationException e) {
+            integrityFailures.accept(key);
+            throw e;
+        }
+    }
+
+    /**
+     * {@code range} of the local encrypted blob under {@code key}, decrypted ahead into direct
+     * buffers; the file channel is the blob as it was when opened, so no replace can mix versions.
+     * Empty when the delegate has no file for it, it is plaintext its owner still accepts, or the
+     * range holds fewer than {@code minLength} bytes of it (a short read is cheaper through Tink
+     * than a decrypting thread and its buffers).
+     */
+    private Optional<BufferStream> openLocal(BlobKey key, ByteRange range, DataKeyring keyring, FileChannelReads files,
+            long minLength) throws IOException {
+        Optional<FileChannel> opened = files.openChannel(key);
+        if (opened.isEmpty()) {
+            return Optional.empty();
+        }
+        FileChannel channel = opened.get();
+        try {
+            ByteBuffer first = ByteBuffer.allocate(ENVELOPE_SIZE + HEADER_SIZE);
+            while (first.hasRemaining() && channel.read(first, first.position()) >= 0) {
+                // a short read: keep reading until full or at the end
+            }
+            byte[] prefix = java.util.Arrays.copyOf(first.array(), first.position());
+            if (!(Envelope.of(keyring, prefix) instanceof Envelope.Encrypted encrypted)) {
+                channel.close();
+                if (keyring.acceptsPlaintext()) {
+                    return Optional.empty();
+                }
+                throw unmarked(key);
+            }
+            long plaintextSize = DecryptingBufferStream.plaintextSize(channel.size() - ENVELOPE_SIZE);
+            if (minLength > 0 && range.lengthWithin(plaintextSize) < minLength) {
+                channel.close();
+                return Optional.empty();
+            }
+            SegmentKey segmentKey = keyring.segmentKey(encrypted.keyId()).orElseThrow(() -> unknownKey(key, encrypted));
+            if (prefix.length < first.capacity()) {
+                throw new IntegrityViolationException(key, new GeneralSecurityException("the ciphertext is too short"));
+            }
+            SegmentKey.Segments segments = segmentKey.forCiphertext(
+                    java.util.Arrays.copyOfRange(prefix, ENVELOPE_SIZE, prefix.length), associatedData(key));
+            return Optional.of(DecryptingBufferStream.open(key, channel, segments, range, buffers, decryptor));
+        } catch (GeneralSecurityException e) {
+            channel.close();
+            throw new IntegrityViolationException(key, e);
+        } catch (IOException | RuntimeException e) {
+            try {
+                channel.close();
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+
+    /** Tells {@link #integrityFailures} of a failed authentication while the caller takes buffers. */
+    private final class ReportingBufferStream implements BufferStream {
+        private final BlobKey key;
+        private final BufferStream in;
+
+        ReportingBufferStream(BlobKey key, BufferStream in) {
+            this.key = key;
+            this.in = in;
+        }
+
+        @Override
+        public ByteBuffer next() throws IOException {
+            try {
+                return in.next();
+            } catch (IntegrityViolationException e) {
+                integrityFailures.accept(key);
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            in.close();
         }
     }
 
@@ -458,13 +568,7 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
             ciphertext.close();
             throw translate(key, e, ciphertext.failure);
         }
-        InputStream authenticated = authenticatedFirst(result);
-        if (wanted >= READ_AHEAD_FROM && delegate instanceof FileChannelReads) {
-            // Local ciphertext arrives fast, so decrypting is the slow part: do it on another
-            // thread while the reader writes what is already decrypted.
-            return new ReadAheadInputStream(authenticated, READ_AHEAD_BUFFER, READ_AHEAD_DEPTH, decryptor);
-        }
-        return authenticated;
+        return authenticatedFirst(result);
     }
 
     /**

@@ -2,6 +2,8 @@ package dev.builderd.storage.core;
 
 import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.blob.BufferReads;
+import dev.builderd.storage.blob.BufferStream;
 import dev.builderd.storage.blob.ByteRange;
 import dev.builderd.storage.blob.FileChannelReads;
 import dev.builderd.storage.core.model.ArtifactInfo;
@@ -40,6 +42,21 @@ public final class ArtifactHandle {
         }
         try {
             return files.openChannel(key);
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "reading artifact " + info.name());
+        }
+    }
+
+    /**
+     * {@code range} of the content as native buffers, when the store hands them out itself (a
+     * decrypted local blob); empty otherwise. The caller closes it.
+     */
+    public Optional<BufferStream> openBuffers(ByteRange range) {
+        if (!(store instanceof BufferReads buffers)) {
+            return Optional.empty();
+        }
+        try {
+            return buffers.openBuffers(key, range);
         } catch (IOException e) {
             throw IoErrors.translate(e, "reading artifact " + info.name());
         }

@@ -4,6 +4,8 @@ import dev.builderd.storage.blob.BlobInfo;
 import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.BlobNotFoundException;
 import dev.builderd.storage.blob.BlobStore;
+import dev.builderd.storage.blob.BufferReads;
+import dev.builderd.storage.blob.BufferStream;
 import dev.builderd.storage.blob.ByteRange;
 import dev.builderd.storage.blob.FileAdoption;
 import dev.builderd.storage.blob.FileChannelReads;
@@ -30,7 +32,7 @@ import java.util.Optional;
  * ({@code tenants/{t}/...}), or {@code _global}: bounded by the number of tenants, never a label
  * per build or key. An {@code open} is timed to the stream being ready, not to its last byte.
  */
-final class MeteredBlobStore implements BlobStore, FileChannelReads, FileAdoption {
+final class MeteredBlobStore implements BlobStore, FileChannelReads, FileAdoption, BufferReads {
 
     /** Outside the tenant trees; no tenant ID has an underscore, so no tenant is ever labelled so. */
     private static final String GLOBAL = "_global";
@@ -157,6 +159,14 @@ final class MeteredBlobStore implements BlobStore, FileChannelReads, FileAdoptio
             return Optional.empty();
         }
         return timed("open", key, () -> files.openChannel(key));
+    }
+
+    @Override
+    public Optional<BufferStream> openBuffers(BlobKey key, ByteRange range) throws IOException {
+        if (!(delegate instanceof BufferReads buffers)) {
+            return Optional.empty();
+        }
+        return timed("open", key, () -> buffers.openBuffers(key, range));
     }
 
     @Override

@@ -137,6 +137,24 @@ class EncryptionHttpTest extends HttpApiTestBase {
         assertThat(get("/metrics", token).status()).as("metrics are for the operator").isEqualTo(403);
     }
 
+    /** A whole large artifact goes out through the store's decrypted buffers: damage in its first segment fails before the status. */
+    @Test
+    void aTamperedLargeArtifactIsAnIntegrityProblemOnAWholeRead() throws IOException {
+        String token = tenant("acme", "enterprise");
+        build("acme", token, "b1");
+        upload("acme", token, "b1", "big.img", bytes(7, 3 << 20));
+        Path file = onDisk("acme", "b1", "big.img");
+        byte[] stored = Files.readAllBytes(file);
+        stored[EncryptingBlobStore.ENVELOPE_SIZE + EncryptingBlobStore.HEADER_SIZE + 1000] ^= 1;
+        Files.write(file, stored);
+
+        Response read = get(artifactPath("acme", "b1", "big.img"), token);
+
+        assertProblem(read, 500, "integrity");
+        assertThat(read.json().get("type").asText()).endsWith("/integrity-violation");
+        assertThat(get("/metrics", ADMIN).text()).contains("builderd_storage_integrity_failures_total{tenant_id=\"acme\"} 1.0");
+    }
+
     @Test
     void rotationAndReencryptionThroughTheAdminApi() {
         String token = tenant("acme", "enterprise");

@@ -1,6 +1,7 @@
 package dev.builderd.storage.server.http;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.builderd.storage.blob.BufferStream;
 import dev.builderd.storage.blob.ByteRange;
 import dev.builderd.storage.core.ArtifactHandle;
 import dev.builderd.storage.core.ArtifactService;
@@ -625,7 +626,10 @@ public final class HttpApi {
         void close() throws IOException;
     }
 
-    /** Large local files go out through {@link FileSender}; everything else is copied as a stream. */
+    /**
+     * Large local files, and large local blobs the store decrypts into buffers of its own, go out
+     * through {@link FileSender}; everything else is copied as a stream.
+     */
     private Body openBody(ArtifactHandle artifact, long offset, long length, OutputStream out) {
         if (length >= LARGE_RESPONSE && out instanceof HttpOutput jetty) {
             Optional<FileChannel> channel = artifact.openFileChannel();
@@ -640,6 +644,21 @@ public final class HttpApi {
                     @Override
                     public void close() throws IOException {
                         file.close();
+                    }
+                };
+            }
+            Optional<BufferStream> buffers = artifact.openBuffers(new ByteRange(offset, length));
+            if (buffers.isPresent()) {
+                BufferStream decrypted = buffers.get();
+                return new Body() {
+                    @Override
+                    public void send() throws IOException {
+                        fileSender.send(decrypted, jetty);
+                    }
+
+                    @Override
+                    public void close() throws IOException {
+                        decrypted.close();
                     }
                 };
             }

@@ -57,6 +57,8 @@ class BackupServiceTest {
     Path dataRoot;
     @TempDir
     Path backupRoot;
+    /** The same database across a restart within a test. */
+    private MetadataLocation location;
     private MetadataStore metadata;
     private BuilderdStorage storage;
     private BackupService backups;
@@ -67,7 +69,10 @@ class BackupServiceTest {
     private final CountDownLatch targetReadWaiting = new CountDownLatch(1);
 
     private void open(Clock clock) throws IOException {
-        metadata = MetadataStore.open(metadataLocation());
+        if (location == null) {
+            location = metadataLocation();
+        }
+        metadata = MetadataStore.open(location);
         storage = new BuilderdStorage(CoreConfig.defaults(Layout.under(dataRoot)), metadata, Stores.single(new FileBlobStore(dataRoot)),
                 "admin-token-for-tests", clock);
         backups = storage.enableBackups(new ForwardingBlobStore(new FileBlobStore(backupRoot)) {

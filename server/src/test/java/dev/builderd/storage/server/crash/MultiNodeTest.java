@@ -51,8 +51,8 @@ class MultiNodeTest {
     private static final String QUOTA_TENANT = "multi-quota";
     private static final long QUOTA_LIMIT = 1024 * 1024;
     private static final int QUOTA_UPLOAD = 100 * 1024;
-    private static final List<String> JOBS = List.of("build-lease-reaper", "quota-reconciliation", "janitor", "cache-expiry",
-            "integrity-scrub", "key-rotation", "replication-repair");
+    private static final List<String> JOBS = java.util.Arrays.stream(dev.builderd.storage.core.JobLeases.Job.values())
+            .map(dev.builderd.storage.core.JobLeases.Job::wireName).toList();
     private static final Pattern LEASE_METRIC = Pattern.compile("^builderd_job_lease_held\\{job=\"([a-z-]+)\"} ([0-9.]+)", Pattern.MULTILINE);
 
     @TempDir

@@ -330,7 +330,7 @@ public final class BackupService implements AutoCloseable {
     public BackupRows.Run run(Principal caller, String runId) {
         caller.requireAdmin("reading backup jobs");
         return metadata.read(h -> BackupRows.find(h, runId))
-                .orElseThrow(() -> new NotFoundException("there is no backup job '" + runId.replaceAll("[^A-Za-z0-9-]", "?") + "'"));
+                .orElseThrow(() -> new NotFoundException("there is no backup job '" + printable(runId) + "'"));
     }
 
     /** The latest jobs, newest first. */
@@ -688,7 +688,7 @@ public final class BackupService implements AutoCloseable {
 
         /** The previous snapshot's objects under a key prefix. */
         java.util.Collection<ObjectLine> previousUnder(String prefix) {
-            return previous.objects().subMap(prefix, prefix + Character.MAX_VALUE).values();
+            return under(previous.objects(), prefix);
         }
 
         /** Appends an object of the previous snapshot as it was there. */
@@ -792,12 +792,12 @@ public final class BackupService implements AutoCloseable {
 
     /** The tenant's newest snapshot: what an incremental backup need not read again. */
     private Previous previous(TenantId tenant) throws IOException {
-        List<Summary> earlier = target.summaries(Optional.of(tenant));
-        if (earlier.isEmpty()) {
+        Optional<Summary> newest = target.newest(tenant);
+        if (newest.isEmpty()) {
             return new Previous(Instant.EPOCH, new TreeMap<>(), Map.of());
         }
-        Previous previous = new Previous(Instant.ofEpochMilli(earlier.getLast().takenAtMs()), new TreeMap<>(), new HashMap<>());
-        try (BackupManifest.Reader lines = target.lines(new SnapshotRef(tenant, earlier.getLast().snapshotId()))) {
+        Previous previous = new Previous(Instant.ofEpochMilli(newest.get().takenAtMs()), new TreeMap<>(), new HashMap<>());
+        try (BackupManifest.Reader lines = target.lines(new SnapshotRef(tenant, newest.get().snapshotId()))) {
             lines.forEachRemaining(line -> {
                 switch (line) {
                     case ObjectLine object -> previous.objects().put(object.key(), object);
@@ -886,7 +886,7 @@ public final class BackupService implements AutoCloseable {
         if (request.snapshotId().isPresent()) {
             return snapshots.stream().filter(s -> s.snapshotId().equals(request.snapshotId().get())).findFirst()
                     .orElseThrow(() -> new NotFoundException("tenant '" + request.tenant() + "' has no snapshot '"
-                            + request.snapshotId().get().replaceAll("[^A-Za-z0-9-]", "?") + "' in the " + target.describe()));
+                            + printable(request.snapshotId().get()) + "' in the " + target.describe()));
         }
         long at = request.at().map(Instant::toEpochMilli).orElse(Long.MAX_VALUE);
         return snapshots.stream().filter(s -> s.takenAtMs() <= at).reduce((older, newer) -> newer)
@@ -956,14 +956,11 @@ public final class BackupService implements AutoCloseable {
         Set<String> restoredLogs = new HashSet<>();
         if (request.artifact().isEmpty()) {
             String logs = layout.logKeyPrefix(from);
-            for (ObjectLine log : objects.subMap(logs, logs + Character.MAX_VALUE).values()) {
+            for (ObjectLine log : under(objects, logs)) {
                 BlobKey key = BlobKey.of(log.key());
-                BlobKey into_ = layout.logKey(to, FileName.of(key.fileName()));
-                try (InputStream in = source.open(key, ByteRange.ALL)) {
-                    live.logs().put(into_, in, source.stat(key).orElseThrow().size(), WriteMode.OVERWRITE);
-                }
-                restoredLogs.add(into_.value());
-                progress.restored(log.size());
+                BlobKey restored = layout.logKey(to, FileName.of(key.fileName()));
+                copyBack(source, key, live.logs(), restored, progress);
+                restoredLogs.add(restored.value());
             }
         }
         BuildInfo build = new BuildInfo(to, BuildStatus.valueOf(line.status()), Optional.ofNullable(line.failureReason()),
@@ -1002,23 +999,38 @@ public final class BackupService implements AutoCloseable {
             Progress progress) throws IOException {
         String prefix = layout.tenantKeyPrefix(from) + "cache/";
         int restored = 0;
-        for (ObjectLine entry : objects.subMap(prefix, prefix + Character.MAX_VALUE).values()) {
+        for (ObjectLine entry : under(objects, prefix)) {
             String[] typeAndKey = entry.key().substring(prefix.length()).split("/", 2);
-            BlobKey key = BlobKey.of(entry.key());
-            long size = source.stat(key).orElseThrow().size();
-            try (InputStream in = source.open(key, ByteRange.ALL)) {
-                live.caches().put(BlobKey.of(layout.tenantKeyPrefix(into) + "cache/" + typeAndKey[0] + "/" + typeAndKey[1]), in, size,
-                        WriteMode.OVERWRITE);
-            }
+            long size = copyBack(source, BlobKey.of(entry.key()), live.caches(),
+                    BlobKey.of(layout.tenantKeyPrefix(into) + "cache/" + typeAndKey[0] + "/" + typeAndKey[1]), progress);
             long now = clock.millis();
             metadata.inTransaction(h -> {
                 CacheRows.put(h, into, typeAndKey[0], typeAndKey[1], size, now);
                 return null;
             });
-            progress.restored(entry.size());
             restored++;
         }
         return restored;
+    }
+
+    /** Writes a snapshot's object back under {@code restored}, as clients see it (decrypted); returns its size. */
+    private static long copyBack(BlobStore source, BlobKey key, BlobStore store, BlobKey restored, Progress progress) throws IOException {
+        long size = source.stat(key).orElseThrow(() -> new BlobNotFoundException(key)).size();
+        try (InputStream in = source.open(key, ByteRange.ALL)) {
+            store.put(restored, in, size, WriteMode.OVERWRITE);
+        }
+        progress.restored(size);
+        return size;
+    }
+
+    /** The objects whose keys start with {@code prefix}. */
+    private static java.util.Collection<ObjectLine> under(NavigableMap<String, ObjectLine> objects, String prefix) {
+        return objects.subMap(prefix, prefix + Character.MAX_VALUE).values();
+    }
+
+    /** An ID from a request, safe to echo in an error. */
+    private static String printable(String id) {
+        return id.replaceAll("[^A-Za-z0-9-]", "?");
     }
 
     private void restoreSettings(TenantId into, TenantLine line) {
@@ -1040,12 +1052,12 @@ public final class BackupService implements AutoCloseable {
      */
     Optional<BlobStore> newestSnapshot(TenantId tenant) {
         try {
-            List<Summary> snapshots = target.summaries(Optional.of(tenant));
-            if (snapshots.isEmpty()) {
+            Optional<Summary> newest = target.newest(tenant);
+            if (newest.isEmpty()) {
                 return Optional.empty();
             }
             NavigableMap<String, ObjectLine> objects = new TreeMap<>();
-            try (BackupManifest.Reader lines = target.lines(new SnapshotRef(tenant, snapshots.getLast().snapshotId()))) {
+            try (BackupManifest.Reader lines = target.lines(new SnapshotRef(tenant, newest.get().snapshotId()))) {
                 lines.forEachRemaining(line -> {
                     if (line instanceof ObjectLine object) {
                         objects.put(object.key(), object);
@@ -1125,7 +1137,7 @@ public final class BackupService implements AutoCloseable {
                 .filter(s -> snapshotId.isEmpty() || snapshotId.get().equals(s.snapshotId())).toList();
         if (snapshotId.isPresent() && chosen.isEmpty()) {
             throw new NotFoundException("tenant '" + tenant.orElseThrow() + "' has no snapshot '"
-                    + snapshotId.get().replaceAll("[^A-Za-z0-9-]", "?") + "' in the " + target.describe());
+                    + printable(snapshotId.get()) + "' in the " + target.describe());
         }
         chosen.forEach(s -> progress.planned(s.objects()));
         Map<String, String> damaged = new HashMap<>();

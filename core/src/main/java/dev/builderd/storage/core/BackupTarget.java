@@ -201,13 +201,10 @@ final class BackupTarget {
             while (blobs.hasNext()) {
                 BlobKey key = blobs.next().key();
                 if (key.fileName().equals(SUMMARY)) {
-                    try (InputStream in = store.open(key, ByteRange.ALL)) {
-                        summaries.add(BackupManifest.JSON.readValue(in, BackupManifest.Summary.class));
+                    try {
+                        summaries.add(summary(key));
                     } catch (BlobNotFoundException prunedMeanwhile) {
                         // gone since it was listed
-                    } catch (com.fasterxml.jackson.core.JacksonException damaged) {
-                        throw new IOException("the snapshot summary " + key + " in the " + describe() + " is damaged: "
-                                + damaged.getOriginalMessage(), damaged);
                     }
                 }
             }
@@ -216,6 +213,35 @@ final class BackupTarget {
         }
         summaries.sort(Comparator.comparingLong(BackupManifest.Summary::takenAtMs).thenComparing(BackupManifest.Summary::snapshotId));
         return summaries;
+    }
+
+    /**
+     * The tenant's newest finished snapshot, reading only its summary: snapshot IDs are their
+     * UTC times, so key order is time order.
+     */
+    Optional<BackupManifest.Summary> newest(TenantId tenant) throws IOException {
+        BlobKey newest = null;
+        Iterator<BlobInfo> blobs = store.list(SNAPSHOTS + tenant.value() + "/", null);
+        try {
+            while (blobs.hasNext()) {
+                BlobKey key = blobs.next().key();
+                if (key.fileName().equals(SUMMARY)) {
+                    newest = key;
+                }
+            }
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
+        }
+        return newest == null ? Optional.empty() : Optional.of(summary(newest));
+    }
+
+    private BackupManifest.Summary summary(BlobKey key) throws IOException {
+        try (InputStream in = store.open(key, ByteRange.ALL)) {
+            return BackupManifest.JSON.readValue(in, BackupManifest.Summary.class);
+        } catch (com.fasterxml.jackson.core.JacksonException damaged) {
+            throw new IOException("the snapshot summary " + key + " in the " + describe() + " is damaged: "
+                    + damaged.getOriginalMessage(), damaged);
+        }
     }
 
     /** The snapshots whose lines were stored but whose summary never was (a backup that stopped half-way). */

@@ -483,12 +483,7 @@ public final class TenantKeys implements DataKeys {
      * @throws KeysUnavailableException if the file does not open with the master key or is not the tenant's
      */
     public byte[] rewrapArchived(TenantId tenant, byte[] keyFile) throws IOException {
-        try {
-            return serialize(tenant, parse(tenant, keyFile));
-        } catch (GeneralSecurityException | RuntimeException e) {
-            throw new KeysUnavailableException(tenant, "the keyset archived with its backups does not open with the master key ("
-                    + master.origin() + "): " + e.getMessage());
-        }
+        return serialize(tenant, parseArchived(tenant, keyFile));
     }
 
     /**
@@ -497,8 +492,12 @@ public final class TenantKeys implements DataKeys {
      * @throws KeysUnavailableException if the file does not open with the master key or is not the tenant's
      */
     public DataKeyring openArchived(TenantId tenant, byte[] keyFile) throws IOException {
+        return parseArchived(tenant, keyFile).ring();
+    }
+
+    private State.Active parseArchived(TenantId tenant, byte[] keyFile) throws IOException {
         try {
-            return parse(tenant, keyFile).ring();
+            return parse(tenant, keyFile);
         } catch (GeneralSecurityException | RuntimeException e) {
             throw new KeysUnavailableException(tenant, "the keyset archived with its backups does not open with the master key ("
                     + master.origin() + "): " + e.getMessage());

@@ -196,14 +196,13 @@ public final class RadosBlobStore implements BlobStore, AutoCloseable {
             }
             return head.info();
         } catch (IOException | RuntimeException | Error e) {
-            for (Future<?> write : writes) {
-                write.cancel(false);
-            }
+            // Every submitted write is waited for, not cancelled: a cancelled future answers get() at
+            // once while its write may still be running, and would land its stripe after the removal below.
             for (Future<?> write : writes) {
                 try {
                     write.get();
                 } catch (Exception ignored) {
-                    // it failed or was cancelled; its stripe is removed below either way
+                    // it failed; its stripe is removed below either way
                 }
             }
             for (int i = 0; i < stripes; i++) {

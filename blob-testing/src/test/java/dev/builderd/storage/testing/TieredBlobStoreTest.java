@@ -150,6 +150,46 @@ final class TieredBlobStoreTest {
         return what + " (seed " + seed + ")";
     }
 
+    // ---------------------------------------------------------------- other writers of the remote
+
+    @Test
+    void writesAndDeletesAreAnnouncedAndAForgottenKeyIsReadFromTheRemoteAgain() throws IOException {
+        List<BlobKey> announced = new java.util.concurrent.CopyOnWriteArrayList<>();
+        tiers.announceWritesTo(announced::addAll);
+        BlobKey small = BlobKey.of("small");
+        tiers.put(small, SeededBytes.stream(seed, SMALL), SMALL, WriteMode.OVERWRITE);
+        BlobKey big = putRemote("big", seed, BIG);
+        assertThat(sha256(tiers, big, ByteRange.ALL)).isEqualTo(SeededBytes.sha256(seed, BIG));
+
+        // Another writer of the remote replaces both behind the tiers' back.
+        putRemote("small", seed + 1, SMALL);
+        putRemote("big", seed + 1, BIG);
+        assertThat(sha256(tiers, small, ByteRange.ALL)).as(note("still the tier's copy")).isEqualTo(SeededBytes.sha256(seed, SMALL));
+
+        tiers.forget(small);
+        tiers.forgetAll();
+
+        assertThat(sha256(tiers, small, ByteRange.ALL)).as(note("forgotten")).isEqualTo(SeededBytes.sha256(seed + 1, SMALL));
+        assertThat(sha256(tiers, big, ByteRange.ALL)).as(note("dropped with the disk tier")).isEqualTo(SeededBytes.sha256(seed + 1, BIG));
+        tiers.delete(small);
+        tiers.deleteAll(List.of(big));
+        assertThat(announced).containsExactly(small, small, big);
+    }
+
+    @Test
+    void forgettingEverythingDeletesTheDiskTiersFilesSoARestartDoesNotServeThem() throws IOException {
+        BlobKey key = putRemote("big", seed, BIG);
+        sha256(tiers, key, ByteRange.ALL);
+        assertThat(stats(tiers, Tier.DISK).sizeBytes()).isEqualTo(BIG);
+
+        tiers.forgetAll();
+
+        assertThat(stats(tiers, Tier.DISK).sizeBytes()).isZero();
+        try (Stream<Path> files = Files.walk(temp.resolve("disk"))) {
+            assertThat(files.filter(Files::isRegularFile)).isEmpty();
+        }
+    }
+
     // ---------------------------------------------------------------- filling
 
     @Test

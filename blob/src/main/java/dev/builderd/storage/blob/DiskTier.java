@@ -11,11 +11,13 @@ import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
@@ -48,6 +50,11 @@ final class DiskTier implements AutoCloseable {
     /** Access-ordered: the eldest entry is the least recently used. Guarded by {@code this}. */
     private final LinkedHashMap<BlobKey, BlobInfo> index = new LinkedHashMap<>(1024, 0.75f, true);
     private long bytes;
+    /**
+     * Keys removed while the start-up scan runs: the scan may have listed a key's file just before
+     * it was deleted, and must not index it afterwards. Null once the scan is over. Guarded by {@code this}.
+     */
+    private Set<BlobKey> removedWhileScanning = new HashSet<>();
     private final Thread scan;
 
     /** Opens the tier under {@code directory} (created if needed) and starts the background scan. */
@@ -118,12 +125,7 @@ final class DiskTier implements AutoCloseable {
 
     /** Drops {@code key} from the tier: unservable at once, its file deleted. */
     void remove(BlobKey key) throws IOException {
-        synchronized (this) {
-            BlobInfo removed = index.remove(key);
-            if (removed != null) {
-                bytes -= removed.size();
-            }
-        }
+        forget(key);
         files.delete(key);
     }
 
@@ -132,6 +134,25 @@ final class DiskTier implements AutoCloseable {
         BlobInfo removed = index.remove(key);
         if (removed != null) {
             bytes -= removed.size();
+        }
+        if (removedWhileScanning != null) {
+            removedWhileScanning.add(key);
+        }
+    }
+
+    /**
+     * Drops every blob: stops the start-up scan (so it indexes nothing after this), empties the
+     * index and deletes the files. A reader with a file open keeps reading it.
+     */
+    void clear() throws IOException {
+        stopScan();
+        synchronized (this) {
+            index.clear();
+            bytes = 0;
+        }
+        Iterator<BlobInfo> stored = files.list("", null);
+        while (stored.hasNext()) {
+            files.delete(stored.next().key());
         }
     }
 
@@ -158,7 +179,7 @@ final class DiskTier implements AutoCloseable {
             while (found.hasNext() && !Thread.currentThread().isInterrupted()) {
                 BlobInfo info = found.next();
                 synchronized (this) {
-                    if (!index.containsKey(info.key())) {
+                    if (!index.containsKey(info.key()) && !removedWhileScanning.contains(info.key())) {
                         index(info);
                         count++;
                     }
@@ -168,6 +189,10 @@ final class DiskTier implements AutoCloseable {
             evictBeyondBound();
         } catch (IOException | UncheckedIOException e) {
             LOG.warn("scanning the cache disk tier under {} failed: {}; unscanned files are not served", directory, e.getMessage());
+        } finally {
+            synchronized (this) {
+                removedWhileScanning = null;
+            }
         }
     }
 
@@ -223,12 +248,16 @@ final class DiskTier implements AutoCloseable {
     /** Stops the scan and removes this instance's staging files; the published blobs stay for the next start. */
     @Override
     public void close() throws IOException {
+        stopScan();
+        deleteTree(staging);
+    }
+
+    private void stopScan() {
         scan.interrupt();
         try {
             scan.join();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        deleteTree(staging);
     }
 }

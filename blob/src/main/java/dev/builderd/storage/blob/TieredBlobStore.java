@@ -62,7 +62,8 @@ import org.slf4j.LoggerFactory;
  * remote.
  *
  * <p>Tiers are private to this store: a blob changed in the remote by anyone else (another node
- * sharing it) is served from a tier as it was until it is evicted.
+ * sharing it) is served from a tier as it was until it is evicted, or until that writer's
+ * {@link RemoteWrites} announcement reaches this store's {@link #forget}.
  */
 public final class TieredBlobStore implements BlobStore, AutoCloseable {
 
@@ -141,6 +142,17 @@ public final class TieredBlobStore implements BlobStore, AutoCloseable {
         final LongAdder degraded = new LongAdder();
     }
 
+    /**
+     * Told of the keys this store wrote or deleted in the remote, after each remote call returned
+     * or failed (a failed call may have changed the remote all the same), so that other stores
+     * holding tiers over the same remote can {@link #forget} their copies. Runs on the writing
+     * thread; a failure to announce fails the write, which the caller retries or reports.
+     */
+    @FunctionalInterface
+    public interface RemoteWrites {
+        void wrote(List<BlobKey> keys);
+    }
+
     private interface RemoteCall<T> {
         T run() throws IOException;
     }
@@ -155,6 +167,7 @@ public final class TieredBlobStore implements BlobStore, AutoCloseable {
     /** Bumped by every write of a key in the stripe; a fill publishes only if its stripe's generation did not move. */
     private final AtomicLongArray generations = new AtomicLongArray(STRIPES);
     private final ReentrantLock[] locks = new ReentrantLock[STRIPES];
+    private volatile RemoteWrites announcement = keys -> { };
 
     /** Puts the tiers of {@code settings} in front of {@code remote}; a disk tier starts its background scan. */
     public TieredBlobStore(BlobStore remote, Settings settings) throws IOException {
@@ -173,6 +186,44 @@ public final class TieredBlobStore implements BlobStore, AutoCloseable {
         }
         for (int i = 0; i < STRIPES; i++) {
             locks[i] = new ReentrantLock();
+        }
+    }
+
+    /** Announces every later write and delete of the remote to {@code announcement} (once, at wiring time). */
+    public void announceWritesTo(RemoteWrites announcement) {
+        this.announcement = Objects.requireNonNull(announcement, "announcement");
+    }
+
+    /**
+     * Drops this store's copies of {@code key} and any fill of it in flight: the remote's blob was
+     * changed or deleted by someone else, so the next read goes to the remote.
+     */
+    public void forget(BlobKey key) {
+        invalidate(key);
+    }
+
+    /**
+     * Drops every copy in every tier (and the files of the disk tier): for a store that cannot tell
+     * which of its copies the remote changed while it was not listening.
+     */
+    public void forgetAll() throws IOException {
+        for (ReentrantLock lock : locks) {
+            lock.lock();
+        }
+        try {
+            for (int stripe = 0; stripe < STRIPES; stripe++) {
+                generations.incrementAndGet(stripe);
+            }
+            if (memory != null) {
+                memory.invalidateAll();
+            }
+            if (disk != null) {
+                disk.clear();
+            }
+        } finally {
+            for (ReentrantLock lock : locks) {
+                lock.unlock();
+            }
         }
     }
 
@@ -412,6 +463,7 @@ public final class TieredBlobStore implements BlobStore, AutoCloseable {
         } finally {
             Cached cached = stored != null && capture != null ? capture.cached(stored) : null;
             invalidateAndPublishIfUnchanged(key, generation, cached);
+            announcement.wrote(List.of(key));
         }
     }
 
@@ -422,6 +474,7 @@ public final class TieredBlobStore implements BlobStore, AutoCloseable {
             return remote.delete(key);
         } finally {
             invalidateAndPublishIfUnchanged(key, generation, null);
+            announcement.wrote(List.of(key));
         }
     }
 
@@ -431,7 +484,7 @@ public final class TieredBlobStore implements BlobStore, AutoCloseable {
      * directory per entry.
      */
     @Override
-    public int deleteAll(java.util.List<BlobKey> keys) throws IOException {
+    public int deleteAll(List<BlobKey> keys) throws IOException {
         long[] generations = new long[keys.size()];
         for (int i = 0; i < keys.size(); i++) {
             generations[i] = invalidate(keys.get(i));
@@ -442,6 +495,7 @@ public final class TieredBlobStore implements BlobStore, AutoCloseable {
             for (int i = 0; i < keys.size(); i++) {
                 invalidateAndPublishIfUnchanged(keys.get(i), generations[i], null);
             }
+            announcement.wrote(List.copyOf(keys));
         }
     }
 

@@ -55,6 +55,7 @@ public final class BuilderdStorage implements AutoCloseable {
     private final ScheduledExecutorService background;
     private final String nodeName;
     private final JobLeases jobLeases;
+    private final Optional<CacheCoherence> cacheCoherence;
 
     /**
      * Wires the services, creates the fixed directory tree, loads the encryption keys and starts
@@ -91,6 +92,7 @@ public final class BuilderdStorage implements AutoCloseable {
         this.warming = new CacheWarming(metadata, caches, stores.cacheTiers().map(CacheWarming.LocalTiers::of)
                 .orElseGet(() -> CacheWarming.LocalTiers.none(stores.caches())), clock);
         stores.cacheTiers().ifPresent(tiers -> CacheTierMetrics.register(metrics, tiers));
+        this.cacheCoherence = CacheCoherence.start(metadata, nodeName, stores.cacheTiers(), metrics);
         io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("builderd_builds_active")
                 .help("Builds running now (holding a lease), by tenant")
                 .labelNames("tenant_id")
@@ -349,6 +351,7 @@ public final class BuilderdStorage implements AutoCloseable {
         backups().ifPresent(BackupService::close);
         replication.ifPresent(Replication::close);
         warming.close();
+        cacheCoherence.ifPresent(CacheCoherence::close);
         caches.flushAccessTimes();
         encryption.close();
         directoryUsage.close();

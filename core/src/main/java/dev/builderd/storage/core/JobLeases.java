@@ -71,14 +71,13 @@ public final class JobLeases implements AutoCloseable {
     /** The SQL of one acquire-or-renew: the update happens only when this node holds the row or it expired. */
     private static final String ACQUIRE = """
             INSERT INTO job_leases (job, holder, acquired_at, expires_at)
-            VALUES (:job, :node, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT,
-                    (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + :lease)
+            VALUES (:job, :node, %1$s, %1$s + :lease)
             ON CONFLICT (job) DO UPDATE SET
                 holder = EXCLUDED.holder,
                 expires_at = EXCLUDED.expires_at,
                 acquired_at = CASE WHEN job_leases.holder = EXCLUDED.holder THEN job_leases.acquired_at ELSE EXCLUDED.acquired_at END
             WHERE job_leases.holder = EXCLUDED.holder OR job_leases.expires_at < EXCLUDED.acquired_at
-            """;
+            """.formatted(MetadataStore.DATABASE_NOW_MILLIS);
 
     private final MetadataStore metadata;
     private final String node;

@@ -1,19 +1,21 @@
 package dev.builderd.storage.core;
 
 import dev.builderd.storage.blob.FileBlobStore;
+import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.core.metadata.MetadataLocation;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.testing.PostgresServer;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.util.Optional;
 import java.util.function.UnaryOperator;
 
 /**
  * Two nodes on one fresh database of the shared real PostgreSQL server: two {@link BuilderdStorage}
  * instances, each with its own data root (so its own node name) and its own pool of connections,
- * whose artifacts and logs go to one store both reach (as an object store would be) and whose
- * caches stay in their own data roots. Either node can be stopped (as if it died: nothing more
+ * whose artifacts, logs and caches go to one store both reach (as an object store would be), the
+ * caches through each node's own memory and disk tiers. Either node can be stopped (as if it died: nothing more
  * of it runs) and started again over the same data root.
  */
 final class TwoNodes implements AutoCloseable {
@@ -24,6 +26,7 @@ final class TwoNodes implements AutoCloseable {
     private final UnaryOperator<CoreConfig> config;
     private final MetadataStore[] metadata = new MetadataStore[2];
     private final BuilderdStorage[] nodes = new BuilderdStorage[2];
+    private final TieredBlobStore[] tiers = new TieredBlobStore[2];
 
     /** @param config changes to each node's default configuration */
     TwoNodes(Path rootA, Path rootB, Path shared, UnaryOperator<CoreConfig> config) throws IOException {
@@ -69,10 +72,19 @@ final class TwoNodes implements AutoCloseable {
         return start(0);
     }
 
+    /** Starts node B again over its data root: the same node name. */
+    BuilderdStorage restartB() throws IOException {
+        stop(1);
+        return start(1);
+    }
+
     private BuilderdStorage start(int i) throws IOException {
         Path root = roots[i];
+        tiers[i] = new TieredBlobStore(shared, new TieredBlobStore.Settings(TieredBlobStore.Settings.DEFAULT_MEMORY_BYTES,
+                TieredBlobStore.Settings.DEFAULT_MEMORY_MAX_ENTRY_BYTES, Optional.of(root.resolve("cache-tier")), 64L << 20,
+                TieredBlobStore.Settings.DEFAULT_REMOTE_TIMEOUT));
         nodes[i] = new BuilderdStorage(config.apply(CoreConfig.defaults(Layout.under(root))), metadata[i],
-                new Stores(shared, shared, new FileBlobStore(root)), "admin-token-for-tests", Clock.systemUTC());
+                new Stores(shared, shared, tiers[i]), "admin-token-for-tests", Clock.systemUTC());
         return nodes[i];
     }
 
@@ -80,6 +92,11 @@ final class TwoNodes implements AutoCloseable {
         if (nodes[i] != null) {
             nodes[i].close();
             nodes[i] = null;
+            try {
+                tiers[i].close();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
         }
     }
 

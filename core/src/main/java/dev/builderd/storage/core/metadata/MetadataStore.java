@@ -22,6 +22,9 @@ import org.jdbi.v3.core.JdbiException;
  */
 public final class MetadataStore implements AutoCloseable {
 
+    /** PostgreSQL's clock as epoch milliseconds, in SQL: times that nodes compare are the database's, so nodes' clocks need not agree. */
+    public static final String DATABASE_NOW_MILLIS = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
     private static final int SQLITE_READERS = 4;
     /** How long {@link #isReachable} waits for the database. */
     private static final int REACHABLE_SECONDS = 2;

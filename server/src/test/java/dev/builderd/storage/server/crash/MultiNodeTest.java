@@ -225,7 +225,10 @@ class MultiNodeTest {
         }
     }
 
-    /** A cache entry written through one node is a hit on the other two. */
+    /**
+     * A cache entry written through one node is a hit on the other two; deleted through one node,
+     * it is gone from the others' memory tiers (where the reads above put it) within the bound.
+     */
     private static void cacheWritesAreHitsEverywhere(List<DaemonProcess> nodes, Random random) throws Exception {
         for (int writer = 0; writer < 3; writer++) {
             byte[] body = new byte[4096 + random.nextInt(8192)];
@@ -237,6 +240,13 @@ class MultiNodeTest {
                 assertThat(sha256(hit.body())).as("cache entry written on node " + writer + ", read on node " + reader)
                         .isEqualTo(sha256(body));
             }
+        }
+        String deleted = "/v1/tenants/" + TENANT + "/cache/dependencies/npm/package-1.tgz";
+        ok(nodes.get(0).api().send("DELETE", deleted, HttpRequest.BodyPublishers.noBody(), Map.of()));
+        for (int reader = 1; reader < 3; reader++) {
+            Api api = nodes.get(reader).api();
+            await().atMost(Duration.ofSeconds(12)).untilAsserted(() -> assertThat(api.get(deleted).status())
+                    .as("a cache entry deleted through node 0, read on another node").isEqualTo(404));
         }
     }
 

@@ -237,7 +237,7 @@ public final class BuildService {
     private List<BuildInfo> expireLeases(Handle h, TenantId tenantOrNull) {
         Instant now = clock.instant();
         return BuildRows.expired(h, tenantOrNull, now).stream()
-                .filter(build -> !activity.hasUploads(build.ref()))
+                .filter(build -> !activity.hasUploads(h, build.ref()))
                 .filter(build -> BuildRows.finish(h, build.ref(), BuildStatus.FAILED, LEASE_EXPIRED, now))
                 .peek(build -> LOG.warn("build {} failed: {}", build.ref(), LEASE_EXPIRED))
                 .toList();

@@ -56,6 +56,7 @@ public final class BuilderdStorage implements AutoCloseable {
     private final String nodeName;
     private final JobLeases jobLeases;
     private final Optional<CacheCoherence> cacheCoherence;
+    private final BuildActivity activity;
 
     /**
      * Wires the services, creates the fixed directory tree, loads the encryption keys and starts
@@ -74,7 +75,7 @@ public final class BuilderdStorage implements AutoCloseable {
         this.stores = stores;
         this.clock = clock;
         this.nodeName = nodeName(config.layout());
-        BuildActivity activity = new BuildActivity();
+        this.activity = new BuildActivity(metadata, nodeName);
         this.encryption = new TenantEncryption(config.encryption(), config.layout(), metadata, stores, activity, metrics, clock);
         this.encrypted = encryption.stores().map(new MeteredBlobStore.Meters(metrics, config.layout())::wrap);
         QuotaMetrics quotaMetrics = new QuotaMetrics(metrics, metadata);
@@ -352,6 +353,7 @@ public final class BuilderdStorage implements AutoCloseable {
         replication.ifPresent(Replication::close);
         warming.close();
         cacheCoherence.ifPresent(CacheCoherence::close);
+        activity.close();
         caches.flushAccessTimes();
         encryption.close();
         directoryUsage.close();

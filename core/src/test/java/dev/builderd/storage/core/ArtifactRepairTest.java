@@ -69,7 +69,7 @@ class ArtifactRepairTest {
         storage.tenants().put(ADMIN, ACME, Tier.PRO, null);
         storage.builds().create(ADMIN, ACME, Optional.of(B1.build()), null);
         // This one's clock is past the settle margin of every blob the test writes.
-        repair = new ArtifactRepair(metadata, Stores.single(files), Layout.under(dataRoot), storage.quotas(), new BuildActivity(),
+        repair = new ArtifactRepair(metadata, Stores.single(files), Layout.under(dataRoot), storage.quotas(), new BuildActivity(metadata, "repair-test-node"),
                 storage.artifacts(), Clock.offset(Clock.systemUTC(), Duration.ofMinutes(1)));
     }
 
@@ -146,7 +146,7 @@ class ArtifactRepairTest {
                 return super.open(key, range);
             }
         };
-        repair = new ArtifactRepair(metadata, Stores.single(counting), Layout.under(dataRoot), storage.quotas(), new BuildActivity(),
+        repair = new ArtifactRepair(metadata, Stores.single(counting), Layout.under(dataRoot), storage.quotas(), new BuildActivity(metadata, "repair-test-node"),
                 storage.artifacts(), Clock.offset(Clock.systemUTC(), Duration.ofMinutes(1)));
 
         assertThat(repair.repair(ACME, true)).isEqualTo(OptionalInt.of(0));

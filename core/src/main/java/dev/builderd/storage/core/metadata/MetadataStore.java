@@ -184,10 +184,17 @@ public final class MetadataStore implements AutoCloseable {
      * the same tenant. Returns false if the tenant does not exist.
      */
     public boolean lockTenant(Handle handle, TenantId tenant) {
-        String sql = location.dialect() == MetadataLocation.Dialect.POSTGRESQL
-                ? "SELECT tenant_id FROM tenants WHERE tenant_id = :t FOR UPDATE"
-                : "SELECT tenant_id FROM tenants WHERE tenant_id = :t";
-        return handle.createQuery(sql).bind("t", tenant.value()).mapTo(String.class).findOne().isPresent();
+        return handle.createQuery("SELECT tenant_id FROM tenants WHERE tenant_id = :t" + forUpdate())
+                .bind("t", tenant.value()).mapTo(String.class).findOne().isPresent();
+    }
+
+    /**
+     * The clause that makes a {@code SELECT} in a transaction lock the rows it reads until the
+     * transaction ends: {@code FOR UPDATE} on PostgreSQL; nothing on SQLite, whose single writer
+     * runs one transaction at a time.
+     */
+    public String forUpdate() {
+        return location.dialect() == MetadataLocation.Dialect.POSTGRESQL ? " FOR UPDATE" : "";
     }
 
     /** Whether the database answers a trivial query. */

@@ -129,9 +129,22 @@ public final class BuilderdStorage implements AutoCloseable {
         long check = config.quotas().checkInterval().toMillis();
         background.scheduleWithFixedDelay(this::scanBuildDirectories, check, check, TimeUnit.MILLISECONDS);
         // Like reconciliation, the first run starts right away in the background; serving never waits for it.
-        background.scheduleWithFixedDelay(() -> jobLeases.runIfHeld(JobLeases.Job.JANITOR, this::runJanitor), 0,
-                config.janitor().interval().toMillis(), TimeUnit.MILLISECONDS);
+        background.scheduleWithFixedDelay(this::janitorRound, 0, config.janitor().interval().toMillis(), TimeUnit.MILLISECONDS);
         replication.ifPresent(r -> r.start(() -> jobLeases.holds(JobLeases.Job.REPLICATION_REPAIR)));
+    }
+
+    /**
+     * On the node holding the janitor's lease, the whole janitor; on every other node, the sweep
+     * of what only it sees (its directories and temporary files).
+     */
+    void janitorRound() {
+        if (!jobLeases.runIfHeld(JobLeases.Job.JANITOR, this::runJanitor)) {
+            try {
+                orphans.sweepLocal();
+            } catch (RuntimeException e) {
+                LOG.error("the orphan sweep of this node's directories failed: {}", e.getMessage(), e);
+            }
+        }
     }
 
     /** The lifecycle janitor: the retention policies, then the orphan sweep (each records what it deleted). */

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Iterator;
+import java.util.List;
 import java.util.function.Function;
 
 /**
@@ -34,9 +35,18 @@ final class Erasure {
         erase(layout.buildKeyPrefix(ref), root -> layout.buildDirectory(root, ref), "build " + ref);
     }
 
+    /** Deletes only the build's directories on this node, in every category root, and none of its blobs. */
+    void eraseBuildDirectories(BuildRef ref) {
+        erase(List.of(), layout.buildKeyPrefix(ref), root -> layout.buildDirectory(root, ref), "build " + ref);
+    }
+
     private void erase(String keyPrefix, Function<Path, Path> directoryUnder, String what) {
+        erase(stores.distinct(), keyPrefix, directoryUnder, what);
+    }
+
+    private void erase(List<BlobStore> blobStores, String keyPrefix, Function<Path, Path> directoryUnder, String what) {
         try {
-            for (BlobStore store : stores.distinct()) {
+            for (BlobStore store : blobStores) {
                 Iterator<BlobInfo> blobs = store.list(keyPrefix, null);
                 while (blobs.hasNext()) {
                     store.delete(blobs.next().key());

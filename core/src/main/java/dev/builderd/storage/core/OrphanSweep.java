@@ -48,7 +48,11 @@ import org.slf4j.LoggerFactory;
  *       ({@link FileBlobStore#sweepAbandonedUploads}).
  * </ul>
  *
- * Builds the metadata knows, active or not, and other tenants' trees are never touched; trees of
+ * The node holding the janitor's lease sweeps all of this ({@link #sweepAll}); every other node
+ * sweeps what only it can see, its own directories and upload temporary files
+ * ({@link #sweepLocal}): a build deleted through another node leaves its directories on its host.
+ *
+ * <p>Builds the metadata knows, active or not, and other tenants' trees are never touched; trees of
  * tenants the metadata no longer knows are a purge's to finish (purge again). Unfinished
  * multipart uploads on object stores are aborted by the daemon's store composition, which knows
  * the backends.
@@ -82,12 +86,24 @@ final class OrphanSweep {
 
     /** Sweeps every known tenant; returns what was deleted. A tenant that fails is logged and swept next time. */
     List<JanitorDeletion> sweepAll() {
+        return sweep(true);
+    }
+
+    /**
+     * Sweeps only this node's directories (orphan build trees) and its uploads' temporary files;
+     * the stores and rows every node sees are the lease holder's {@link #sweepAll}.
+     */
+    List<JanitorDeletion> sweepLocal() {
+        return sweep(false);
+    }
+
+    private List<JanitorDeletion> sweep(boolean clusterWide) {
         return record.exclusively(() -> {
             boolean ok = sweepUploadTempsOnce();
             List<JanitorDeletion> deleted = new ArrayList<>();
             for (TenantInfo tenant : metadata.read(TenantRows::all)) {
                 try {
-                    deleted.addAll(sweep(tenant.id()));
+                    deleted.addAll(sweep(tenant.id(), clusterWide));
                 } catch (IOException | RuntimeException e) {
                     ok = false;
                     LOG.error("the orphan sweep of tenant {} failed: {}", tenant.id(), e.getMessage());
@@ -118,22 +134,26 @@ final class OrphanSweep {
         return ok;
     }
 
-    private List<JanitorDeletion> sweep(TenantId tenant) throws IOException {
+    private List<JanitorDeletion> sweep(TenantId tenant, boolean clusterWide) throws IOException {
         Instant now = clock.instant();
         Instant cutoff = now.minus(grace);
         List<JanitorDeletion> deleted = new ArrayList<>();
-        for (Map.Entry<BuildId, Instant> unknown : unknownBuilds(tenant).entrySet()) {
+        for (Map.Entry<BuildId, Instant> unknown : unknownBuilds(tenant, clusterWide).entrySet()) {
             BuildRef ref = new BuildRef(tenant, unknown.getKey());
             // Checked again just before erasing: a build created under this ID since the listing keeps its files.
             if (unknown.getValue().isBefore(cutoff) && metadata.read(h -> BuildRows.find(h, ref)).isEmpty()) {
-                long bytes = remoteBytes(ref);
-                erasure.eraseBuild(ref);
+                long bytes = clusterWide ? remoteBytes(ref) : 0;
+                if (clusterWide) {
+                    erasure.eraseBuild(ref);
+                } else {
+                    erasure.eraseBuildDirectories(ref);
+                }
                 deleted.add(recorded(new JanitorDeletion(ref, JanitorDeletion.Kind.ORPHAN_BUILD, "",
                         "the metadata store has no such build; its files were last changed " + unknown.getValue()
                                 + ", more than the grace period of " + grace.toSeconds() + " s ago", bytes, now)));
             }
         }
-        for (BuildInfo build : metadata.read(h -> BuildRows.ofTenant(h, tenant))) {
+        for (BuildInfo build : clusterWide ? metadata.read(h -> BuildRows.ofTenant(h, tenant)) : List.<BuildInfo>of()) {
             if (build.isActive()) {
                 continue;
             }
@@ -158,7 +178,7 @@ final class OrphanSweep {
      * The builds of the tenant that have files (a directory in a category root, or blobs in a
      * remote store) but no row, each with the latest time any of them changed.
      */
-    private Map<BuildId, Instant> unknownBuilds(TenantId tenant) throws IOException {
+    private Map<BuildId, Instant> unknownBuilds(TenantId tenant, boolean withRemotes) throws IOException {
         Map<BuildId, Instant> found = new HashMap<>();
         for (Path root : layout.tenantRoots()) {
             Path builds = layout.tenantDirectory(root, tenant).resolve("builds");
@@ -184,7 +204,7 @@ final class OrphanSweep {
                 }
             }
         }
-        for (BlobStore remote : remotes()) {
+        for (BlobStore remote : withRemotes ? remotes() : List.<BlobStore>of()) {
             try {
                 Iterator<BlobInfo> blobs = remote.list(layout.tenantKeyPrefix(tenant) + "builds/", null);
                 while (blobs.hasNext()) {

@@ -75,6 +75,9 @@ final class AdminClient {
             return client.send(request, HttpResponse.BodyHandlers.ofString());
         } catch (java.net.ConnectException e) {
             throw new IOException("no daemon answers at " + base + " (start it, or pass --url)");
+        } catch (javax.net.ssl.SSLException e) {
+            throw new IOException("TLS with the daemon at " + base + " failed: " + e.getMessage() + " (see UNKEY_BUILDERD_CLI_TLS_*"
+                    + " in docs/security-transport.md)", e);
         }
     }
 

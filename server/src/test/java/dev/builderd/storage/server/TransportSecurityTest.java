@@ -157,6 +157,11 @@ class TransportSecurityTest {
 
         // A trusted certificate that names no tenant authenticates nobody: a token is still needed.
         assertThat(send(operatorTls, "GET", "/v1/tenants/acme/usage", null, null).statusCode()).isEqualTo(401);
+        // One naming two tenants is refused rather than guessed from.
+        SSLContext both = TestPki.context(ca, TestPki.client(ca, "both", "builderd:tenant:acme", "builderd:tenant:other"));
+        HttpResponse<String> ambiguous = send(both, "GET", "/v1/tenants/acme/usage", null, null);
+        assertThat(ambiguous.statusCode()).isEqualTo(403);
+        assertThat(ambiguous.body()).contains("more than one tenant");
     }
 
     @Test

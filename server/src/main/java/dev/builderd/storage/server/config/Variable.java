@@ -129,7 +129,7 @@ public enum Variable {
             + " the first run starts in the background at start-up"),
     JOB_LEASE_SECONDS("30", "nodes sharing PostgreSQL: a cluster-wide background job (janitor, reconciliation, cache expiry,"
             + " scrub, key rotation, replication repair, build lease reaper) moves to another node this long after its node died"),
-    ADVERTISE_URL("http://<bind address or host name>:<port>", "how clients and other nodes reach this node's API: a request for"
+    ADVERTISE_URL("http(s)://<bind address or host name>:<port>", "how clients and other nodes reach this node's API: a request for"
             + " a build's workspace on another node is answered with the URL of the node that hosts it"),
     ORPHAN_GRACE_SECONDS("3600", "how old a build's files without metadata, or an artifact row without its file, must be before"
             + " the orphan sweep deletes it");

@@ -131,7 +131,7 @@ record TlsMaterial(List<X509Certificate> chain, PrivateKey key, List<X509Certifi
         if (!matches) {
             throw problem(Variable.TLS_KEY_FILE, settings.keyFile(), "the " + key.getAlgorithm()
                     + " key does not belong to the first certificate of " + Variable.TLS_CERT_FILE.envName() + " ('"
-                    + subject(certificate) + "', a " + certificateAlgorithm + " certificate); the server's own certificate must come first");
+                    + subject(certificate) + "', whose public key is " + certificateAlgorithm + "); the server's own certificate must come first");
         }
     }
 

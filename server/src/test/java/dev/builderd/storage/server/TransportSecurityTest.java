@@ -173,6 +173,10 @@ class TransportSecurityTest {
         assertThat(send(noCertificate, "GET", "/v1/tenants/acme/usage", null, null).statusCode()).isEqualTo(401);
         SSLContext acme = TestPki.context(ca, TestPki.client(ca, "acme", "builderd:tenant:acme"));
         assertThat(send(acme, "GET", "/v1/tenants/acme/usage", null, null).statusCode()).isEqualTo(200);
+        // Optional does not mean unchecked: a certificate from another CA still fails the handshake.
+        Issued stranger = TestPki.client(TestPki.ca("builderd test CA"), "stranger", "builderd:tenant:acme");
+        assertThatThrownBy(() -> send(TestPki.context(ca, stranger), "GET", "/health/live", null, null))
+                .isInstanceOf(IOException.class);
     }
 
     @Test

@@ -94,6 +94,12 @@ record TlsMaterial(List<X509Certificate> chain, PrivateKey key, List<X509Certifi
                 + leaf.getNotAfter().toInstant() + " client_cas=" + clientCas.size();
     }
 
+    /** Never the key: a record would print every component. */
+    @Override
+    public String toString() {
+        return describe();
+    }
+
     private static byte[] contentOrError(Path file) {
         try {
             return Files.readAllBytes(file);

@@ -1,6 +1,8 @@
 package dev.builderd.storage.server;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.builderd.storage.blob.Pem;
+import dev.builderd.storage.blob.StorageTls;
 import dev.builderd.storage.server.config.ConfigException;
 import dev.builderd.storage.server.config.ConfigParser;
 import dev.builderd.storage.server.config.DaemonConfig;
@@ -12,6 +14,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.Map;
+import javax.net.ssl.SSLContext;
 import picocli.CommandLine.Option;
 
 /**
@@ -25,7 +28,8 @@ final class AdminClient {
 
     private final Map<String, String> environment;
 
-    @Option(names = "--url", description = "the daemon's address (default: http://127.0.0.1:<UNKEY_BUILDERD_PORT>)")
+    @Option(names = "--url", description = "the daemon's address (default: http://127.0.0.1:<UNKEY_BUILDERD_PORT>, https:// with"
+            + " UNKEY_BUILDERD_TLS_CERT_FILE)")
     URI url;
 
     AdminClient() {
@@ -55,17 +59,40 @@ final class AdminClient {
         } catch (ConfigException e) {
             throw new IOException(e.getMessage());
         }
-        URI base = url != null ? url : URI.create("http://127.0.0.1:" + config.port());
+        String scheme = config.transport().tls().isPresent() ? "https" : "http";
+        URI base = url != null ? url : URI.create(scheme + "://127.0.0.1:" + config.port());
         HttpRequest request = HttpRequest.newBuilder(base.resolve(path))
                 .timeout(Duration.ofMinutes(5))
                 .header("Authorization", "Bearer " + AdminToken.existing(config))
                 .header("Content-Type", "application/json")
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
                 .build();
-        try (HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
+        HttpClient.Builder builder = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5));
+        if ("https".equals(base.getScheme())) {
+            builder.sslContext(sslContext(config.transport().cli()));
+        }
+        try (HttpClient client = builder.build()) {
             return client.send(request, HttpResponse.BodyHandlers.ofString());
         } catch (java.net.ConnectException e) {
             throw new IOException("no daemon answers at " + base + " (start it, or pass --url)");
+        } catch (javax.net.ssl.SSLException e) {
+            throw new IOException("TLS with the daemon at " + base + " failed: " + e.getMessage() + " (see UNKEY_BUILDERD_CLI_TLS_*"
+                    + " in docs/security-transport.md)", e);
+        }
+    }
+
+    /**
+     * Trusts {@code UNKEY_BUILDERD_CLI_TLS_CA_FILE}, else the daemon's own certificate chain, else
+     * the platform's CAs; presents {@code UNKEY_BUILDERD_CLI_TLS_CERT_FILE} to a daemon that asks.
+     */
+    private static SSLContext sslContext(StorageTls tls) throws IOException {
+        try {
+            SSLContext context = SSLContext.getInstance("TLS");
+            context.init(tls.certFile().isPresent() ? Pem.keyManagers(tls.certFile().get(), tls.keyFile().orElseThrow()) : null,
+                    tls.caFile().isPresent() ? Pem.trustManagers(tls.caFile().get()) : null, null);
+            return context;
+        } catch (IOException | java.security.GeneralSecurityException e) {
+            throw new IOException("TLS towards the daemon: " + e.getMessage(), e);
         }
     }
 

@@ -10,6 +10,8 @@ import dev.builderd.storage.server.config.DaemonConfig;
 import dev.builderd.storage.server.http.HttpApi;
 import dev.builderd.storage.server.http.RequestLog;
 import dev.builderd.storage.server.mount.MountGuard;
+import dev.builderd.storage.server.tls.PlainHttp;
+import dev.builderd.storage.server.tls.ServerTls;
 import io.javalin.Javalin;
 import java.io.IOException;
 import java.time.Clock;
@@ -33,10 +35,12 @@ public final class Daemon implements AutoCloseable {
     private final StoreComposition stores;
 
     private final Optional<BackupSchedule> backupSchedule;
+    private final Optional<ServerTls> tls;
 
     private Daemon(MetadataStore metadata, BuilderdStorage storage, Javalin http, StoreComposition stores,
-            Optional<BackupSchedule> backupSchedule) {
+            Optional<BackupSchedule> backupSchedule, Optional<ServerTls> tls) {
         this.backupSchedule = backupSchedule;
+        this.tls = tls;
         this.metadata = metadata;
         this.storage = storage;
         this.http = http;
@@ -46,6 +50,18 @@ public final class Daemon implements AutoCloseable {
     /** Opens everything and starts listening; returns once the API serves. */
     public static Daemon start(DaemonConfig config) throws IOException {
         long started = System.nanoTime();
+        // Before anything is opened: a refused address or a bad certificate stops start-up at once.
+        PlainHttp.requireAllowed(config.bindAddress(), config.transport());
+        Optional<ServerTls> tls = config.transport().tls().map(settings -> ServerTls.start(settings, Clock.systemUTC()));
+        try {
+            return start(config, tls, started);
+        } catch (IOException | RuntimeException e) {
+            tls.ifPresent(ServerTls::close);
+            throw e;
+        }
+    }
+
+    private static Daemon start(DaemonConfig config, Optional<ServerTls> tls, long started) throws IOException {
         Optional<MountGuard> mountGuard = config.dataRootMount().map(mount -> MountGuard.forThisMachine(mount, config.dataRoot()));
         if (mountGuard.isPresent()) {
             mountGuard.get().ensureMounted("root".equals(System.getProperty("user.name")));
@@ -83,16 +99,19 @@ public final class Daemon implements AutoCloseable {
                 javalin.concurrency.useVirtualThreads = false;
                 javalin.jetty.host = config.bindAddress();
                 javalin.jetty.port = config.port();
+                tls.ifPresent(https -> javalin.jetty.addConnector((server, httpConfig) ->
+                        https.connector(server, httpConfig, config.bindAddress(), config.port())));
                 javalin.requestLogger.http(requests::record);
                 api.register(javalin);
             }).start();
-            storage.advertise(config.advertiseUrl().orElseGet(() -> defaultAdvertiseUrl(config.bindAddress(), http.port())));
+            String scheme = tls.isPresent() ? "https" : "http";
+            storage.advertise(config.advertiseUrl().orElseGet(() -> defaultAdvertiseUrl(scheme, config.bindAddress(), http.port())));
             Thread.ofVirtual().name("probe-remote-stores").start(() -> composition.probeRemoteStores(Duration.ofSeconds(10)));
             composition.startCleaningAbandonedUploads(config.abandonedUploadAge());
-            LOG.info("Builderd Storage serves on {}:{} (data root {}, metadata {}), started in {} ms",
-                    config.bindAddress(), http.port(), config.dataRoot(), config.metadata(),
+            LOG.info("Builderd Storage serves {} on {}:{} (data root {}, metadata {}), started in {} ms",
+                    scheme.toUpperCase(java.util.Locale.ROOT), config.bindAddress(), http.port(), config.dataRoot(), config.metadata(),
                     (System.nanoTime() - started) / 1_000_000);
-            return new Daemon(metadata, storage, http, composition, backupSchedule);
+            return new Daemon(metadata, storage, http, composition, backupSchedule, tls);
         } catch (RuntimeException | IOException e) {
             if (storage != null) {
                 storage.close();
@@ -104,10 +123,10 @@ public final class Daemon implements AutoCloseable {
     }
 
     /**
-     * {@code http://<bind address>:<port>}, with the host name in place of a wildcard bind address
-     * (which no client can connect to).
+     * {@code <scheme>://<bind address>:<port>}, with the host name in place of a wildcard bind
+     * address (which no client can connect to).
      */
-    static String defaultAdvertiseUrl(String bindAddress, int port) {
+    static String defaultAdvertiseUrl(String scheme, String bindAddress, int port) {
         String host = bindAddress;
         if (bindAddress.equals("0.0.0.0") || bindAddress.equals("::") || bindAddress.equals("[::]")) {
             try {
@@ -118,7 +137,7 @@ public final class Daemon implements AutoCloseable {
         } else if (bindAddress.contains(":") && !bindAddress.startsWith("[")) {
             host = "[" + bindAddress + "]";
         }
-        return "http://" + host + ":" + port;
+        return scheme + "://" + host + ":" + port;
     }
 
     /** Backups into the configured target, on the configured schedule (none without a target). */
@@ -151,6 +170,7 @@ public final class Daemon implements AutoCloseable {
     public void close() {
         backupSchedule.ifPresent(BackupSchedule::close);
         http.stop();
+        tls.ifPresent(ServerTls::close);
         storage.close();
         metadata.close();
         stores.close();

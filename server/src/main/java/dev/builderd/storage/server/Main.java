@@ -29,6 +29,10 @@ public final class Main implements Callable<Integer> {
         Daemon daemon;
         try {
             daemon = Daemon.start(config);
+        } catch (ConfigException e) {
+            // The TLS files and the plain-HTTP rule are checked when the daemon starts, not when parsed.
+            System.err.println("builderd: " + e.getMessage());
+            return 2;
         } catch (IllegalStateException e) {
             System.err.println("builderd: cannot start: " + e.getMessage());
             return 1;

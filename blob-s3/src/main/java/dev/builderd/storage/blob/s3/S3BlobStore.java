@@ -9,6 +9,7 @@ import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
 import dev.builderd.storage.blob.LazyIterator;
 import dev.builderd.storage.blob.ParallelRangeInputStream;
+import dev.builderd.storage.blob.Pem;
 import dev.builderd.storage.blob.UploadLengthMismatchException;
 import dev.builderd.storage.blob.WriteMode;
 import java.io.ByteArrayInputStream;
@@ -149,13 +150,17 @@ public final class S3BlobStore implements BlobStore, AbandonedUploadCleanup, Aut
                 .connectionAcquisitionTimeout(settings.timeouts().request())
                 .maxConnections(Math.max(50, settings.parallelIo().workers() * 16))
                 .tcpKeepAlive(true);
-        if (settings.tls().caFile().isPresent()) {
-            TrustManager[] trust = PemTls.trustManagers(settings.tls().caFile().get());
-            builder.tlsTrustManagersProvider(() -> trust);
-        }
-        if (settings.tls().certFile().isPresent()) {
-            KeyManager[] keys = PemTls.keyManagers(settings.tls().certFile().get(), settings.tls().keyFile().orElseThrow());
-            builder.tlsKeyManagersProvider(() -> keys);
+        try {
+            if (settings.tls().caFile().isPresent()) {
+                TrustManager[] trust = Pem.trustManagers(settings.tls().caFile().get());
+                builder.tlsTrustManagersProvider(() -> trust);
+            }
+            if (settings.tls().certFile().isPresent()) {
+                KeyManager[] keys = Pem.keyManagers(settings.tls().certFile().get(), settings.tls().keyFile().orElseThrow());
+                builder.tlsKeyManagersProvider(() -> keys);
+            }
+        } catch (IOException e) {
+            throw new IOException("storage TLS: " + e.getMessage(), e);
         }
         return builder.build();
     }

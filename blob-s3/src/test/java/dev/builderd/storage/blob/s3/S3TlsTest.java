@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.Pem;
 import dev.builderd.storage.blob.StorageTls;
 import dev.builderd.storage.blob.WriteMode;
 import dev.builderd.storage.testing.S3ProxyServer;
@@ -93,14 +94,14 @@ final class S3TlsTest {
             s3.put(BlobKey.of("blob"), SeededBytes.stream(2, 100), 100, WriteMode.OVERWRITE);
             assertThat(s3.stat(BlobKey.of("blob"))).isPresent();
         }
-        assertThat(PemTls.privateKey(key).getAlgorithm()).isEqualTo("EC");
+        assertThat(Pem.privateKey(key).getAlgorithm()).isEqualTo("EC");
     }
 
     @Test
     void aKeyInTheOldFormatIsRefusedWithAHint() throws Exception {
         Path rsaKey = temp.resolve("rsa.key");
         Files.writeString(rsaKey, "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n");
-        assertThatThrownBy(() -> PemTls.privateKey(rsaKey)).isInstanceOf(IOException.class)
+        assertThatThrownBy(() -> Pem.privateKey(rsaKey)).isInstanceOf(IOException.class)
                 .hasMessageContaining("PKCS#8").hasMessageContaining("openssl pkcs8");
         Path missing = temp.resolve("missing.pem");
         assertThatThrownBy(() -> new S3BlobStore(S3TestSupport.settings(server, bucket)

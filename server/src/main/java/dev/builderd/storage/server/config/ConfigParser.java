@@ -20,6 +20,7 @@ import dev.builderd.storage.blob.gcs.GcsSettings;
 import dev.builderd.storage.blob.s3.S3Settings;
 import dev.builderd.storage.core.metadata.MetadataLocation;
 import dev.builderd.storage.server.mount.NetworkMount;
+import dev.builderd.storage.server.tls.TlsSettings;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
@@ -126,13 +127,45 @@ public final class ConfigParser {
             }
             return format;
         });
+        DaemonConfig.Transport transport = transport();
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
                 adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy,
                 buildToolMaxEntryBytes, cacheTiers, new CoreConfig.Janitor(janitorInterval, orphanGrace), scrub, replication, backup,
-                new CoreConfig.Cluster(jobLease), advertiseUrl);
+                new CoreConfig.Cluster(jobLease), advertiseUrl, transport);
+    }
+
+    /** HTTPS and mutual TLS of the API; the command-line tools trust the daemon's own chain unless told otherwise. */
+    private DaemonConfig.Transport transport() {
+        Optional<Path> cert = existingFile(Variable.TLS_CERT_FILE);
+        Optional<Path> key = existingFile(Variable.TLS_KEY_FILE);
+        Optional<Path> clientCa = existingFile(Variable.TLS_CLIENT_CA_FILE);
+        TlsSettings.ClientAuth clientAuth = convert(Variable.TLS_CLIENT_AUTH, "use need or want", TlsSettings.ClientAuth::parse);
+        Duration reload = seconds(Variable.TLS_RELOAD_SECONDS);
+        if (cert.isPresent() != key.isPresent()) {
+            problems.add("set both " + Variable.TLS_CERT_FILE.envName() + " and " + Variable.TLS_KEY_FILE.envName() + ", or neither");
+        }
+        if (clientCa.isPresent() && cert.isEmpty()) {
+            problems.add(Variable.TLS_CLIENT_CA_FILE.envName() + " needs " + Variable.TLS_CERT_FILE.envName()
+                    + ": client certificates are only asked for over HTTPS");
+        }
+        if (raw(Variable.TLS_CLIENT_AUTH) != null && clientCa.isEmpty()) {
+            problems.add(Variable.TLS_CLIENT_AUTH.envName() + " is set but " + Variable.TLS_CLIENT_CA_FILE.envName()
+                    + " is not: without a client CA no client certificate is asked for");
+        }
+        Optional<Path> cliCert = existingFile(Variable.CLI_TLS_CERT_FILE);
+        Optional<Path> cliKey = existingFile(Variable.CLI_TLS_KEY_FILE);
+        if (cliCert.isPresent() != cliKey.isPresent()) {
+            problems.add("set both " + Variable.CLI_TLS_CERT_FILE.envName() + " and " + Variable.CLI_TLS_KEY_FILE.envName() + ", or neither");
+            cliCert = Optional.empty();
+            cliKey = Optional.empty();
+        }
+        Optional<TlsSettings> tls = cert.isPresent() && key.isPresent()
+                ? Optional.of(new TlsSettings(cert.get(), key.get(), clientCa, clientAuth, reload)) : Optional.empty();
+        return new DaemonConfig.Transport(tls, bool(Variable.ALLOW_PLAIN_HTTP),
+                new StorageTls(existingFile(Variable.CLI_TLS_CA_FILE).or(() -> cert), cliCert, cliKey));
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.builderd.storage.server.config;
 
+import dev.builderd.storage.blob.StorageTls;
 import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.core.CacheService;
 import dev.builderd.storage.core.CoreConfig;
@@ -33,6 +34,7 @@ import java.util.Optional;
  * @param cluster how this node shares background jobs with others on the same PostgreSQL
  * @param advertiseUrl how clients and other nodes reach this node; empty: {@code http://} the bind
  *     address (the host name when it is a wildcard) and the port the API listens on
+ * @param transport HTTPS and mutual TLS of the API, and the command-line tools' TLS towards it
  */
 public record DaemonConfig(
         String bindAddress,
@@ -59,7 +61,18 @@ public record DaemonConfig(
         Replication replication,
         Backup backup,
         CoreConfig.Cluster cluster,
-        Optional<String> advertiseUrl) {
+        Optional<String> advertiseUrl,
+        Transport transport) {
+
+    /**
+     * How the API is reached ({@code docs/security-transport.md}).
+     *
+     * @param tls HTTPS settings; empty: plain HTTP
+     * @param allowPlainHttp whether plain HTTP may be served on an address other than loopback
+     * @param cli what the command-line tools trust and present when they call the daemon over HTTPS
+     */
+    public record Transport(Optional<dev.builderd.storage.server.tls.TlsSettings> tls, boolean allowPlainHttp, StorageTls cli) {
+    }
 
     /**
      * Backups ({@code docs/backups.md}).

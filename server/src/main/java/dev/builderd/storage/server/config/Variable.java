@@ -10,6 +10,18 @@ import java.util.Optional;
 public enum Variable {
     PORT("8082", "TCP port of the HTTP API (0 picks a free port)"),
     BIND_ADDRESS("0.0.0.0", "address the HTTP API listens on"),
+    TLS_CERT_FILE("(none: plain HTTP)", "serve the API over HTTPS (TLS 1.2 and 1.3) with this PEM certificate chain, the server's"
+            + " certificate first; re-read when it changes (docs/security-transport.md)"),
+    TLS_KEY_FILE("(none)", "the private key of TLS_CERT_FILE (PEM, unencrypted PKCS#8: RSA, EC or Ed25519)"),
+    TLS_CLIENT_CA_FILE("(none: no client certificates)", "mutual TLS: CA bundle (PEM) that client certificates must chain to;"
+            + " a certificate with the URI name builderd:tenant:<tenant> authenticates as that tenant"),
+    TLS_CLIENT_AUTH("need", "mutual TLS: need (a client without a certificate from TLS_CLIENT_CA_FILE is refused in the"
+            + " handshake) or want (a certificate is optional; without one a request needs a token)"),
+    TLS_RELOAD_SECONDS("10", "how often the TLS files are checked; changed ones serve new connections, existing ones stay"),
+    ALLOW_PLAIN_HTTP("false", "serve plain HTTP without TLS_CERT_FILE on an address other than loopback (true or false)"),
+    CLI_TLS_CA_FILE("(the certificates of TLS_CERT_FILE)", "command-line tools: CA bundle (PEM) the daemon's certificate must chain to"),
+    CLI_TLS_CERT_FILE("(none)", "command-line tools: client certificate (PEM) presented to a daemon that needs one"),
+    CLI_TLS_KEY_FILE("(none)", "command-line tools: its private key (PEM, unencrypted PKCS#8)"),
     DATA_DIR("/var/lib/builderd", "data root holding tenants/, global/ and config/"),
     STORAGE_BACKEND("filesystem", "where durable data lives: filesystem (alias local), nfs, iscsi, s3, minio, ceph, gcs, azure"),
     ARTIFACTS_BACKEND("(the storage backend)", "backend of build artifacts, to route them apart from the rest"),
@@ -117,7 +129,7 @@ public enum Variable {
             + " the first run starts in the background at start-up"),
     JOB_LEASE_SECONDS("30", "nodes sharing PostgreSQL: a cluster-wide background job (janitor, reconciliation, cache expiry,"
             + " scrub, key rotation, replication repair, build lease reaper) moves to another node this long after its node died"),
-    ADVERTISE_URL("http://<bind address or host name>:<port>", "how clients and other nodes reach this node's API: a request for"
+    ADVERTISE_URL("http(s)://<bind address or host name>:<port>", "how clients and other nodes reach this node's API: a request for"
             + " a build's workspace on another node is answered with the URL of the node that hosts it"),
     ORPHAN_GRACE_SECONDS("3600", "how old a build's files without metadata, or an artifact row without its file, must be before"
             + " the orphan sweep deletes it");

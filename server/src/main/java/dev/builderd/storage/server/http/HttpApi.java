@@ -40,6 +40,7 @@ import dev.builderd.storage.core.quota.Usage;
 import dev.builderd.storage.server.StorageHealth;
 import dev.builderd.storage.server.mount.ProjectQuotaSupport;
 import dev.builderd.storage.server.mount.VolumeEncryption;
+import dev.builderd.storage.server.tls.ClientCertificates;
 import io.prometheus.metrics.expositionformats.ExpositionFormatWriter;
 import io.prometheus.metrics.expositionformats.OpenMetricsTextFormatWriter;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
@@ -715,9 +716,10 @@ public final class HttpApi {
     private Principal caller(Context ctx, boolean basicAccepted) {
         String header = ctx.header("Authorization");
         if (header == null || header.isBlank()) {
-            throw new Unauthenticated(basicAccepted
+            // Without a token, a client certificate may name the tenant (docs/security-transport.md).
+            return ClientCertificates.principal(ctx.req()).orElseThrow(() -> new Unauthenticated(basicAccepted
                     ? "this request needs an 'Authorization: Bearer <token>' header, or Basic credentials whose password is the token"
-                    : "this request needs an 'Authorization: Bearer <token>' header", basicAccepted);
+                    : "this request needs an 'Authorization: Bearer <token>' header", basicAccepted));
         }
         if (basicAccepted && header.regionMatches(true, 0, "Basic ", 0, 6)) {
             return tokens.authenticate(basicPassword(header.substring(6).strip()))

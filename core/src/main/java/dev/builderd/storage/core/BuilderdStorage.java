@@ -1,7 +1,10 @@
 package dev.builderd.storage.core;
 
 import dev.builderd.storage.blob.TieredBlobStore;
+import dev.builderd.storage.core.fs.PosixAcls;
+import dev.builderd.storage.core.fs.TenantIsolation;
 import dev.builderd.storage.core.metadata.BuildRows;
+import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.quota.DirectoryUsage;
 import dev.builderd.storage.core.quota.Quotas;
@@ -55,6 +58,7 @@ public final class BuilderdStorage implements AutoCloseable {
     private final ScheduledExecutorService background;
     private final String nodeName;
     private final JobLeases jobLeases;
+    private final TenantIsolation isolation;
 
     /**
      * Wires the services, creates the fixed directory tree, loads the encryption keys and starts
@@ -83,8 +87,10 @@ public final class BuilderdStorage implements AutoCloseable {
         quotas.sweep(true);
         this.tokens = new Tokens(metadata, adminToken, clock);
         this.policies = new RetentionPolicies(config.layout());
-        this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, quotas, policies, clock);
-        this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, clock, nodeName);
+        this.isolation = new TenantIsolation(config.layout(), config.isolation(), PosixAcls.find());
+        isolation.checkWorkspaceOwnership();
+        this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, quotas, policies, isolation, clock);
+        this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, isolation, clock, nodeName);
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
         this.logs = new LogService(metadata, encrypted, activity, builds, config, quotas);
         this.caches = new CacheService(metadata, encrypted, quotas, config.cachePolicy(), clock, metrics);
@@ -129,6 +135,16 @@ public final class BuilderdStorage implements AutoCloseable {
         background.scheduleWithFixedDelay(() -> jobLeases.runIfHeld(JobLeases.Job.JANITOR, this::runJanitor), 0,
                 config.janitor().interval().toMillis(), TimeUnit.MILLISECONDS);
         replication.ifPresent(r -> r.start(() -> jobLeases.holds(JobLeases.Job.REPLICATION_REPAIR)));
+        // Once per start, in the background: a tree changed while the daemon was down shows in the health report.
+        background.execute(this::verifyTenantTrees);
+    }
+
+    private void verifyTenantTrees() {
+        try {
+            metadata.read(TenantRows::all).forEach(tenant -> isolation.verify(tenant.id()));
+        } catch (RuntimeException e) {
+            LOG.error("checking the tenants' directory protection failed: {}", e.getMessage(), e);
+        }
     }
 
     /** The lifecycle janitor: the retention policies, then the orphan sweep (each records what it deleted). */
@@ -220,6 +236,11 @@ public final class BuilderdStorage implements AutoCloseable {
 
     public Tokens tokens() {
         return tokens;
+    }
+
+    /** How tenants' directory trees are protected, and what the last checks found. */
+    public TenantIsolation isolation() {
+        return isolation;
     }
 
     public TenantService tenants() {

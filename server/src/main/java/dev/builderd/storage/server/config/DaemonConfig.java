@@ -5,6 +5,7 @@ import dev.builderd.storage.core.CacheService;
 import dev.builderd.storage.core.CoreConfig;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
+import dev.builderd.storage.core.fs.TenantIsolation;
 import dev.builderd.storage.core.quota.Quotas;
 import dev.builderd.storage.core.metadata.MetadataLocation;
 import dev.builderd.storage.server.mount.NetworkMount;
@@ -33,6 +34,7 @@ import java.util.Optional;
  * @param cluster how this node shares background jobs with others on the same PostgreSQL
  * @param advertiseUrl how clients and other nodes reach this node; empty: {@code http://} the bind
  *     address (the host name when it is a wildcard) and the port the API listens on
+ * @param isolation the tenant groups of the trees' ACLs, and who owns the workspaces builds are handed
  */
 public record DaemonConfig(
         String bindAddress,
@@ -59,7 +61,8 @@ public record DaemonConfig(
         Replication replication,
         Backup backup,
         CoreConfig.Cluster cluster,
-        Optional<String> advertiseUrl) {
+        Optional<String> advertiseUrl,
+        TenantIsolation.Settings isolation) {
 
     /**
      * Backups ({@code docs/backups.md}).

@@ -245,7 +245,10 @@ class TenantIsolationTest {
 
         assertThatThrownBy(() -> storage.builds().create(ADMIN, tenant, Optional.of(BuildId.of("b1")), Duration.ofMinutes(5)))
                 .hasMessageContaining("useradd --system --user-group " + account);
-        assertThat(layout.buildPaths(new BuildRef(tenant, BuildId.of("b1"))).workspace()).doesNotExist();
+        Layout.BuildPaths paths = layout.buildPaths(new BuildRef(tenant, BuildId.of("b1")));
+        assertThat(paths.workspace()).doesNotExist();
+        assertThat(paths.temp()).doesNotExist();
+        assertThat(storage.builds().list(ADMIN, tenant)).isEmpty();
     }
 
     @Test

@@ -56,7 +56,7 @@ public final class TenantIsolation {
     public enum WorkspaceOwner {
         /** The service user, like every other directory. */
         SERVICE,
-        /** The tenant's system user {@code <account prefix><tenant>} and its group (needs CAP_CHOWN). */
+        /** The tenant's system user {@code <account prefix><tenant>} and its group (needs CAP_CHOWN, CAP_FOWNER and CAP_DAC_OVERRIDE). */
         TENANT;
 
         /** {@code service} or {@code tenant}. */
@@ -153,8 +153,9 @@ public final class TenantIsolation {
      * and scratch roots becomes {@code 0711} (enter, not list), since a tenant's user must pass
      * through it to reach its own tree, which its group's ACL opens.
      *
-     * @throws IllegalStateException saying what is missing: the ACL tools, or the privilege to
-     *     change a directory's owner (root, or CAP_CHOWN and CAP_FOWNER)
+     * @throws IllegalStateException saying what is missing: the ACL tools, the privilege to
+     *     change a directory's owner (root, or CAP_CHOWN), or a workspace or scratch root the
+     *     tenants' users can enter
      */
     public void checkWorkspaceOwnership() throws IOException {
         if (settings.workspaceOwner() != WorkspaceOwner.TENANT) {
@@ -167,13 +168,13 @@ public final class TenantIsolation {
         Path probe = Files.createTempDirectory(layout.dataRoot().resolve("tenants"), ".chown-probe-");
         try {
             PosixFileAttributeView view = Files.getFileAttributeView(probe, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS);
-            // Giving the directory away and taking it back needs the same privilege as a workspace's hand-over.
+            // Giving the directory away (to anyone else) and taking it back needs the privilege a workspace's hand-over needs.
             UserPrincipal self = view.getOwner();
-            view.setOwner(accounts.lookupPrincipalByName("nobody"));
+            view.setOwner(accounts.lookupPrincipalByName(self.getName().equals("root") ? "nobody" : "root"));
             view.setOwner(self);
         } catch (FileSystemException e) {
             throw new IllegalStateException("workspaces owned by the tenants' users need the privilege to change a directory's"
-                    + " owner (run as root, or grant CAP_CHOWN and CAP_FOWNER: AmbientCapabilities= in the systemd unit): "
+                    + " owner (run as root, or grant CAP_CHOWN, CAP_FOWNER and CAP_DAC_OVERRIDE: deploy/systemd/tenant-owned-workspaces.conf): "
                     + e.getMessage(), e);
         } finally {
             Files.deleteIfExists(probe);

@@ -85,10 +85,10 @@ public final class TenantService {
         quotas.refreshState(id);
         try {
             layout.createTenantDirectories(id);
-            isolation.secure(id);
         } catch (IOException e) {
             throw IoErrors.translate(e, "creating the directories of tenant " + id);
         }
+        isolation.secure(id);
         if (result.created()) {
             LOG.info("tenant {} created on tier {}", id, tier.wireName());
         }

@@ -193,13 +193,17 @@ public final class TenantIsolation {
      * Applies the ACL to the directories the service made for {@code tenant} (its directory in
      * every category root, {@code builds/}, {@code cache/} and the cache types; their future
      * contents inherit the default entries), then verifies them. Without the ACL tools only the
-     * verification of owner and mode runs.
-     *
-     * @throws IOException when {@code setfacl} refuses (for example a filesystem without ACL support)
+     * verification of owner and mode runs. A {@code setfacl} that fails (a filesystem without
+     * ACL support, say) does not stop the tenant, which mode {@code 0700} still protects: the
+     * failure is among the status's problems, and so in the health report.
      */
-    public Status secure(TenantId tenant) throws IOException {
+    public Status secure(TenantId tenant) {
         if (acls.isPresent()) {
-            acls.get().modify(skeleton(tenant), entries(tenantGroup(tenant)), false);
+            try {
+                acls.get().modify(skeleton(tenant), entries(tenantGroup(tenant)), false);
+            } catch (IOException e) {
+                return check(tenant, Optional.of("cannot apply the ACL: " + e.getMessage()));
+            }
         }
         return verify(tenant);
     }
@@ -209,8 +213,12 @@ public final class TenantIsolation {
      * the ACL tools, every entry. A difference is logged and kept for {@link #mismatches}.
      */
     public Status verify(TenantId tenant) {
+        return check(tenant, Optional.empty());
+    }
+
+    private Status check(TenantId tenant, Optional<String> applyFailure) {
         Optional<String> group = tenantGroup(tenant);
-        List<String> problems = new ArrayList<>();
+        List<String> problems = new ArrayList<>(applyFailure.stream().toList());
         List<String> notes = new ArrayList<>();
         List<Path> directories = skeleton(tenant);
         try {
@@ -267,7 +275,15 @@ public final class TenantIsolation {
             Layout.BuildPaths paths = layout.buildPaths(ref);
             List<Path> directories = new ArrayList<>(layout.tenantRoots().stream().map(root -> layout.buildDirectory(root, ref)).toList());
             directories.addAll(List.of(paths.workspace(), paths.rootfs(), paths.temp(), paths.logs(), paths.metadata()));
-            acls.get().modify(directories, entries(tenantGroup(ref.tenant())), false);
+            try {
+                acls.get().modify(directories, entries(tenantGroup(ref.tenant())), false);
+            } catch (IOException e) {
+                // Mode 0700 still protects the build; only a tenant-owned workspace is unreachable without its group's entry.
+                if (settings.workspaceOwner() == WorkspaceOwner.TENANT) {
+                    throw e;
+                }
+                LOG.warn("the ACL of build {} could not be applied (mode 0700 protects it): {}", ref, e.getMessage());
+            }
         }
         if (settings.workspaceOwner() == WorkspaceOwner.TENANT) {
             String account = account(ref.tenant());

@@ -8,7 +8,7 @@
 # add NAME to BUILDERD_TEST_SERVERS. Candidates: nginx (bench baseline), s3proxy, ceph. Real clients
 # the tests drive (ccache, turbo) are installed the same way.
 
-BUILDERD_TEST_SERVERS=(postgresql azurite ceph ccache turbo prometheus)
+BUILDERD_TEST_SERVERS=(postgresql azurite ceph ccache turbo prometheus acl systemd shellcheck)
 
 builderd_is_root() { [[ $(id -u) == 0 ]]; }
 
@@ -113,6 +113,25 @@ test_server_ccache() {
     echo "bin/test: installed the Debian packages ccache gcc libc6-dev, yet ccache or gcc is not on PATH" >&2
     return 1
   fi
+}
+
+# setfacl and getfacl (Debian package acl): the tenant trees' POSIX ACLs are applied and read back
+# with them (TenantIsolationTest, FilesystemIsolationHttpTest); without them those tests skip.
+test_server_acl() {
+  command -v setfacl >/dev/null 2>&1 && command -v getfacl >/dev/null 2>&1 && return 0
+  builderd_apt_install acl || return 1
+}
+
+# systemd-analyze (Debian package systemd; nothing is started): SystemdUnitTest verifies
+# deploy/systemd/builderd-storage.service with it. shellcheck checks deploy/systemd/install.sh.
+test_server_systemd() {
+  command -v systemd-analyze >/dev/null 2>&1 && return 0
+  builderd_apt_install systemd || return 1
+}
+
+test_server_shellcheck() {
+  command -v shellcheck >/dev/null 2>&1 && return 0
+  builderd_apt_install shellcheck || return 1
 }
 
 # Prometheus and promtool (Debian package prometheus): the suite checks and unit-tests the alert

@@ -5,6 +5,7 @@ import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.LimitExceededException;
 import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.fs.TenantIsolation;
 import dev.builderd.storage.blob.BlobInfo;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.core.metadata.ArtifactRows;
@@ -65,13 +66,15 @@ public final class BuildService {
     private final Quotas quotas;
     private final BlobStore logs;
     private final String node;
+    private final TenantIsolation isolation;
 
     /**
      * @param plain the stores as they are (erasure needs no keys)
      * @param logs the log store as clients see it (plaintext sizes), to give a deleted build's log bytes back to the quota
      */
     BuildService(MetadataStore metadata, Stores plain, BlobStore logs, BuildActivity activity, CoreConfig config, Quotas quotas,
-            Clock clock, String node) {
+            TenantIsolation isolation, Clock clock, String node) {
+        this.isolation = isolation;
         this.node = node;
         this.metadata = metadata;
         this.quotas = quotas;
@@ -113,10 +116,12 @@ public final class BuildService {
             BuildRows.insert(h, ref, now, now.plus(effectiveLease), node);
             return reaped;
         });
-        expired.forEach(this::cleanScratch);
+        expired.forEach(build -> cleanScratch(build.ref()));
         try {
             layout.createBuildDirectories(ref);
+            isolation.handOver(ref);
         } catch (IOException e) {
+            cleanScratch(ref);
             metadata.inTransaction(h -> BuildRows.delete(h, ref));
             throw IoErrors.translate(e, "creating the directories of build " + ref);
         }
@@ -167,7 +172,7 @@ public final class BuildService {
             }
             return null;
         });
-        cleanScratch(require(ref));
+        cleanScratch(ref);
         LOG.info("build {} completed as {}", ref, status.wireName());
         return view(require(ref));
     }
@@ -229,7 +234,7 @@ public final class BuildService {
             return 0;
         }
         List<BuildInfo> reaped = metadata.inTransaction(h -> expireLeases(h, tenantOrNull));
-        reaped.forEach(this::cleanScratch);
+        reaped.forEach(build -> cleanScratch(build.ref()));
         return reaped.size();
     }
 
@@ -243,12 +248,12 @@ public final class BuildService {
                 .toList();
     }
 
-    private void cleanScratch(BuildInfo build) {
-        for (Layout.RootedPath directory : layout.scratchDirectories(build.ref())) {
+    private void cleanScratch(BuildRef ref) {
+        for (Layout.RootedPath directory : layout.scratchDirectories(ref)) {
             try {
                 SafeTree.delete(directory.root(), directory.path());
             } catch (IOException e) {
-                LOG.error("could not clean {} of build {}: {}", directory.path(), build.ref(), e.getMessage());
+                LOG.error("could not clean {} of build {}: {}", directory.path(), ref, e.getMessage());
             }
         }
     }
@@ -331,7 +336,7 @@ public final class BuildService {
             boolean left = layout.scratchDirectories(build.ref()).stream().anyMatch(d -> java.nio.file.Files.exists(d.path(),
                     java.nio.file.LinkOption.NOFOLLOW_LINKS));
             if (left) {
-                cleanScratch(build);
+                cleanScratch(build.ref());
                 cleaned++;
             }
         }

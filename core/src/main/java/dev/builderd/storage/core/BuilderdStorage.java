@@ -1,7 +1,10 @@
 package dev.builderd.storage.core;
 
 import dev.builderd.storage.blob.TieredBlobStore;
+import dev.builderd.storage.core.fs.PosixAcls;
+import dev.builderd.storage.core.fs.TenantIsolation;
 import dev.builderd.storage.core.metadata.BuildRows;
+import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.quota.DirectoryUsage;
 import dev.builderd.storage.core.quota.Quotas;
@@ -57,6 +60,7 @@ public final class BuilderdStorage implements AutoCloseable {
     private final JobLeases jobLeases;
     private final Optional<CacheCoherence> cacheCoherence;
     private final BuildActivity activity;
+    private final TenantIsolation isolation;
 
     /**
      * Wires the services, creates the fixed directory tree, loads the encryption keys and starts
@@ -85,8 +89,10 @@ public final class BuilderdStorage implements AutoCloseable {
         quotas.sweep(true);
         this.tokens = new Tokens(metadata, adminToken, clock);
         this.policies = new RetentionPolicies(config.layout());
-        this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, quotas, policies, clock);
-        this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, clock, nodeName);
+        this.isolation = new TenantIsolation(config.layout(), config.isolation(), PosixAcls.find());
+        isolation.checkWorkspaceOwnership();
+        this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, quotas, policies, isolation, clock);
+        this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, isolation, clock, nodeName);
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
         this.logs = new LogService(metadata, encrypted, activity, builds, config, quotas);
         this.caches = new CacheService(metadata, encrypted, quotas, config.cachePolicy(), clock, metrics);
@@ -131,6 +137,16 @@ public final class BuilderdStorage implements AutoCloseable {
         // Like reconciliation, the first run starts right away in the background; serving never waits for it.
         background.scheduleWithFixedDelay(this::janitorRound, 0, config.janitor().interval().toMillis(), TimeUnit.MILLISECONDS);
         replication.ifPresent(r -> r.start(() -> jobLeases.holds(JobLeases.Job.REPLICATION_REPAIR)));
+        // Once per start, in the background: a tree changed while the daemon was down shows in the health report.
+        background.execute(this::verifyTenantTrees);
+    }
+
+    private void verifyTenantTrees() {
+        try {
+            metadata.read(TenantRows::all).forEach(tenant -> isolation.verify(tenant.id()));
+        } catch (RuntimeException e) {
+            LOG.error("checking the tenants' directory protection failed: {}", e.getMessage(), e);
+        }
     }
 
     /**
@@ -236,6 +252,11 @@ public final class BuilderdStorage implements AutoCloseable {
 
     public Tokens tokens() {
         return tokens;
+    }
+
+    /** How tenants' directory trees are protected, and what the last checks found. */
+    public TenantIsolation isolation() {
+        return isolation;
     }
 
     public TenantService tenants() {

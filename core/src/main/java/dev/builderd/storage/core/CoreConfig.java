@@ -1,6 +1,7 @@
 package dev.builderd.storage.core;
 
 import dev.builderd.storage.core.crypto.EncryptionConfig;
+import dev.builderd.storage.core.fs.TenantIsolation;
 import dev.builderd.storage.core.quota.Quotas;
 import java.time.Duration;
 import java.util.Objects;
@@ -20,10 +21,19 @@ import java.util.Objects;
  * @param replication how the replication worker and repair job run, where stores replicate
  *     ({@link dev.builderd.storage.blob.ReplicatingBlobStore}); unused where none does
  * @param cluster how this node shares work with others on the same PostgreSQL
+ * @param isolation the tenant groups of the trees' ACLs, and who owns the workspaces builds are handed
  */
 public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease, Duration leaseCheckInterval,
         Duration sameNameUploadWait, EncryptionConfig encryption, Quotas.Config quotas, CacheService.Policy cachePolicy,
-        Janitor janitor, Replication replication, Cluster cluster) {
+        Janitor janitor, Replication replication, Cluster cluster, TenantIsolation.Settings isolation) {
+
+    /** The configuration with the default filesystem isolation settings. */
+    public CoreConfig(Layout layout, Duration defaultLease, Duration maxLease, Duration leaseCheckInterval,
+            Duration sameNameUploadWait, EncryptionConfig encryption, Quotas.Config quotas, CacheService.Policy cachePolicy,
+            Janitor janitor, Replication replication, Cluster cluster) {
+        this(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas, cachePolicy, janitor,
+                replication, cluster, TenantIsolation.Settings.DEFAULTS);
+    }
 
     /**
      * This node among others sharing one PostgreSQL ({@code docs/deployment.md}).
@@ -108,6 +118,7 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
         Objects.requireNonNull(janitor, "janitor");
         Objects.requireNonNull(replication, "replication");
         Objects.requireNonNull(cluster, "cluster");
+        Objects.requireNonNull(isolation, "isolation");
         Objects.requireNonNull(layout, "layout");
         Objects.requireNonNull(encryption, "encryption");
         Objects.requireNonNull(quotas, "quotas");
@@ -139,35 +150,41 @@ public record CoreConfig(Layout layout, Duration defaultLease, Duration maxLease
 
     /** The same configuration with other encryption settings. */
     public CoreConfig withEncryption(EncryptionConfig other) {
-        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other, quotas, cachePolicy, janitor, replication, cluster);
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, other, quotas, cachePolicy, janitor, replication, cluster, isolation);
     }
 
     /** The same configuration with other quota settings. */
     public CoreConfig withQuotas(Quotas.Config other) {
         return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, other,
-                cachePolicy, janitor, replication, cluster);
+                cachePolicy, janitor, replication, cluster, isolation);
     }
 
     /** The same configuration with another cache eviction policy. */
     public CoreConfig withCachePolicy(CacheService.Policy other) {
-        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas, other, janitor, replication, cluster);
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas, other, janitor, replication, cluster, isolation);
     }
 
     /** The same configuration with another janitor schedule. */
     public CoreConfig withJanitor(Janitor other) {
         return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas,
-                cachePolicy, other, replication, cluster);
+                cachePolicy, other, replication, cluster, isolation);
     }
 
     /** The same configuration with other cluster settings. */
     public CoreConfig withCluster(Cluster other) {
         return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas,
-                cachePolicy, janitor, replication, other);
+                cachePolicy, janitor, replication, other, isolation);
     }
 
     /** The same configuration with other replication settings. */
     public CoreConfig withReplication(Replication other) {
         return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas,
-                cachePolicy, janitor, other, cluster);
+                cachePolicy, janitor, other, cluster, isolation);
+    }
+
+    /** The same configuration with other filesystem isolation settings. */
+    public CoreConfig withIsolation(TenantIsolation.Settings other) {
+        return new CoreConfig(layout, defaultLease, maxLease, leaseCheckInterval, sameNameUploadWait, encryption, quotas,
+                cachePolicy, janitor, replication, cluster, other);
     }
 }

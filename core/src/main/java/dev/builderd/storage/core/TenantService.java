@@ -2,6 +2,7 @@ package dev.builderd.storage.core;
 
 import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.error.NotFoundException;
+import dev.builderd.storage.core.fs.TenantIsolation;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.Principal;
@@ -33,10 +34,12 @@ public final class TenantService {
     private final Quotas quotas;
     private final RetentionPolicies retentionPolicies;
     private final Clock clock;
+    private final TenantIsolation isolation;
 
     /** @param plain the stores as they are, without encryption (erasure needs no keys) */
     TenantService(MetadataStore metadata, Layout layout, Stores plain, Tokens tokens, TenantEncryption encryption, Quotas quotas,
-            RetentionPolicies retentionPolicies, Clock clock) {
+            RetentionPolicies retentionPolicies, TenantIsolation isolation, Clock clock) {
+        this.isolation = isolation;
         this.quotas = quotas;
         this.retentionPolicies = retentionPolicies;
         this.metadata = metadata;
@@ -85,10 +88,21 @@ public final class TenantService {
         } catch (IOException e) {
             throw IoErrors.translate(e, "creating the directories of tenant " + id);
         }
+        isolation.secure(id);
         if (result.created()) {
             LOG.info("tenant {} created on tier {}", id, tier.wireName());
         }
         return result;
+    }
+
+    /**
+     * Checks now that the tenant's directories are owned, moded and ACL'd as specified
+     * ({@link TenantIsolation#verify}); admin only.
+     */
+    public TenantIsolation.Status verifyDirectories(Principal caller, TenantId id) {
+        caller.requireAdmin("checking a tenant's directory protection");
+        get(caller, id);
+        return isolation.verify(id);
     }
 
     public TenantInfo get(Principal caller, TenantId id) {
@@ -126,6 +140,7 @@ public final class TenantService {
         metadata.inTransaction(h -> TenantRows.delete(h, id));
         tokens.distrustAll();
         erasure.eraseTenant(id);
+        isolation.forget(id);
         encryption.purged(id);
         LOG.info("tenant {} purged", id);
     }

@@ -81,11 +81,12 @@ public final class Daemon implements AutoCloseable {
         try {
             CoreConfig core = new CoreConfig(config.layout(), config.buildLease(), config.maxBuildLease(),
                     config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT, config.encryption(), config.quotas(),
-                    config.cachePolicy(), config.janitor(), config.replication().schedule(), config.cluster());
+                    config.cachePolicy(), config.janitor(), config.replication().schedule(), config.cluster(), config.isolation());
             storage = new BuilderdStorage(core, metadata, stores, adminToken, Clock.systemUTC());
             Optional<BackupSchedule> backupSchedule = enableBackups(config, storage, composition);
             StorageHealth health = new StorageHealth(stores.backends(), config.layout().tenantRoots(), mountGuard,
-                    storage.tenants(), storage.encryption(), storage.scrub(), storage.replication(), storage.backups());
+                    storage.tenants(), storage.encryption(), storage.scrub(), storage.replication(), storage.backups(),
+                    storage.isolation());
             storage.scheduleScrub(config.scrub().interval(), config.scrub().bytesPerSecond());
             RequestLog requests = new RequestLog(storage.metrics());
             DaemonMetrics.register(storage.metrics(), config.layout().tenantRoots(), stores.backends());

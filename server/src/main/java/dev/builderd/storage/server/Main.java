@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
 @Command(name = "builderd", mixinStandardHelpOptions = true, version = "Builderd Storage 0.1.0",
         description = "Runs the Builderd Storage daemon: multi-tenant build storage behind an HTTP API.",
         subcommands = {KeysCommand.class, UsageCommand.class, CacheCommand.class, RetentionCommand.class, ScrubCommand.class,
-                ReplicationCommand.class, BackupCommand.class})
+                ReplicationCommand.class, BackupCommand.class, TenantsCommand.class})
 public final class Main implements Callable<Integer> {
 
     @Override

@@ -12,6 +12,7 @@ import dev.builderd.storage.core.Stores;
 import dev.builderd.storage.core.TenantEncryption;
 import dev.builderd.storage.core.metadata.ScrubRows;
 import dev.builderd.storage.core.TenantService;
+import dev.builderd.storage.core.fs.TenantIsolation;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.quota.Usage;
 import dev.builderd.storage.core.model.Principal;
@@ -48,9 +49,12 @@ public final class StorageHealth {
     private final IntegrityScrub scrub;
     private final Optional<Replication> replication;
     private final Optional<BackupService> backups;
+    private final TenantIsolation isolation;
 
     public StorageHealth(List<BlobStore> stores, List<Path> localRoots, Optional<MountGuard> mountGuard, TenantService tenants,
-            TenantEncryption encryption, IntegrityScrub scrub, Optional<Replication> replication, Optional<BackupService> backups) {
+            TenantEncryption encryption, IntegrityScrub scrub, Optional<Replication> replication, Optional<BackupService> backups,
+            TenantIsolation isolation) {
+        this.isolation = isolation;
         this.scrub = scrub;
         this.replication = replication;
         this.backups = backups;
@@ -81,6 +85,8 @@ public final class StorageHealth {
         Map<String, Object> everything = new LinkedHashMap<>(backends);
         everything.put("encryption", keys);
         everything.put("integrity", integrity);
+        Map<String, Object> directories = isolation(admin);
+        everything.put("filesystem_isolation", directories);
         Optional<Map<String, Object>> replicated = replication.map(this::replication);
         replicated.ifPresent(entry -> everything.put("replication", entry));
         Optional<Map<String, Object>> backedUp = backups.map(StorageHealth::backups);
@@ -89,6 +95,7 @@ public final class StorageHealth {
         report.put("backends", backends);
         report.put("encryption", keys);
         report.put("integrity", integrity);
+        report.put("filesystem_isolation", directories);
         replicated.ifPresent(entry -> report.put("replication", entry));
         backedUp.ifPresent(entry -> report.put("backups", entry));
         if (admin) {
@@ -193,6 +200,38 @@ public final class StorageHealth {
         entry.put("verify_problems", health.verifyProblems());
         health.targetProblem().ifPresent(problem -> entry.put("error", "the backup target: " + problem));
         return entry;
+    }
+
+    /**
+     * Degraded while the last check of some tenant's directories found them owned, moded or
+     * ACL'd otherwise than specified ({@link TenantIsolation}); which ones and how, for the admin.
+     */
+    private Map<String, Object> isolation(boolean admin) {
+        Map<TenantId, TenantIsolation.Status> mismatches = isolation.mismatches();
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("status", mismatches.isEmpty() ? "healthy" : "degraded");
+        entry.put("protection", isolation.protection().wireName());
+        entry.put("workspace_owner", isolation.settings().workspaceOwner().name().toLowerCase(java.util.Locale.ROOT));
+        entry.put("tenants_not_as_specified", mismatches.size());
+        if (admin && !mismatches.isEmpty()) {
+            Map<String, Object> problems = new LinkedHashMap<>();
+            mismatches.forEach((tenant, status) -> problems.put(tenant.value(), status.problems()));
+            entry.put("mismatches", problems);
+        }
+        return entry;
+    }
+
+    /** One tenant's directory check as the API shows it. */
+    public static Map<String, Object> isolationJson(TenantIsolation.Status status) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("tenant_id", status.tenant().value());
+        json.put("status", status.asSpecified() ? "as_specified" : "mismatch");
+        json.put("protection", status.protection().wireName());
+        json.put("service_user", status.serviceUser());
+        json.put("group", status.group().orElse(null));
+        json.put("problems", status.problems());
+        json.put("notes", status.notes());
+        return json;
     }
 
     /** The scrub's findings as the API shows them. */

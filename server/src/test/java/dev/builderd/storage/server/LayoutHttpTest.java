@@ -20,6 +20,11 @@ import org.junit.jupiter.params.provider.EnumSource;
 @EnumSource(MetadataKind.class)
 class LayoutHttpTest extends HttpApiTestBase {
 
+    /**
+     * A tenant directory's mode: 0700, or with the ACL (docs/security-filesystem.md) its mask in
+     * the group bits while the owning group's own entry stays {@code ---}.
+     */
+    private static final String PRIVATE = dev.builderd.storage.core.fs.PosixAcls.find().isPresent() ? "rwxrwx---" : "rwx------";
     private static final List<String> CATEGORIES = List.of("workspace", "rootfs", "temp", "logs", "metadata");
 
     @Test
@@ -32,8 +37,8 @@ class LayoutHttpTest extends HttpApiTestBase {
             assertThat(path).as(category).isAbsolute().isDirectory();
             assertThat(path.toRealPath()).as(category).isEqualTo(root.resolve("tenants/acme/builds/b1/" + category));
         }
-        assertThat(mode(dataRoot.resolve("tenants/acme"))).isEqualTo("rwx------");
-        assertThat(mode(path(build, "workspace"))).isEqualTo("rwx------");
+        assertThat(mode(dataRoot.resolve("tenants/acme"))).isEqualTo(PRIVATE);
+        assertThat(mode(path(build, "workspace"))).isEqualTo(PRIVATE);
     }
 
     @Test
@@ -71,7 +76,7 @@ class LayoutHttpTest extends HttpApiTestBase {
 
         assertThat(put(buildPath("acme", "b1") + "/logs/build.log", token, "log\n").status()).isEqualTo(201);
         assertThat(dataRoot.resolve("tenants/acme/builds/b1/logs/build.log")).hasContent("log\n");
-        assertThat(mode(scratch.resolve("tenants/acme"))).isEqualTo("rwx------");
+        assertThat(mode(scratch.resolve("tenants/acme"))).isEqualTo(PRIVATE);
 
         write(path(build, "temp").resolve("scratch.txt"), "x");
         write(path(build, "workspace").resolve("src/main.c"), "int main;");

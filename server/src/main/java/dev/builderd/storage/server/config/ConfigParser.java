@@ -6,6 +6,7 @@ import dev.builderd.storage.core.CoreConfig;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.metadata.CacheRows;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
+import dev.builderd.storage.core.fs.TenantIsolation;
 import dev.builderd.storage.core.crypto.FixedMasterKey;
 import dev.builderd.storage.core.crypto.TenantKeys;
 import dev.builderd.storage.core.quota.HardLimitAction;
@@ -128,13 +129,14 @@ public final class ConfigParser {
             return format;
         });
         DaemonConfig.Transport transport = transport();
+        TenantIsolation.Settings isolation = isolation();
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
                 adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy,
                 buildToolMaxEntryBytes, cacheTiers, new CoreConfig.Janitor(janitorInterval, orphanGrace), scrub, replication, backup,
-                new CoreConfig.Cluster(jobLease), advertiseUrl, transport);
+                new CoreConfig.Cluster(jobLease), advertiseUrl, transport, isolation);
     }
 
     /** HTTPS and mutual TLS of the API; the command-line tools trust the daemon's own chain unless told otherwise. */
@@ -166,6 +168,18 @@ public final class ConfigParser {
                 ? Optional.of(new TlsSettings(cert.get(), key.get(), clientCa, clientAuth, reload)) : Optional.empty();
         return new DaemonConfig.Transport(tls, bool(Variable.ALLOW_PLAIN_HTTP),
                 new StorageTls(existingFile(Variable.CLI_TLS_CA_FILE).or(() -> cert), cliCert, cliKey));
+    }
+
+    private TenantIsolation.Settings isolation() {
+        String prefix = text(Variable.TENANT_ACCOUNT_PREFIX);
+        TenantIsolation.WorkspaceOwner owner = convert(Variable.WORKSPACE_OWNER, "use service or tenant",
+                TenantIsolation.WorkspaceOwner::parse);
+        try {
+            return new TenantIsolation.Settings(prefix, owner == null ? TenantIsolation.WorkspaceOwner.SERVICE : owner);
+        } catch (IllegalArgumentException e) {
+            problems.add(Variable.TENANT_ACCOUNT_PREFIX.envName() + "='" + prefix + "' is invalid: " + e.getMessage());
+            return null;
+        }
     }
 
     /**

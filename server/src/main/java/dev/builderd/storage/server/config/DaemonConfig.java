@@ -6,6 +6,7 @@ import dev.builderd.storage.core.CacheService;
 import dev.builderd.storage.core.CoreConfig;
 import dev.builderd.storage.core.Layout;
 import dev.builderd.storage.core.crypto.EncryptionConfig;
+import dev.builderd.storage.core.fs.TenantIsolation;
 import dev.builderd.storage.core.quota.Quotas;
 import dev.builderd.storage.core.metadata.MetadataLocation;
 import dev.builderd.storage.server.mount.NetworkMount;
@@ -35,6 +36,7 @@ import java.util.Optional;
  * @param advertiseUrl how clients and other nodes reach this node; empty: {@code http://} the bind
  *     address (the host name when it is a wildcard) and the port the API listens on
  * @param transport HTTPS and mutual TLS of the API, and the command-line tools' TLS towards it
+ * @param isolation the tenant groups of the trees' ACLs, and who owns the workspaces builds are handed
  */
 public record DaemonConfig(
         String bindAddress,
@@ -62,7 +64,8 @@ public record DaemonConfig(
         Backup backup,
         CoreConfig.Cluster cluster,
         Optional<String> advertiseUrl,
-        Transport transport) {
+        Transport transport,
+        TenantIsolation.Settings isolation) {
 
     /**
      * How the API is reached ({@code docs/security-transport.md}).

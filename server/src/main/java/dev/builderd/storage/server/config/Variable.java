@@ -31,6 +31,10 @@ public enum Variable {
     WORKSPACE_DIR("(data root)", "root of the tenant trees holding builds' workspace/ directories"),
     ROOTFS_OUTPUT_DIR("(data root)", "root of the tenant trees holding builds' rootfs/ artifacts"),
     CACHE_DIR("(data root)", "root of the tenant trees holding cache/ directories"),
+    TENANT_ACCOUNT_PREFIX("builderd-t-", "the system group (and, with WORKSPACE_OWNER=tenant, user) of tenant T is this prefix"
+            + " followed by T; an existing group gets rwx in the ACL of T's trees (never created by the service)"),
+    WORKSPACE_OWNER("service", "who owns a build's workspace/ and temp/: service (the daemon's user) or tenant (the tenant's"
+            + " system user, so builds can run under a per-tenant UID; needs CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE and setfacl)"),
     SCRUB_INTERVAL_HOURS("24", "the integrity scrub re-reads every artifact and layer and checks its SHA-256 this often (0: never)"),
     SCRUB_MB_PER_SECOND("50", "the integrity scrub reads at most this many MiB per second"),
     REPLICA_TARGET("(none: no replication)", "replicate artifacts and logs (and caches, if enabled) asynchronously to this backend:"

@@ -277,6 +277,8 @@ public final class HttpApi {
         });
         routes.get(retention + "/deletions", ctx -> ctx.json(Map.of("deletions",
                 this.retention.deletions(principal(ctx), tenant(ctx), limit(ctx)).stream().map(HttpApi::deletionJson).toList())));
+        routes.get("/v1/tenants/{tenant}/filesystem", ctx ->
+                ctx.json(StorageHealth.isolationJson(tenants.verifyDirectories(principal(ctx), tenant(ctx)))));
         routes.get("/v1/tenants/{tenant}/usage", ctx -> {
             TenantInfo tenant = tenants.get(principal(ctx), tenant(ctx));
             ctx.json(usageJson(quotas.usage(principal(ctx), tenant.id()), tenant.tier()));

@@ -1,11 +1,18 @@
 package dev.builderd.storage.bench;
 
+import dev.builderd.storage.blob.BlobKey;
+import dev.builderd.storage.blob.ByteRange;
+import dev.builderd.storage.blob.WriteMode;
+import dev.builderd.storage.blob.s3.S3BlobStore;
+import dev.builderd.storage.blob.s3.S3Settings;
 import dev.builderd.storage.server.Main;
 import dev.builderd.storage.testing.PostgresServer;
 import dev.builderd.storage.testing.S3ProxyServer;
 import dev.builderd.storage.testing.SeededBytes;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -31,7 +38,7 @@ import java.util.regex.Pattern;
  * and the aggregate throughput of large artifact uploads and downloads with 1, 2 and 3 daemons
  * (clients spread round-robin over them), and the per-request cost of the PostgreSQL ledger
  * against the SQLite one (one daemon, filesystem backend, small artifact uploads one after the
- * other). Prints one line per figure and a markdown table; see bench/run-cluster.sh.
+ * other); the small figures' baseline is the same traffic straight to s3proxy. Prints one line per figure and a markdown table; see bench/run-cluster.sh.
  */
 public final class ClusterBench {
 
@@ -65,6 +72,7 @@ public final class ClusterBench {
     private void run() throws Exception {
         PostgresServer postgres = PostgresServer.shared();
         S3ProxyServer s3 = S3ProxyServer.shared();
+        measureSmallOnS3proxy(s3);
         for (int nodes = 1; nodes <= 3; nodes++) {
             Map<String, String> environment = new HashMap<>(Map.of(
                     "UNKEY_BUILDERD_METADATA_URL", postgres.newDatabase().url(),
@@ -117,33 +125,64 @@ public final class ClusterBench {
     private void measureSmall(List<Daemon> daemons, String tenant, String token) throws Exception {
         byte[] content = SeededBytes.array(20261126, smallBytes);
         for (String method : List.of("PUT", "GET")) {
-            AtomicLong next = new AtomicLong();
-            long started = System.nanoTime();
-            try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
-                List<Future<?>> workers = new ArrayList<>();
-                for (int c = 0; c < clients; c++) {
-                    workers.add(pool.submit(() -> {
-                        for (long i; (i = next.getAndIncrement()) < smallOps; ) {
-                            Daemon daemon = daemons.get((int) (i % daemons.size()));
-                            String path = "/v1/tenants/" + tenant + "/cache/dependencies/npm/entry-" + i + ".tgz";
-                            HttpRequest.Builder request = HttpRequest.newBuilder(daemon.base.resolve(path)).header("Authorization", "Bearer " + token);
-                            request = method.equals("PUT") ? request.PUT(HttpRequest.BodyPublishers.ofByteArray(content)) : request.GET();
-                            HttpResponse<byte[]> answer = http.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
-                            if (answer.statusCode() >= 300) {
-                                throw new IllegalStateException(method + " " + path + " answered " + answer.statusCode());
-                            }
-                        }
-                        return null;
-                    }));
+            double rate = smallRate(i -> {
+                Daemon daemon = daemons.get((int) (i % daemons.size()));
+                String path = "/v1/tenants/" + tenant + "/cache/dependencies/npm/entry-" + i + ".tgz";
+                HttpRequest.Builder request = HttpRequest.newBuilder(daemon.base.resolve(path)).header("Authorization", "Bearer " + token);
+                request = method.equals("PUT") ? request.PUT(HttpRequest.BodyPublishers.ofByteArray(content)) : request.GET();
+                HttpResponse<byte[]> answer = http.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
+                if (answer.statusCode() >= 300) {
+                    throw new IllegalStateException(method + " " + path + " answered " + answer.statusCode());
                 }
-                for (Future<?> worker : workers) {
-                    worker.get();
-                }
-            }
-            double seconds = (System.nanoTime() - started) / 1e9;
+            });
             report(daemons.size() + " daemon(s): small " + method, "%,.0f requests/s (%d × %d KiB, %d clients)"
-                    .formatted(smallOps / seconds, smallOps, smallBytes >> 10, clients));
+                    .formatted(rate, smallOps, smallBytes >> 10, clients));
         }
+    }
+
+    /**
+     * The baseline of the small figures: the same writes and reads straight to s3proxy through the
+     * daemon's own S3 client ({@link S3BlobStore}), no daemon in between.
+     */
+    private void measureSmallOnS3proxy(S3ProxyServer s3) throws Exception {
+        byte[] content = SeededBytes.array(20261126, smallBytes);
+        S3Settings settings = S3Settings.compatible(s3.endpoint(), s3.newBucket(), s3.accessKey(), s3.secretKey());
+        try (S3BlobStore store = new S3BlobStore(settings)) {
+            double put = smallRate(i -> store.put(BlobKey.of("entry-" + i + ".tgz"), new ByteArrayInputStream(content), content.length,
+                    WriteMode.OVERWRITE));
+            double get = smallRate(i -> {
+                try (InputStream in = store.open(BlobKey.of("entry-" + i + ".tgz"), ByteRange.ALL)) {
+                    in.transferTo(OutputStream.nullOutputStream());
+                }
+            });
+            report("baseline: s3proxy alone, small PUT / GET", "%,.0f / %,.0f requests/s (the same %d × %d KiB by %d clients, through"
+                    .formatted(put, get, smallOps, smallBytes >> 10, clients) + " the daemon's S3 client, no daemon)");
+        }
+    }
+
+    private interface SmallOperation {
+        void run(long index) throws Exception;
+    }
+
+    /** Runs {@code operation} for indexes 0 to smallOps - 1 on {@code clients} threads; returns operations per second. */
+    private double smallRate(SmallOperation operation) throws Exception {
+        AtomicLong next = new AtomicLong();
+        long started = System.nanoTime();
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<?>> workers = new ArrayList<>();
+            for (int c = 0; c < clients; c++) {
+                workers.add(pool.submit(() -> {
+                    for (long i; (i = next.getAndIncrement()) < smallOps; ) {
+                        operation.run(i);
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> worker : workers) {
+                worker.get();
+            }
+        }
+        return smallOps / ((System.nanoTime() - started) / 1e9);
     }
 
     /** One large artifact per daemon, uploaded at the same time, then downloaded at the same time. */

@@ -84,7 +84,7 @@ public final class BuilderdStorage implements AutoCloseable {
         this.tokens = new Tokens(metadata, adminToken, clock);
         this.policies = new RetentionPolicies(config.layout());
         this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, quotas, policies, clock);
-        this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, clock, nodeName);
+        this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, clock, nodeName, tokens);
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
         this.logs = new LogService(metadata, encrypted, activity, builds, config, quotas);
         this.caches = new CacheService(metadata, encrypted, quotas, config.cachePolicy(), clock, metrics);

@@ -22,11 +22,16 @@ final class TwoNodes implements AutoCloseable {
     private final Path[] roots;
     private final FileBlobStore shared;
     private final UnaryOperator<CoreConfig> config;
+    private final Clock clock;
     private final MetadataStore[] metadata = new MetadataStore[2];
     private final BuilderdStorage[] nodes = new BuilderdStorage[2];
 
-    /** @param config changes to each node's default configuration */
-    TwoNodes(Path rootA, Path rootB, Path shared, UnaryOperator<CoreConfig> config) throws IOException {
+    /**
+     * @param config changes to each node's default configuration
+     * @param clock both nodes' clock
+     */
+    TwoNodes(Path rootA, Path rootB, Path shared, UnaryOperator<CoreConfig> config, Clock clock) throws IOException {
+        this.clock = clock;
         this.url = PostgresServer.shared().newDatabase().url();
         this.roots = new Path[] {rootA, rootB};
         this.shared = new FileBlobStore(shared);
@@ -72,7 +77,7 @@ final class TwoNodes implements AutoCloseable {
     private BuilderdStorage start(int i) throws IOException {
         Path root = roots[i];
         nodes[i] = new BuilderdStorage(config.apply(CoreConfig.defaults(Layout.under(root))), metadata[i],
-                new Stores(shared, shared, new FileBlobStore(root)), "admin-token-for-tests", Clock.systemUTC());
+                new Stores(shared, shared, new FileBlobStore(root)), "admin-token-for-tests", clock);
         return nodes[i];
     }
 

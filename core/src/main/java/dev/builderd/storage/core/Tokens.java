@@ -201,7 +201,8 @@ public final class Tokens {
     IssuedToken issue(TenantId tenant, Request request) {
         String tokenId = randomText(9);
         String token = PREFIX + tokenId + "_" + randomText(32);
-        Instant now = clock.instant();
+        // Milliseconds, as stored: the answer to the issue and later listings show the same instants.
+        Instant now = clock.instant().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
         TokenRow row = new TokenRow(tokenId, tenant, HexFormat.of().formatHex(sha256(token)), request.scope(), request.build(),
                 now, request.expiry(now), Optional.empty());
         metadata.inTransaction(h -> {

@@ -756,15 +756,17 @@ public final class HttpApi {
                     : "this request needs an 'Authorization: Bearer <token>' header", basicAccepted);
         }
         String token;
+        String source = "";
         if (basicAccepted && header.regionMatches(true, 0, "Basic ", 0, 6)) {
             token = basicPassword(header.substring(6).strip());
+            source = "the password of the Basic credentials: ";
         } else if (header.regionMatches(true, 0, "Bearer ", 0, 7)) {
             token = header.substring(7).strip();
         } else {
             throw new Unauthenticated(basicAccepted ? "the Authorization header must use the Bearer or the Basic scheme"
                     : "the Authorization header must use the Bearer scheme", basicAccepted);
         }
-        Principal caller = authenticate(ctx, token, basicAccepted);
+        Principal caller = authenticate(ctx, token, source, basicAccepted);
         ctx.attribute(CALLER, caller);
         return caller;
     }
@@ -772,15 +774,17 @@ public final class HttpApi {
     /**
      * Checks a token presented by the request's client; a client address that presented too many
      * refused tokens lately is refused first, without a lookup ({@link AuthFailureLimiter}).
+     *
+     * @param source where the token came from, for the refusal's message ("" for the Bearer header)
      */
-    private Principal authenticate(Context ctx, String token, boolean basicAccepted) {
+    private Principal authenticate(Context ctx, String token, String source, boolean basicAccepted) {
         String address = ctx.req().getRemoteAddr();
         authFailures.requireAllowed(address);
         return switch (tokens.authenticate(token)) {
             case Tokens.Authentication.Accepted accepted -> accepted.principal();
             case Tokens.Authentication.Refused refused -> {
                 authFailures.failed(address);
-                throw new Unauthenticated(refused.reason(), basicAccepted);
+                throw new Unauthenticated(source + refused.reason(), basicAccepted);
             }
         };
     }

@@ -47,23 +47,50 @@ public sealed interface Principal {
         }
     }
 
+    /**
+     * What a call needs: to reach {@code tenant} as a whole (no build, not the caches), one build of
+     * it, or its caches, with at least {@code scope}; {@code what} names the action in refusals.
+     */
+    record Need(TenantId tenant, Optional<BuildId> build, boolean cache, Scope scope, String what) {
+    }
+
+    /** Throws {@link ForbiddenException} unless this principal may do what {@code need} describes. */
+    void require(Need need);
+
     /** Reading the tenant as a whole: listing its builds, its settings, usage and policies. */
-    void requireRead(TenantId tenant);
+    default void requireRead(TenantId tenant) {
+        require(new Need(tenant, Optional.empty(), false, Scope.READ, "reading tenant '" + tenant + "'"));
+    }
 
     /** Changing the tenant as a whole: creating or deleting a build, deleting cache entries. */
-    void requireWrite(TenantId tenant);
+    default void requireWrite(TenantId tenant) {
+        require(new Need(tenant, Optional.empty(), false, Scope.WRITE, "changing tenant '" + tenant + "'"));
+    }
 
     /** Reading one build: its record, directories, artifacts and logs. */
-    void requireRead(BuildRef build);
+    default void requireRead(BuildRef build) {
+        require(new Need(build.tenant(), Optional.of(build.build()), false, Scope.READ, "reading build " + build));
+    }
 
     /** Writing to one build: uploads, imports, logs, heartbeats, completing it, pinning cache entries for it. */
-    void requireWrite(BuildRef build);
+    default void requireWrite(BuildRef build) {
+        require(new Need(build.tenant(), Optional.of(build.build()), false, Scope.WRITE, "writing to build " + build));
+    }
 
     /** Reading the tenant's cache entries. */
-    void requireCacheRead(TenantId tenant);
+    default void requireCacheRead(TenantId tenant) {
+        require(new Need(tenant, Optional.empty(), true, Scope.READ, "reading the caches of tenant '" + tenant + "'"));
+    }
 
     /** Adding entries to the tenant's caches. */
-    void requireCacheWrite(TenantId tenant);
+    default void requireCacheWrite(TenantId tenant) {
+        require(new Need(tenant, Optional.empty(), true, Scope.WRITE, "writing to the caches of tenant '" + tenant + "'"));
+    }
+
+    /** Listing and revoking the tenant's tokens: the operator, or a tenant-wide admin-scope token of the tenant. */
+    default void requireTokenAdmin(TenantId tenant) {
+        require(new Need(tenant, Optional.empty(), false, Scope.ADMIN, "managing the tokens of tenant '" + tenant + "'"));
+    }
 
     /**
      * Issuing a token of {@code scope} for {@code tenant}, bound to {@code build} if present: the
@@ -73,44 +100,17 @@ public sealed interface Principal {
      */
     void requireIssue(TenantId tenant, Scope scope, Optional<BuildId> build);
 
-    /** Listing and revoking the tenant's tokens: the operator, or a tenant-wide admin-scope token of the tenant. */
-    void requireTokenAdmin(TenantId tenant);
-
     /** Throws {@link ForbiddenException} unless this principal is the operator. */
     void requireAdmin(String action);
 
     /** The operator: may do everything. */
     record Admin() implements Principal {
         @Override
-        public void requireRead(TenantId tenant) {
-        }
-
-        @Override
-        public void requireWrite(TenantId tenant) {
-        }
-
-        @Override
-        public void requireRead(BuildRef build) {
-        }
-
-        @Override
-        public void requireWrite(BuildRef build) {
-        }
-
-        @Override
-        public void requireCacheRead(TenantId tenant) {
-        }
-
-        @Override
-        public void requireCacheWrite(TenantId tenant) {
+        public void require(Need need) {
         }
 
         @Override
         public void requireIssue(TenantId tenant, Scope scope, Optional<BuildId> build) {
-        }
-
-        @Override
-        public void requireTokenAdmin(TenantId tenant) {
         }
 
         @Override
@@ -129,34 +129,24 @@ public sealed interface Principal {
             this(tenant, tokenId, Scope.WRITE, Optional.empty());
         }
 
+        /**
+         * The rule: the tenant must be this token's; a build token reaches only its own build, or
+         * the caches; and the token's scope must include the one needed.
+         */
         @Override
-        public void requireRead(TenantId other) {
-            require(other, Optional.empty(), false, Scope.READ, "reading tenant '" + other + "'");
-        }
-
-        @Override
-        public void requireWrite(TenantId other) {
-            require(other, Optional.empty(), false, Scope.WRITE, "changing tenant '" + other + "'");
-        }
-
-        @Override
-        public void requireRead(BuildRef other) {
-            require(other.tenant(), Optional.of(other.build()), false, Scope.READ, "reading build " + other);
-        }
-
-        @Override
-        public void requireWrite(BuildRef other) {
-            require(other.tenant(), Optional.of(other.build()), false, Scope.WRITE, "writing to build " + other);
-        }
-
-        @Override
-        public void requireCacheRead(TenantId other) {
-            require(other, Optional.empty(), true, Scope.READ, "reading the caches of tenant '" + other + "'");
-        }
-
-        @Override
-        public void requireCacheWrite(TenantId other) {
-            require(other, Optional.empty(), true, Scope.WRITE, "writing to the caches of tenant '" + other + "'");
+        public void require(Need need) {
+            if (!tenant.equals(need.tenant())) {
+                throw new ForbiddenException("this token belongs to tenant '" + tenant + "' and cannot reach tenant '"
+                        + need.tenant() + "'");
+            }
+            if (build.isPresent() && !need.cache() && !build.equals(need.build())) {
+                throw new ForbiddenException("this token is bound to build " + new BuildRef(tenant, build.get())
+                        + "; " + need.what() + " is outside that build");
+            }
+            if (!scope.includes(need.scope())) {
+                throw new ForbiddenException("this token has scope '" + scope.wireName() + "'; " + need.what() + " needs scope '"
+                        + need.scope().wireName() + "'");
+            }
         }
 
         @Override
@@ -165,7 +155,7 @@ public sealed interface Principal {
             if (wanted == Scope.ADMIN) {
                 throw new ForbiddenException(what + " needs the admin token; a tenant token cannot do it");
             }
-            require(other, Optional.empty(), false, boundTo.isPresent() ? Scope.WRITE : Scope.ADMIN, what);
+            require(new Need(other, Optional.empty(), false, boundTo.isPresent() ? Scope.WRITE : Scope.ADMIN, what));
             if (!scope.includes(wanted)) {
                 throw new ForbiddenException("this token has scope '" + scope.wireName() + "' and cannot issue a token of"
                         + " scope '" + wanted.wireName() + "'");
@@ -173,33 +163,8 @@ public sealed interface Principal {
         }
 
         @Override
-        public void requireTokenAdmin(TenantId other) {
-            require(other, Optional.empty(), false, Scope.ADMIN, "managing the tokens of tenant '" + other + "'");
-        }
-
-        @Override
         public void requireAdmin(String action) {
             throw new ForbiddenException(action + " needs the admin token; a tenant token cannot do it");
-        }
-
-        /**
-         * The rule: the tenant must be this token's; a build token reaches only its own build, or
-         * the caches when {@code cache}; and the token's scope must include {@code needed}.
-         *
-         * @param target the build the call reaches, or empty for the tenant as a whole
-         */
-        private void require(TenantId other, Optional<BuildId> target, boolean cache, Scope needed, String what) {
-            if (!tenant.equals(other)) {
-                throw new ForbiddenException("this token belongs to tenant '" + tenant + "' and cannot reach tenant '" + other + "'");
-            }
-            if (build.isPresent() && !cache && !build.equals(target)) {
-                throw new ForbiddenException("this token is bound to build " + new BuildRef(tenant, build.get())
-                        + "; " + what + " is outside that build");
-            }
-            if (!scope.includes(needed)) {
-                throw new ForbiddenException("this token has scope '" + scope.wireName() + "'; " + what + " needs scope '"
-                        + needed.wireName() + "'");
-            }
         }
     }
 }

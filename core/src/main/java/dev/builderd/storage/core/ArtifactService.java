@@ -121,7 +121,7 @@ public final class ArtifactService {
      * @param from a path relative to the build, starting with {@code workspace/} or {@code temp/}
      */
     public ArtifactInfo importFile(Principal caller, BuildRef ref, FileName name, String from) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireWrite(ref);
         builds.requireHostedHere(builds.require(ref), "the files to import");
         Path source = resolveBuildFile(ref, from);
         long length;
@@ -166,7 +166,7 @@ public final class ArtifactService {
 
     /** The artifact's recorded size and digest, and a way to read it. */
     public ArtifactHandle describe(Principal caller, BuildRef ref, FileName name) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireRead(ref);
         ArtifactInfo info = metadata.read(h -> ArtifactRows.find(h, ref, name)).orElseThrow(() -> {
             builds.require(ref);
             return new NotFoundException("build " + ref + " has no artifact '" + name + "'");
@@ -176,14 +176,14 @@ public final class ArtifactService {
 
     /** The build's artifacts, by name. */
     public List<ArtifactInfo> list(Principal caller, BuildRef ref) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireRead(ref);
         builds.require(ref);
         return metadata.read(h -> ArtifactRows.ofBuild(h, ref));
     }
 
     /** Removes an artifact of an active build. */
     public void delete(Principal caller, BuildRef ref, FileName name) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireWrite(ref);
         quotas.requireWritable(ref.tenant());
         try (BuildActivity.Upload change = activity.beginUpload(ref, () -> builds.requireActive(ref))) {
             activity.underLock(ref, () -> {
@@ -259,7 +259,7 @@ public final class ArtifactService {
 
     /** @param length the bytes the artifact will take, or -1 when unknown (the quota is then reserved as it streams) */
     private ArtifactInfo publish(Principal caller, BuildRef ref, FileName name, long length, Storing storing) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireWrite(ref);
         if (RESERVED.contains(name.value())) {
             throw new InvalidInputException("'" + name + "' is written by the service and cannot be uploaded");
         }

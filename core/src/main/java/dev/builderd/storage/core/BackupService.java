@@ -974,6 +974,7 @@ public final class BackupService implements AutoCloseable {
             rows.forEach(row -> ArtifactRows.upsert(h, to, row));
             return null;
         });
+        builds.rowsReplaced();
         if (wholeBuild) {
             removeOthers(live.artifacts(), layout.buildKeyPrefix(to) + "rootfs/", rows.stream()
                     .map(row -> layout.artifactKey(to, row.name()).value()).collect(Collectors.toSet()), true);

@@ -67,14 +67,17 @@ public final class BuildService {
     private final BlobStore logs;
     private final String node;
     private final TenantIsolation isolation;
+    private final Tokens tokens;
 
     /**
      * @param plain the stores as they are (erasure needs no keys)
      * @param logs the log store as clients see it (plaintext sizes), to give a deleted build's log bytes back to the quota
+     * @param tokens told when a build is deleted, which ends the build's tokens
      */
     BuildService(MetadataStore metadata, Stores plain, BlobStore logs, BuildActivity activity, CoreConfig config, Quotas quotas,
-            TenantIsolation isolation, Clock clock, String node) {
+            TenantIsolation isolation, Clock clock, String node, Tokens tokens) {
         this.isolation = isolation;
+        this.tokens = tokens;
         this.node = node;
         this.metadata = metadata;
         this.quotas = quotas;
@@ -93,7 +96,7 @@ public final class BuildService {
      * @throws LimitExceededException when the tenant already runs its tier's number of builds
      */
     public BuildView create(Principal caller, TenantId tenant, Optional<BuildId> requested, Duration lease) {
-        caller.requireAccessTo(tenant);
+        caller.requireWrite(tenant);
         quotas.requireWritable(tenant);
         Duration effectiveLease = checkLease(lease);
         BuildRef ref = new BuildRef(tenant, requested.orElseGet(BuildId::random));
@@ -130,20 +133,20 @@ public final class BuildService {
     }
 
     public BuildView get(Principal caller, BuildRef ref) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireRead(ref);
         reapExpired(ref.tenant());
         return view(require(ref));
     }
 
     public List<BuildView> list(Principal caller, TenantId tenant) {
-        caller.requireAccessTo(tenant);
+        caller.requireRead(tenant);
         reapExpired(tenant);
         return metadata.read(h -> BuildRows.ofTenant(h, tenant)).stream().map(this::view).toList();
     }
 
     /** Extends the lease of an active build by {@code lease} (null for the default) from now. */
     public BuildView renewLease(Principal caller, BuildRef ref, Duration lease) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireWrite(ref);
         Duration effectiveLease = checkLease(lease);
         reapExpired(ref.tenant());
         boolean renewed = metadata.inTransaction(h -> BuildRows.renewLease(h, ref, clock.instant().plus(effectiveLease)));
@@ -160,7 +163,7 @@ public final class BuildService {
      * artifacts and logs stay. A completed build accepts no more uploads.
      */
     public BuildView complete(Principal caller, BuildRef ref, BuildStatus status) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireWrite(ref);
         quotas.requireWritable(ref.tenant());
         if (status == BuildStatus.ACTIVE) {
             throw new InvalidInputException("a build is completed as succeeded or failed, not active");
@@ -177,9 +180,17 @@ public final class BuildService {
         return view(require(ref));
     }
 
-    /** Deletes the build, its artifacts, logs and directories. */
+    /**
+     * Called once a restore replaced build rows: their tokens went with the old rows (a cascading
+     * foreign key), so none may still be trusted.
+     */
+    void rowsReplaced() {
+        tokens.distrustAll();
+    }
+
+    /** Deletes the build, its artifacts, logs, directories and tokens. */
     public void delete(Principal caller, BuildRef ref) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireWrite(ref.tenant());
         quotas.requireWritable(ref.tenant());
         remove(ref);
     }
@@ -200,6 +211,8 @@ public final class BuildService {
             if (!deleted) {
                 throw new NotFoundException("build '" + ref.build() + "' of tenant '" + ref.tenant() + "' does not exist");
             }
+            // The build's tokens went with its row (a cascading foreign key).
+            tokens.distrustAll();
             return null;
         });
         erasure.eraseBuild(ref);
@@ -304,7 +317,7 @@ public final class BuildService {
      * @throws MisdirectedException on any other node, naming the host and its URL
      */
     public Layout.BuildPaths paths(Principal caller, BuildRef ref) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireRead(ref);
         return requireHostedHere(require(ref), "its directories");
     }
 

@@ -92,7 +92,7 @@ public final class BuilderdStorage implements AutoCloseable {
         this.isolation = new TenantIsolation(config.layout(), config.isolation(), PosixAcls.find());
         isolation.checkWorkspaceOwnership();
         this.tenants = new TenantService(metadata, config.layout(), stores, tokens, encryption, quotas, policies, isolation, clock);
-        this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, isolation, clock, nodeName);
+        this.builds = new BuildService(metadata, stores, encrypted.logs(), activity, config, quotas, isolation, clock, nodeName, tokens);
         this.artifacts = new ArtifactService(metadata, encrypted, activity, builds, config, quotas, clock);
         this.logs = new LogService(metadata, encrypted, activity, builds, config, quotas);
         this.caches = new CacheService(metadata, encrypted, quotas, config.cachePolicy(), clock, metrics);

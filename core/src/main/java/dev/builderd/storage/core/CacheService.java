@@ -263,7 +263,7 @@ public final class CacheService {
      * @param length the body's length, or -1 if unknown
      */
     public CacheEntry put(Principal caller, TenantId tenant, CacheType type, String key, InputStream body, long length) {
-        caller.requireAccessTo(tenant);
+        caller.requireCacheWrite(tenant);
         BlobKey blobKey = tenantKey(tenant, type, key);
         // Writes of one key take turns, so that each one's "replaced" size is what it replaced.
         try (KeyedLocks.Held turn = sameKeyWrites.lock(blobKey)) {
@@ -306,7 +306,7 @@ public final class CacheService {
      * (an HTTP {@code Range} header, say); the read counts as a use of it.
      */
     public CacheRead open(Principal caller, TenantId tenant, CacheType type, String key, LongFunction<ByteRange> rangeOfSize) {
-        caller.requireAccessTo(tenant);
+        caller.requireCacheRead(tenant);
         CacheRead read;
         try {
             read = read(tenantKey(tenant, type, key), rangeOfSize, "cache entry " + type.wireName() + "/" + key + " of tenant " + tenant);
@@ -326,7 +326,7 @@ public final class CacheService {
      * names itself on the read.
      */
     public void pin(Principal caller, BuildRef build, CacheType type, List<String> keys) {
-        caller.requireAccessTo(build.tenant());
+        caller.requireWrite(build);
         keys.forEach(key -> tenantKey(build.tenant(), type, key));
         metadata.inTransaction(h -> {
             if (BuildRows.find(h, build).filter(BuildInfo::isActive).isEmpty()) {
@@ -559,7 +559,7 @@ public final class CacheService {
 
     /** Every cache type of a tenant: its policy in force, what the operator set, its size. */
     public List<TypeState> types(Principal caller, TenantId tenant) {
-        caller.requireAccessTo(tenant);
+        caller.requireRead(tenant);
         return metadata.read(h -> {
             Map<String, CacheRows.PolicyRow> set = CacheRows.policies(h, tenant);
             return java.util.Arrays.stream(CacheType.values()).map(type -> {
@@ -644,7 +644,7 @@ public final class CacheService {
 
     /** Removes an entry; its bytes are given back to the tenant's quota. */
     public void delete(Principal caller, TenantId tenant, CacheType type, String key) {
-        caller.requireAccessTo(tenant);
+        caller.requireWrite(tenant);
         quotas.requireWritable(tenant);
         BlobKey blobKey = tenantKey(tenant, type, key);
         String what = "cache entry " + type.wireName() + "/" + key + " of tenant " + tenant;

@@ -47,7 +47,7 @@ public final class LogService {
 
     /** Stores (or replaces) the log {@code name}, streaming. */
     public LogInfo put(Principal caller, BuildRef ref, FileName name, InputStream body, long length) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireWrite(ref);
         BlobKey key = layout.logKey(ref, name);
         try (BuildActivity.Upload upload = activity.beginUpload(ref, () -> builds.requireActive(ref));
                 Reservation reservation = quotas.reserve(ref.tenant(), Category.LOGS, Math.max(0, length))) {
@@ -63,7 +63,7 @@ public final class LogService {
 
     /** Opens the log for reading; the caller closes the stream. */
     public InputStream open(Principal caller, BuildRef ref, FileName name) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireRead(ref);
         builds.require(ref);
         BlobKey key = layout.logKey(ref, name);
         try {
@@ -77,7 +77,7 @@ public final class LogService {
 
     /** The build's logs, by name. */
     public List<LogInfo> list(Principal caller, BuildRef ref) {
-        caller.requireAccessTo(ref.tenant());
+        caller.requireRead(ref);
         builds.require(ref);
         String prefix = layout.logKeyPrefix(ref);
         List<LogInfo> logs = new ArrayList<>();

@@ -80,7 +80,7 @@ public final class RetentionJanitor {
 
     /** The tenant's policy in force; the tenant itself may read it. */
     public PolicyView policy(Principal caller, TenantId tenant) {
-        caller.requireAccessTo(tenant);
+        caller.requireRead(tenant);
         return view(requireTenant(tenant));
     }
 
@@ -98,14 +98,14 @@ public final class RetentionJanitor {
 
     /** What a run would delete now, and why, without deleting anything. */
     public Plan dryRun(Principal caller, TenantId tenant) {
-        caller.requireAccessTo(tenant);
+        caller.requireRead(tenant);
         TenantInfo info = requireTenant(tenant);
         return plan(info, view(info).policy());
     }
 
     /** The tenant's latest recorded deletions (retention and orphans), newest first. */
     public List<JanitorDeletion> deletions(Principal caller, TenantId tenant, int limit) {
-        caller.requireAccessTo(tenant);
+        caller.requireRead(tenant);
         if (limit < 1 || limit > MAX_LIMIT) {
             throw new InvalidInputException("limit " + limit + " is invalid: use 1 to " + MAX_LIMIT);
         }

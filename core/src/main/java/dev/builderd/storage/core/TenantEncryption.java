@@ -388,7 +388,7 @@ public final class TenantEncryption implements AutoCloseable {
 
     /** The tenant's encryption: keys, the latest re-encryption job, the next automatic rotation. */
     public Status status(Principal caller, TenantId tenant) {
-        caller.requireAccessTo(tenant);
+        caller.requireRead(tenant);
         Optional<Job> job = job(tenant);
         try {
             Optional<TenantKeys.KeyStatus> status = keys.status(tenant);

@@ -106,7 +106,7 @@ public final class TenantService {
     }
 
     public TenantInfo get(Principal caller, TenantId id) {
-        caller.requireAccessTo(id);
+        caller.requireRead(id);
         return metadata.read(h -> TenantRows.find(h, id))
                 .orElseThrow(() -> new NotFoundException("tenant '" + id + "' does not exist"));
     }
@@ -145,16 +145,28 @@ public final class TenantService {
         LOG.info("tenant {} purged", id);
     }
 
-    public Tokens.IssuedToken issueToken(Principal caller, TenantId id) {
-        caller.requireAdmin("issuing tokens");
+    /**
+     * Issues a token of the tenant, as {@code request} asks: a build token's build must exist. See
+     * {@link Principal#requireIssue} for who may issue what.
+     */
+    public Tokens.IssuedToken issueToken(Principal caller, TenantId id, Tokens.Request request) {
+        caller.requireIssue(id, request.scope(), request.build());
         get(caller, id);
-        Tokens.IssuedToken issued = tokens.issue(id);
-        LOG.info("token {} issued for tenant {}", issued.tokenId(), id);
+        Tokens.IssuedToken issued = tokens.issue(id, request);
+        LOG.info("token {} issued for tenant {} with scope {}{}", issued.tokenId(), id, request.scope().wireName(),
+                request.build().map(build -> ", bound to build " + build).orElse(""));
         return issued;
     }
 
+    /** The tenant's tokens, revoked and expired ones included; never their secrets. */
+    public List<Tokens.TokenInfo> tokens(Principal caller, TenantId id) {
+        caller.requireTokenAdmin(id);
+        get(caller, id);
+        return tokens.list(id);
+    }
+
     public void revokeToken(Principal caller, TenantId id, String tokenId) {
-        caller.requireAdmin("revoking tokens");
+        caller.requireTokenAdmin(id);
         if (!tokens.revoke(id, tokenId)) {
             throw new NotFoundException("tenant '" + id + "' has no live token '" + tokenId + "'");
         }

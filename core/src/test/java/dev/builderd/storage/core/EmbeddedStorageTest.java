@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.core.error.ConflictException;
-import dev.builderd.storage.core.error.ForbiddenException;
 import dev.builderd.storage.core.error.LimitExceededException;
 import dev.builderd.storage.core.metadata.MetadataLocation;
 import dev.builderd.storage.core.metadata.MetadataStore;
@@ -32,7 +31,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -167,80 +165,5 @@ class EmbeddedStorageTest {
                 new ByteArrayInputStream(new byte[1]), 1, null))
                 .isInstanceOf(ConflictException.class).hasMessageContaining("immutable");
         assertThat(storage.artifacts().list(ADMIN, ref)).extracting(a -> a.name().value()).containsExactly("a.bin");
-    }
-
-    @Test
-    void tenantTokensAuthenticateUntilRevokedAndReachOnlyTheirTenant() {
-        storage.tenants().put(ADMIN, ACME, Tier.PRO, null);
-        storage.tenants().put(ADMIN, TenantId.of("globex"), Tier.PRO, null);
-        var issued = storage.tenants().issueToken(ADMIN, ACME);
-        Principal acme = storage.tokens().authenticate(issued.token()).orElseThrow();
-
-        assertThat(storage.tenants().get(acme, ACME).tier()).isEqualTo(Tier.PRO);
-        assertThatThrownBy(() -> storage.builds().list(acme, TenantId.of("globex"))).isInstanceOf(ForbiddenException.class);
-        assertThatThrownBy(() -> storage.tenants().issueToken(acme, ACME)).isInstanceOf(ForbiddenException.class);
-        assertThat(storage.tokens().authenticate(issued.token() + "x")).isEmpty();
-        assertThat(storage.tokens().authenticate("admin-token-for-tests")).contains(ADMIN);
-
-        storage.tenants().revokeToken(ADMIN, ACME, issued.tokenId());
-        assertThat(storage.tokens().authenticate(issued.token())).isEmpty();
-    }
-    @Test
-    void aRevocationEndsOnlyThatTokenAtOnceThoughItWasTrusted() {
-        storage.tenants().put(ADMIN, ACME, Tier.PRO, null);
-        var revoked = storage.tenants().issueToken(ADMIN, ACME);
-        var kept = storage.tenants().issueToken(ADMIN, ACME);
-        // Twice each: the second call is answered from the node's trust, not the store.
-        for (int i = 0; i < 2; i++) {
-            assertThat(storage.tokens().authenticate(revoked.token())).isPresent();
-            assertThat(storage.tokens().authenticate(kept.token())).isPresent();
-        }
-
-        storage.tenants().revokeToken(ADMIN, ACME, revoked.tokenId());
-
-        assertThat(storage.tokens().authenticate(revoked.token())).isEmpty();
-        assertThat(storage.tokens().authenticate(kept.token())).contains(new Principal.Tenant(ACME, kept.tokenId()));
-    }
-
-    @Test
-    void aPurgeEndsTheTenantsTrustedTokensAtOnce() {
-        storage.tenants().put(ADMIN, ACME, Tier.PRO, null);
-        var issued = storage.tenants().issueToken(ADMIN, ACME);
-        assertThat(storage.tokens().authenticate(issued.token())).isPresent();
-        assertThat(storage.tokens().authenticate(issued.token())).isPresent();
-
-        storage.tenants().purge(ADMIN, ACME);
-
-        assertThat(storage.tokens().authenticate(issued.token())).isEmpty();
-    }
-
-    @Test
-    void aTokenRevokedWhileOthersAuthenticateItIsRefusedRightAfter() throws Exception {
-        storage.tenants().put(ADMIN, ACME, Tier.PRO, null);
-        for (int round = 0; round < 20; round++) {
-            var issued = storage.tenants().issueToken(ADMIN, ACME);
-            AtomicBoolean stop = new AtomicBoolean();
-            List<Thread> hammering = new ArrayList<>();
-            for (int i = 0; i < 4; i++) {
-                hammering.add(Thread.ofPlatform().start(() -> {
-                    while (!stop.get()) {
-                        storage.tokens().authenticate(issued.token());
-                    }
-                }));
-            }
-            try {
-                storage.tenants().revokeToken(ADMIN, ACME, issued.tokenId());
-                // Lookups that read the row before the revocation committed may still be storing
-                // their answers now: none of them may be trusted.
-                for (int i = 0; i < 200; i++) {
-                    assertThat(storage.tokens().authenticate(issued.token())).as("round %d, call %d after the revocation", round, i).isEmpty();
-                }
-            } finally {
-                stop.set(true);
-                for (Thread thread : hammering) {
-                    thread.join();
-                }
-            }
-        }
     }
 }

@@ -24,9 +24,14 @@ abstract class TwoNodeTest {
         return defaults;
     }
 
+    /** Both nodes' clock: the system's unless a test moves its own. */
+    java.time.Clock clock() {
+        return java.time.Clock.systemUTC();
+    }
+
     @BeforeEach
     final void startNodes() throws IOException {
-        nodes = new TwoNodes(rootA, rootB, shared, this::configure);
+        nodes = new TwoNodes(rootA, rootB, shared, this::configure, clock());
         a = nodes.a();
         b = nodes.b();
     }

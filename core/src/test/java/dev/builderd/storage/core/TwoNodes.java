@@ -24,12 +24,17 @@ final class TwoNodes implements AutoCloseable {
     private final Path[] roots;
     private final FileBlobStore shared;
     private final UnaryOperator<CoreConfig> config;
+    private final Clock clock;
     private final MetadataStore[] metadata = new MetadataStore[2];
     private final BuilderdStorage[] nodes = new BuilderdStorage[2];
     private final TieredBlobStore[] tiers = new TieredBlobStore[2];
 
-    /** @param config changes to each node's default configuration */
-    TwoNodes(Path rootA, Path rootB, Path shared, UnaryOperator<CoreConfig> config) throws IOException {
+    /**
+     * @param config changes to each node's default configuration
+     * @param clock both nodes' clock
+     */
+    TwoNodes(Path rootA, Path rootB, Path shared, UnaryOperator<CoreConfig> config, Clock clock) throws IOException {
+        this.clock = clock;
         this.url = PostgresServer.shared().newDatabase().url();
         this.roots = new Path[] {rootA, rootB};
         this.shared = new FileBlobStore(shared);
@@ -84,7 +89,7 @@ final class TwoNodes implements AutoCloseable {
                 TieredBlobStore.Settings.DEFAULT_MEMORY_MAX_ENTRY_BYTES, Optional.of(root.resolve("cache-tier")), 64L << 20,
                 TieredBlobStore.Settings.DEFAULT_REMOTE_TIMEOUT));
         nodes[i] = new BuilderdStorage(config.apply(CoreConfig.defaults(Layout.under(root))), metadata[i],
-                new Stores(shared, shared, tiers[i]), "admin-token-for-tests", Clock.systemUTC());
+                new Stores(shared, shared, tiers[i]), "admin-token-for-tests", clock);
         return nodes[i];
     }
 

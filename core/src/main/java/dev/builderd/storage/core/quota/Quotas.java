@@ -207,7 +207,7 @@ public final class Quotas {
 
     /** The tenant's usage, for the admin or the tenant itself. */
     public Usage usage(Principal caller, TenantId tenant) {
-        caller.requireAccessTo(tenant);
+        caller.requireRead(tenant);
         return usage(tenant);
     }
 

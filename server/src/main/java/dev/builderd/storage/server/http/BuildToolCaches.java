@@ -149,11 +149,11 @@ final class BuildToolCaches {
         // needed, because the tenant is in the path and the token must be the tenant's.
         String turbo = ROOT + "/turbo/{tenant}/v8/artifacts";
         routes.get(turbo + "/status", ctx -> {
-            authenticator.caller(ctx).requireAccessTo(tenant(ctx));
+            authenticator.caller(ctx).requireCacheRead(tenant(ctx));
             ctx.json(Map.of("status", "enabled"));
         });
         routes.post(turbo + "/events", ctx -> {
-            authenticator.caller(ctx).requireAccessTo(tenant(ctx));
+            authenticator.caller(ctx).requireCacheRead(tenant(ctx));
             // Hit and miss events are what /metrics counts already; read and drop them.
             ctx.req().getInputStream().transferTo(OutputStream.nullOutputStream());
             ctx.status(200);

@@ -126,6 +126,15 @@ public final class HttpApi {
         }
     }
 
+    /** A token request: scope (default write), the build it is bound to, its lifetime (a build token's default: 24 h). */
+    private record TokenBody(String scope, @JsonProperty("build_id") String buildId,
+            @JsonProperty("expires_in_seconds") Long expiresInSeconds) {
+        Tokens.Request request() {
+            return new Tokens.Request(scope == null ? Principal.Scope.WRITE : Principal.Scope.parse(scope),
+                    Optional.ofNullable(buildId).map(BuildId::of), Optional.ofNullable(expiresInSeconds).map(Duration::ofSeconds));
+        }
+    }
+
     private record PinsBody(String type, java.util.List<String> keys) {
     }
 
@@ -150,6 +159,9 @@ public final class HttpApi {
     private final Layout layout;
     private final BuildToolCaches buildToolCaches;
     private final BackupRoutes backupRoutes;
+    private final AuthFailureLimiter authFailures = new AuthFailureLimiter();
+    /** The request attribute holding the caller once authenticated: a request is authenticated once. */
+    private static final String CALLER = "builderd.caller";
 
     /** @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept */
     public HttpApi(BuilderdStorage storage, MetadataStore metadata, StorageHealth health, Layout layout, long buildToolMaxEntryBytes) {
@@ -182,6 +194,10 @@ public final class HttpApi {
             if (e.basicAccepted) {
                 ctx.res().addHeader("WWW-Authenticate", "Basic realm=\"builderd\"");
             }
+        });
+        routes.exception(AuthFailureLimiter.Blocked.class, (e, ctx) -> {
+            ctx.header("Retry-After", Long.toString(AuthFailureLimiter.Blocked.seconds(e.retryAfter)));
+            Problems.respond(ctx, Problems.TOO_MANY_FAILURES, e.getMessage());
         });
         routes.exception(Exception.class, (e, ctx) -> Problems.unexpected(ctx, e));
         routes.error(404, ctx -> {
@@ -318,10 +334,14 @@ public final class HttpApi {
         routes.get("/v1/tenants", ctx -> ctx.json(Map.of("tenants",
                 tenants.list(principal(ctx)).stream().map(this::tenantJson).toList())));
         routes.post("/v1/tenants/{tenant}/tokens", ctx -> {
-            Tokens.IssuedToken issued = tenants.issueToken(principal(ctx), tenant(ctx));
-            ctx.status(201).json(Map.of("token_id", issued.tokenId(), "tenant_id", issued.tenant().value(),
-                    "token", issued.token()));
+            TokenBody body = readJson(ctx, TokenBody.class, new TokenBody(null, null, null));
+            Tokens.IssuedToken issued = tenants.issueToken(principal(ctx), tenant(ctx), body.request());
+            Map<String, Object> json = tokenJson(issued.info());
+            json.put("token", issued.token());
+            ctx.status(201).json(json);
         });
+        routes.get("/v1/tenants/{tenant}/tokens", ctx -> ctx.json(Map.of("tokens",
+                tenants.tokens(principal(ctx), tenant(ctx)).stream().map(HttpApi::tokenJson).toList())));
         routes.delete("/v1/tenants/{tenant}/tokens/{token}", ctx -> {
             tenants.revokeToken(principal(ctx), tenant(ctx), ctx.pathParam("token"));
             ctx.status(204);
@@ -423,6 +443,19 @@ public final class HttpApi {
         ctx.header("ETag", etag(info));
         quotaWarning(ctx);
         ctx.status(201).json(ArtifactService.describeJson(info));
+    }
+
+    /** A token as the API shows it: never its secret. */
+    private static Map<String, Object> tokenJson(Tokens.TokenInfo token) {
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("token_id", token.tokenId());
+        json.put("tenant_id", token.tenant().value());
+        json.put("scope", token.scope().wireName());
+        token.build().ifPresent(build -> json.put("build_id", build.value()));
+        json.put("created_at", token.created().toString());
+        token.expires().ifPresent(at -> json.put("expires_at", at.toString()));
+        token.revoked().ifPresent(at -> json.put("revoked_at", at.toString()));
+        return json;
     }
 
     private static Map<String, Object> cacheJson(CacheService.CacheEntry entry) {
@@ -716,6 +749,9 @@ public final class HttpApi {
      * on purpose.
      */
     private Principal caller(Context ctx, boolean basicAccepted) {
+        if (ctx.attribute(CALLER) instanceof Principal known) {
+            return known;
+        }
         String header = ctx.header("Authorization");
         if (header == null || header.isBlank()) {
             // Without a token, a client certificate may name the tenant (docs/security-transport.md).
@@ -723,17 +759,38 @@ public final class HttpApi {
                     ? "this request needs an 'Authorization: Bearer <token>' header, or Basic credentials whose password is the token"
                     : "this request needs an 'Authorization: Bearer <token>' header", basicAccepted));
         }
+        String token;
+        String source = "";
         if (basicAccepted && header.regionMatches(true, 0, "Basic ", 0, 6)) {
-            return tokens.authenticate(basicPassword(header.substring(6).strip()))
-                    .orElseThrow(() -> new Unauthenticated("the password of the Basic credentials is not a valid token:"
-                            + " unknown, revoked or malformed", true));
-        }
-        if (!header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            token = basicPassword(header.substring(6).strip());
+            source = "the password of the Basic credentials: ";
+        } else if (header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            token = header.substring(7).strip();
+        } else {
             throw new Unauthenticated(basicAccepted ? "the Authorization header must use the Bearer or the Basic scheme"
                     : "the Authorization header must use the Bearer scheme", basicAccepted);
         }
-        return tokens.authenticate(header.substring(7).strip())
-                .orElseThrow(() -> new Unauthenticated("the bearer token is not valid: unknown, revoked or malformed", basicAccepted));
+        Principal caller = authenticate(ctx, token, source, basicAccepted);
+        ctx.attribute(CALLER, caller);
+        return caller;
+    }
+
+    /**
+     * Checks a token presented by the request's client; a client address that presented too many
+     * refused tokens lately is refused first, without a lookup ({@link AuthFailureLimiter}).
+     *
+     * @param source where the token came from, for the refusal's message ("" for the Bearer header)
+     */
+    private Principal authenticate(Context ctx, String token, String source, boolean basicAccepted) {
+        String address = ctx.req().getRemoteAddr();
+        authFailures.requireAllowed(address);
+        return switch (tokens.authenticate(token)) {
+            case Tokens.Authentication.Accepted accepted -> accepted.principal();
+            case Tokens.Authentication.Refused refused -> {
+                authFailures.failed(address);
+                throw new Unauthenticated(source + refused.reason(), basicAccepted);
+            }
+        };
     }
 
     /**

@@ -36,6 +36,7 @@ final class Problems {
     static final Kind INVALID_INPUT = new Kind(400, "invalid-input", "Invalid Input");
     static final Kind NOT_FOUND = new Kind(404, "not-found", "Not Found");
     static final Kind CONTENT_TOO_LARGE = new Kind(413, "content-too-large", "Content Too Large");
+    static final Kind TOO_MANY_FAILURES = new Kind(429, "too-many-failed-authentications", "Too Many Failed Authentications");
     static final Kind INTERNAL = new Kind(500, "internal", "Internal Server Error");
 
     private Problems() {

@@ -1,5 +1,6 @@
 package dev.builderd.storage.core;
 
+import dev.builderd.storage.blob.BlobStore;
 import java.io.IOException;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
@@ -24,9 +25,14 @@ abstract class TwoNodeTest {
         return defaults;
     }
 
+    /** How node 0 (A) or 1 (B) reaches the shared store: as it is unless a test wraps it. */
+    BlobStore view(int node, BlobStore shared) {
+        return shared;
+    }
+
     @BeforeEach
     final void startNodes() throws IOException {
-        nodes = new TwoNodes(rootA, rootB, shared, this::configure);
+        nodes = new TwoNodes(rootA, rootB, shared, this::configure, this::view);
         a = nodes.a();
         b = nodes.b();
     }

@@ -1,5 +1,6 @@
 package dev.builderd.storage.core;
 
+import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.core.metadata.MetadataLocation;
 import dev.builderd.storage.core.metadata.MetadataStore;
@@ -7,6 +8,7 @@ import dev.builderd.storage.testing.PostgresServer;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.util.function.BiFunction;
 import java.util.function.UnaryOperator;
 
 /**
@@ -22,15 +24,23 @@ final class TwoNodes implements AutoCloseable {
     private final Path[] roots;
     private final FileBlobStore shared;
     private final UnaryOperator<CoreConfig> config;
+    private final BiFunction<Integer, BlobStore, BlobStore> view;
     private final MetadataStore[] metadata = new MetadataStore[2];
     private final BuilderdStorage[] nodes = new BuilderdStorage[2];
 
     /** @param config changes to each node's default configuration */
     TwoNodes(Path rootA, Path rootB, Path shared, UnaryOperator<CoreConfig> config) throws IOException {
+        this(rootA, rootB, shared, config, (node, store) -> store);
+    }
+
+    /** @param view how node 0 (A) or 1 (B) reaches the shared store (a test's wrapper around it) */
+    TwoNodes(Path rootA, Path rootB, Path shared, UnaryOperator<CoreConfig> config, BiFunction<Integer, BlobStore, BlobStore> view)
+            throws IOException {
         this.url = PostgresServer.shared().newDatabase().url();
         this.roots = new Path[] {rootA, rootB};
         this.shared = new FileBlobStore(shared);
         this.config = config;
+        this.view = view;
         for (int i = 0; i < 2; i++) {
             metadata[i] = MetadataStore.open(MetadataLocation.parse(url));
             start(i);
@@ -71,8 +81,9 @@ final class TwoNodes implements AutoCloseable {
 
     private BuilderdStorage start(int i) throws IOException {
         Path root = roots[i];
+        BlobStore reached = view.apply(i, shared);
         nodes[i] = new BuilderdStorage(config.apply(CoreConfig.defaults(Layout.under(root))), metadata[i],
-                new Stores(shared, shared, new FileBlobStore(root)), "admin-token-for-tests", Clock.systemUTC());
+                new Stores(reached, reached, new FileBlobStore(root)), "admin-token-for-tests", Clock.systemUTC());
         return nodes[i];
     }
 

@@ -11,6 +11,7 @@ import dev.builderd.storage.core.crypto.MasterKeyFile;
 import dev.builderd.storage.core.crypto.TenantKeys;
 import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.metadata.NodeRows;
 import dev.builderd.storage.core.metadata.ReencryptionRows;
 import dev.builderd.storage.core.metadata.ReencryptionRows.Job;
 import dev.builderd.storage.core.metadata.TenantRows;
@@ -87,6 +88,8 @@ public final class TenantEncryption implements AutoCloseable {
     private volatile boolean closing;
     /** Whether this node may walk re-encryption jobs now (it holds their lease); none before {@link #start}. */
     private volatile java.util.function.BooleanSupplier mayWalk = () -> false;
+    /** This node's name (from {@link #start}): the other nodes are those a master key rotation must not leave behind. */
+    private volatile String node = "";
     private volatile BackupTarget backupKeysets;
     /** A master key rotation interrupted by a crash, left to finish once the backups' keysets can be rewrapped. */
     private volatile MasterKey.Rotatable interruptedRotation;
@@ -167,6 +170,7 @@ public final class TenantEncryption implements AutoCloseable {
      */
     void start(JobLeases leases) {
         this.mayWalk = () -> leases.holds(JobLeases.Job.REENCRYPTION);
+        this.node = leases.node();
         for (TenantId tenant : keys.withPlaintext()) {
             if (job(tenant).filter(j -> j.state() == ReencryptionRows.State.RUNNING).isEmpty()) {
                 startJob(tenant, Set.of());
@@ -351,11 +355,13 @@ public final class TenantEncryption implements AutoCloseable {
         MasterKey master = keys.master();
         try {
             if (master instanceof MasterKey.Rotatable rotatable) {
-                if (metadata.location().dialect() == dev.builderd.storage.core.metadata.MetadataLocation.Dialect.POSTGRESQL) {
-                    throw new ConflictException("the master key " + master.origin() + " is this node's own file: rotating it here"
-                            + " would leave the other nodes sharing the metadata store unable to open the rewrapped tenant keysets."
-                            + " With several nodes, stop them, put a master key with a new primary (and the old key) on every node,"
-                            + " and start them: the first one rewraps the keysets (docs/encryption.md, \"Several nodes\")");
+                List<String> others = metadata.read(h -> NodeRows.others(h, node));
+                if (!others.isEmpty()) {
+                    throw new ConflictException("the master key " + master.origin() + " is this node's own file, and nodes " + others
+                            + " share the metadata store: rotating it here would leave them unable to open the rewrapped tenant"
+                            + " keysets. Stop every node, give each the same master key file with a new primary key (and the old"
+                            + " one), then start them (docs/encryption.md, \"Several nodes\"); delete the rows of nodes that are"
+                            + " gone for good from the table nodes");
                 }
                 rotatable.addPrimaryKey();
                 return finishMasterRotation(rotatable);

@@ -25,6 +25,7 @@ import dev.builderd.storage.core.error.EncryptionKeysException;
 import dev.builderd.storage.core.error.NotFoundException;
 import dev.builderd.storage.core.metadata.MetadataLocation;
 import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.metadata.NodeRows;
 import dev.builderd.storage.core.metadata.ReencryptionRows;
 import dev.builderd.storage.core.model.BuildId;
 import dev.builderd.storage.core.model.BuildRef;
@@ -40,6 +41,7 @@ import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
@@ -264,15 +266,25 @@ class PostgresTenantEncryptionTest extends TwoNodeTest {
     }
 
     @Test
-    void aNodesOwnMasterKeyFileIsNotRotatedUnderTheOtherNodes(@TempDir Path root) throws IOException {
+    void aNodesOwnMasterKeyFileIsNotRotatedWhileOtherNodesShareTheStore(@TempDir Path root) throws IOException {
         try (MetadataStore metadata = MetadataStore.open(MetadataLocation.parse(PostgresServer.shared().newDatabase().url()));
                 BuilderdStorage node = new BuilderdStorage(CoreConfig.defaults(Layout.under(root)), metadata,
                         Stores.single(new FileBlobStore(root)), "admin-token-for-tests", java.time.Clock.systemUTC())) {
             node.tenants().put(ADMIN, ACME, Tier.ENTERPRISE, null);
+            metadata.inTransaction(h -> {
+                NodeRows.advertise(h, "node-b", "http://node-b:8082", 0);
+                return null;
+            });
+            Path masterFile = root.resolve("config/encryption-keys/master.key");
+            String master = Files.readString(masterFile);
 
             assertThatThrownBy(() -> node.encryption().rotateMaster(ADMIN)).isInstanceOf(ConflictException.class)
-                    .hasMessageContaining("this node's own file").hasMessageContaining("docs/encryption.md");
-            assertThat(node.encryption().status(ADMIN, ACME).keys()).as("nothing changed").isPresent();
+                    .hasMessageContaining("this node's own file").hasMessageContaining("[node-b]");
+            assertThat(Files.readString(masterFile)).as("nothing changed").isEqualTo(master);
+
+            metadata.inTransaction(h -> h.createUpdate("DELETE FROM nodes WHERE node = 'node-b'").execute());
+            assertThat(node.encryption().rotateMaster(ADMIN).olderKeysRemoved()).as("alone, it rotates").isTrue();
+            assertThat(node.encryption().status(ADMIN, ACME).keys()).isPresent();
         }
     }
 }

@@ -13,3 +13,13 @@ CREATE TABLE tenant_keysets (
     version     BIGINT      NOT NULL,
     updated_at  BIGINT      NOT NULL
 );
+
+-- Proof of the master key every node must share: random bytes encrypted (AES-256-GCM) by the
+-- master key, written with the first keyset and rewrapped with them. A node whose master key
+-- cannot open it has another master key (a node that created its own on first start): it
+-- refuses to start, and refuses to make keysets, rather than wrap keys the others cannot open.
+CREATE TABLE master_key_check (
+    id          INTEGER PRIMARY KEY,
+    probe       BYTEA   NOT NULL,
+    updated_at  BIGINT  NOT NULL
+);

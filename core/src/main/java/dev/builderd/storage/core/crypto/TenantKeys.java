@@ -77,6 +77,8 @@ public final class TenantKeys implements DataKeys {
     /** The file name of the default master key in the key directory. */
     public static final String MASTER_KEY_FILE = "master.key";
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** The associated data of the master key check. */
+    private static final byte[] MASTER_CHECK_CONTEXT = "builderd master key check".getBytes(StandardCharsets.UTF_8);
     /** The version of a tenant without a row. */
     private static final long NO_ROW = 0;
     /** How often a change is tried again when other nodes keep changing the same row first. */
@@ -179,9 +181,46 @@ public final class TenantKeys implements DataKeys {
                     + " tenant keysets in the metadata store: it is not the master key that wrapped them. Restore the right"
                     + " master key; builderd never replaces one.");
         }
+        if ((opened > 0 || metadata.read(KeysetRows::masterCheck).isPresent()) && !keys.masterMatches()) {
+            throw new IllegalStateException(keys.wrongMaster() + ". builderd never replaces a master key.");
+        }
         keys.unavailable().forEach((tenant, reason) -> LOG.error("the encryption keys of tenant {} are unavailable ({}); its data"
                 + " is neither read nor written until they are restored", tenant, reason));
         return keys;
+    }
+
+    /**
+     * Whether the master key opens the check in {@code master_key_check}, which proves it is the
+     * key the other nodes use; writes the check (with this master key) when there is none yet.
+     */
+    private boolean masterMatches() throws IOException {
+        Optional<byte[]> check = metadata.read(KeysetRows::masterCheck);
+        if (check.isEmpty()) {
+            byte[] secret = new byte[32];
+            RANDOM.nextBytes(secret);
+            byte[] made;
+            try {
+                made = master.aead().encrypt(secret, MASTER_CHECK_CONTEXT);
+            } catch (GeneralSecurityException e) {
+                throw new IOException("cannot encrypt with the master key (" + master.origin() + ")", e);
+            }
+            if (metadata.inTransaction(h -> KeysetRows.insertMasterCheck(h, made, clock.millis()))) {
+                return true;
+            }
+            check = metadata.read(KeysetRows::masterCheck);
+        }
+        try {
+            master.aead().decrypt(check.orElseThrow(), MASTER_CHECK_CONTEXT);
+            return true;
+        } catch (GeneralSecurityException otherKey) {
+            return false;
+        }
+    }
+
+    private String wrongMaster() {
+        return "the master key (" + master.origin() + ") is not the one the other nodes sharing this metadata store use (it does"
+                + " not open the check in table master_key_check): give this node their master key (a copy of their master key"
+                + " file, or the same UNKEY_BUILDERD_MASTER_KEY)";
     }
 
     private static void register() throws IOException {
@@ -423,6 +462,9 @@ public final class TenantKeys implements DataKeys {
             if (state instanceof State.Active) {
                 return status(tenant).orElseThrow();
             }
+            if (!masterMatches()) {
+                throw new KeysUnavailableException(tenant, wrongMaster());
+            }
             byte[] marker = new byte[DataKeyring.MARKER_SIZE];
             RANDOM.nextBytes(marker);
             State.Active created;
@@ -579,6 +621,7 @@ public final class TenantKeys implements DataKeys {
             metadata.inTransaction(h -> {
                 skipped.clear();
                 rewrapped.clear();
+                rewrapMasterCheck(h);
                 for (KeysetRows.Keyset row : KeysetRows.all(h)) {
                     rewrap(h, row).ifPresentOrElse(cached -> rewrapped.put(row.tenant(), cached), () -> {
                         if (!row.shredded()) {
@@ -593,6 +636,19 @@ public final class TenantKeys implements DataKeys {
         }
         cache.putAll(rewrapped);
         return skipped;
+    }
+
+    /** Encrypts the master key check again with the master's primary key, inside the caller's transaction. */
+    private void rewrapMasterCheck(Handle h) {
+        Optional<byte[]> check = KeysetRows.masterCheck(h);
+        if (check.isPresent()) {
+            try {
+                byte[] secret = master.aead().decrypt(check.get(), MASTER_CHECK_CONTEXT);
+                KeysetRows.replaceMasterCheck(h, master.aead().encrypt(secret, MASTER_CHECK_CONTEXT), clock.millis());
+            } catch (GeneralSecurityException e) {
+                throw new UncheckedIOException(new IOException(wrongMaster(), e));
+            }
+        }
     }
 
     /** Rewraps one row inside the caller's transaction (again over a concurrent change); empty if it does not open. */

@@ -94,6 +94,23 @@ public final class KeysetRows {
                 .execute() == 1;
     }
 
+    /** The master key check ({@code master_key_check}), if one was written. */
+    public static Optional<byte[]> masterCheck(Handle h) {
+        return h.createQuery("SELECT probe FROM master_key_check WHERE id = 1").mapTo(byte[].class).findOne();
+    }
+
+    /** Writes the master key check unless there is one; returns whether it was written. */
+    public static boolean insertMasterCheck(Handle h, byte[] probe, long nowMillis) {
+        return h.createUpdate("INSERT INTO master_key_check (id, probe, updated_at) VALUES (1, :p, :now) ON CONFLICT (id) DO NOTHING")
+                .bind("p", probe).bind("now", nowMillis).execute() == 1;
+    }
+
+    /** Replaces the master key check (rewrapped by a master key rotation). */
+    public static void replaceMasterCheck(Handle h, byte[] probe, long nowMillis) {
+        h.createUpdate("UPDATE master_key_check SET probe = :p, updated_at = :now WHERE id = 1").bind("p", probe).bind("now", nowMillis)
+                .execute();
+    }
+
     private static long newVersion() {
         long version;
         do {

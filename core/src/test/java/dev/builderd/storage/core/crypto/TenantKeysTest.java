@@ -341,6 +341,30 @@ class TenantKeysTest {
     }
 
     @Test
+    void aNodeWithAnotherMasterKeyMakesNoKeysetsAndDoesNotStart() throws Exception {
+        TenantKeys first = load(Set.of());
+        TenantKeys other = TenantKeys.load(dir, FixedMasterKey.fromJson(newMasterKeyset(), "OTHER"), metadata, clock);
+        first.create(ACME, false);
+
+        assertThatThrownBy(() -> other.create(GLOBEX, false)).as("its keysets would open nowhere else")
+                .isInstanceOf(KeysUnavailableException.class).hasMessageContaining("master_key_check");
+        assertThat(metadata.read(h -> KeysetRows.find(h, GLOBEX)).isPresent()).isFalse();
+
+        first.shred(ACME);
+        first.forgetShredded(ACME);
+        assertThatThrownBy(() -> TenantKeys.load(dir, FixedMasterKey.fromJson(newMasterKeyset(), "OTHER"), metadata, clock))
+                .as("even with no keyset left").isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("OTHER").hasMessageContaining("not the one the other nodes");
+        assertThat(load(Set.of()).create(GLOBEX, false).keys()).isEqualTo(1);
+    }
+
+    private static String newMasterKeyset() throws java.security.GeneralSecurityException {
+        AeadConfig.register();
+        return TinkJsonProtoKeysetFormat.serializeKeyset(KeysetHandle.generateNew(PredefinedAeadParameters.AES256_GCM),
+                InsecureSecretKeyAccess.get());
+    }
+
+    @Test
     void aFixedMasterKeyComesFromAKeysetInJsonAndNeverEchoesIt() throws Exception {
         AeadConfig.register();
         String json = TinkJsonProtoKeysetFormat.serializeKeyset(

@@ -135,6 +135,13 @@ class PostgresTenantEncryptionTest extends TwoNodeTest {
         return BlobKey.of("tenants/acme/builds/b1/rootfs/" + name);
     }
 
+    /** The blob's bytes as the shared store holds them. */
+    private byte[] stored(String name) throws IOException {
+        try (InputStream in = new FileBlobStore(shared).open(keyOf(name), ByteRange.ALL)) {
+            return in.readAllBytes();
+        }
+    }
+
     /** The id of the data key a stored blob was encrypted with, from its envelope. */
     private int storedKeyId(String name) throws IOException {
         try (InputStream in = new FileBlobStore(shared).open(keyOf(name), new ByteRange(0, EncryptingBlobStore.ENVELOPE_SIZE))) {
@@ -151,17 +158,20 @@ class PostgresTenantEncryptionTest extends TwoNodeTest {
         a.builds().create(ADMIN, ACME, Optional.of(B1.build()), null);
     }
 
+    /** An encrypted tenant made on A, with {@code app.img} uploaded through A and read through B (so both hold its keyset). */
+    private byte[] appUploadedOnAReadOnB(int seed, int size) throws IOException {
+        encryptedTenantWithABuild();
+        byte[] content = SeededBytes.array(seed, size);
+        upload(a, "app.img", content);
+        assertThat(read(b, "app.img")).isEqualTo(content);
+        return content;
+    }
+
     @Test
     void anEncryptedTenantMadeOnOneNodeIsReadOnTheOther() throws IOException {
-        encryptedTenantWithABuild();
-        byte[] content = SeededBytes.array(1, 300_000);
+        byte[] content = appUploadedOnAReadOnB(1, 300_000);
 
-        upload(a, "app.img", content);
-
-        assertThat(read(b, "app.img")).isEqualTo(content);
-        try (InputStream stored = new FileBlobStore(shared).open(keyOf("app.img"), ByteRange.ALL)) {
-            assertThat(stored.readAllBytes()).as("ciphertext in the shared store").isNotEqualTo(content);
-        }
+        assertThat(stored("app.img")).as("ciphertext in the shared store").isNotEqualTo(content);
         assertThat(b.encryption().status(ADMIN, ACME).keys()).isPresent();
         assertThat(b.encryption().unavailableKeys()).isEmpty();
     }
@@ -192,9 +202,7 @@ class PostgresTenantEncryptionTest extends TwoNodeTest {
 
     @Test
     void aShreddedKeysetStopsWritesOnEveryNodeAtOnce() throws IOException {
-        encryptedTenantWithABuild();
-        upload(a, "app.img", SeededBytes.array(5, 10_000));
-        assertThat(read(b, "app.img")).hasSize(10_000);
+        appUploadedOnAReadOnB(5, 10_000);
 
         // The first step of a purge on A (an interrupted purge stays here).
         a.encryption().shred(ACME);
@@ -210,14 +218,8 @@ class PostgresTenantEncryptionTest extends TwoNodeTest {
 
     @Test
     void aPurgeOnOneNodeLeavesTheOtherUnableToReadOrWriteTheTenant() throws IOException {
-        encryptedTenantWithABuild();
-        byte[] content = SeededBytes.array(6, 50_000);
-        upload(a, "app.img", content);
-        assertThat(read(b, "app.img")).isEqualTo(content);
-        byte[] stolen;
-        try (InputStream in = new FileBlobStore(shared).open(keyOf("app.img"), ByteRange.ALL)) {
-            stolen = in.readAllBytes();
-        }
+        byte[] content = appUploadedOnAReadOnB(6, 50_000);
+        byte[] stolen = stored("app.img");
 
         a.tenants().purge(ADMIN, ACME);
 

@@ -298,11 +298,16 @@ class TenantKeysTest {
                 .as("a new keyset for the same ID does not open the old data").isInstanceOf(IntegrityViolationException.class);
     }
 
-    @Test
-    void masterKeyRotationRewrapsEveryKeysetAndKeepsThemReadableAtEveryStep() throws IOException {
+    private TenantKeys twoTenants() throws IOException {
         TenantKeys keys = load(Set.of());
         keys.create(ACME, false);
         keys.create(GLOBEX, false);
+        return keys;
+    }
+
+    @Test
+    void masterKeyRotationRewrapsEveryKeysetAndKeepsThemReadableAtEveryStep() throws IOException {
+        TenantKeys keys = twoTenants();
         byte[] wrappedByOldMaster = row(GLOBEX);
         MasterKeyFile master = (MasterKeyFile) keys.master();
 
@@ -322,12 +327,9 @@ class TenantKeysTest {
 
     @Test
     void aFailedRewrapLeavesEveryKeysetAsItWas() throws IOException {
-        TenantKeys keys = load(Set.of());
-        keys.create(ACME, false);
-        keys.create(GLOBEX, false);
+        TenantKeys keys = twoTenants();
         byte[] acme = row(ACME);
-        MasterKeyFile master = (MasterKeyFile) keys.master();
-        master.addPrimaryKey();
+        ((MasterKeyFile) keys.master()).addPrimaryKey();
         // The database refuses the second row's update: the first one's must not stay either.
         metadata.inTransaction(h -> h.execute("CREATE TRIGGER refuse BEFORE UPDATE ON tenant_keysets WHEN OLD.tenant_id = 'globex'"
                 + " BEGIN SELECT RAISE(ABORT, 'refused'); END"));

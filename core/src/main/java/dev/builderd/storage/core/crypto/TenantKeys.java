@@ -159,18 +159,17 @@ public final class TenantKeys implements DataKeys {
      * tenant's keyset there.
      *
      * @throws IllegalStateException with a message for the operator when {@code master} opens
-     *     none of the keysets: it is not the master key that wrapped them
+     *     none of the keysets, or not the master key check: it is not the master key that wrapped
+     *     them (the one the other nodes use)
      */
     public static TenantKeys load(Path directory, MasterKey master, MetadataStore metadata, Clock clock) throws IOException {
         register();
         TenantKeys keys = new TenantKeys(directory, master, metadata, clock);
         keys.importFiles();
-        keys.refreshAll();
         List<TenantId> unopened = new ArrayList<>();
         int opened = 0;
-        for (KeysetRows.Keyset row : metadata.read(KeysetRows::all)) {
-            State state = keys.cache.get(row.tenant()).state();
-            if (state instanceof State.Active) {
+        for (KeysetRows.Keyset row : keys.refreshAll()) {
+            if (keys.cache.get(row.tenant()).state() instanceof State.Active) {
                 opened++;
             } else if (!row.shredded()) {
                 unopened.add(row.tenant());
@@ -378,8 +377,8 @@ public final class TenantKeys implements DataKeys {
         return reload(tenant);
     }
 
-    /** Brings the cache to the table for every tenant: rows changed elsewhere are opened again. */
-    private void refreshAll() {
+    /** Brings the cache to the table for every tenant (rows changed elsewhere are opened again); returns the rows. */
+    private synchronized List<KeysetRows.Keyset> refreshAll() {
         List<KeysetRows.Keyset> rows = metadata.read(KeysetRows::all);
         Set<TenantId> encrypted = metadata.read(TenantRows::all).stream().filter(TenantInfo::encryption).map(TenantInfo::id)
                 .collect(Collectors.toSet());
@@ -398,6 +397,7 @@ public final class TenantKeys implements DataKeys {
             }
         }
         cache.keySet().removeIf(tenant -> !seen.contains(tenant) && !encrypted.contains(tenant));
+        return rows;
     }
 
     // ---------------------------------------------------------------- DataKeys

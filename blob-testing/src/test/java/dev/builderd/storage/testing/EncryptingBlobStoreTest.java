@@ -453,6 +453,45 @@ class EncryptingBlobStoreTest {
                     .isInstanceOf(IntegrityViolationException.class).hasMessageContaining(ACME_KEY.value());
         }
 
+        /**
+         * Keys that change elsewhere (another node rotated them): writes take the keys' current
+         * version, and a blob under a key the cached keyring lacks reloads it once, for whole,
+         * ranged and large local reads alike.
+         */
+        @Test
+        void writesUseTheCurrentKeysAndABlobUnderAKeyTheCachedKeyringLacksReloadsIt() throws Exception {
+            DataKeyring current = keyring(MARKER, rotated(KEYSET), false);
+            java.util.concurrent.atomic.AtomicInteger reloads = new java.util.concurrent.atomic.AtomicInteger();
+            EncryptingBlobStore stale = new EncryptingBlobStore(raw, new DataKeys() {
+                @Override
+                public Optional<DataKeyring> forKey(BlobKey key) {
+                    return Optional.of(KEYRING);
+                }
+
+                @Override
+                public Optional<DataKeyring> forWriting(BlobKey key) {
+                    return Optional.of(current);
+                }
+
+                @Override
+                public Optional<DataKeyring> reloaded(BlobKey key) {
+                    reloads.incrementAndGet();
+                    return Optional.of(current);
+                }
+            });
+            byte[] big = SeededBytes.array(10, 5 * MIB);
+
+            stale.put(ACME_KEY, new ByteArrayInputStream(big), big.length, WriteMode.OVERWRITE);
+
+            assertThat(stale.needsReencryption(ACME_KEY)).as("judged by the current keys").isFalse();
+            assertThat(read(stale, ACME_KEY, ByteRange.ALL)).isEqualTo(big);
+            assertThat(read(stale, ACME_KEY, new ByteRange(1000, 100))).isEqualTo(Arrays.copyOfRange(big, 1000, 1100));
+            assertThat(read(stale, ACME_KEY, new ByteRange(0, 4L * MIB))).isEqualTo(Arrays.copyOf(big, 4 * MIB));
+            assertThat(reloads.get()).as("one reload per read").isEqualTo(3);
+            assertThatThrownBy(() -> read(store, ACME_KEY, ByteRange.ALL)).as("keys that never learn of the key still fail")
+                    .isInstanceOf(IntegrityViolationException.class);
+        }
+
         /** Large local ranges decrypt ahead on other threads: the bytes, and a damaged segment far into the range. */
         @Test
         void aLargeLocalRangeDecryptsAheadAndStillFailsOnADamagedSegment() throws IOException {

@@ -18,4 +18,22 @@ public interface DataKeys {
      *     reads nor writes its blobs, rather than fall back to plaintext)
      */
     Optional<DataKeyring> forKey(BlobKey key) throws IOException;
+
+    /**
+     * The keyring a new blob under {@code key} is encrypted with. An implementation whose keys
+     * can change elsewhere (another node rotated or destroyed them) answers from their current
+     * version, so that no write uses an older primary key or destroyed keys; by default {@link #forKey}.
+     */
+    default Optional<DataKeyring> forWriting(BlobKey key) throws IOException {
+        return forKey(key);
+    }
+
+    /**
+     * The keyring again, after a blob under {@code key} was found encrypted under a key that the
+     * one {@link #forKey} gave does not hold: an implementation whose keys can change elsewhere
+     * (a rotation on another node) loads them again; by default {@link #forKey}.
+     */
+    default Optional<DataKeyring> reloaded(BlobKey key) throws IOException {
+        return forKey(key);
+    }
 }

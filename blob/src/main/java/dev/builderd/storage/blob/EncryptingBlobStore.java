@@ -176,9 +176,20 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
         }
     }
 
-    private static StreamingAead aeadFor(BlobKey key, DataKeyring keyring, Envelope.Encrypted envelope)
-            throws IntegrityViolationException {
-        return keyring.key(envelope.keyId()).orElseThrow(() -> unknownKey(key, envelope));
+    private StreamingAead aeadFor(BlobKey key, DataKeyring keyring, Envelope.Encrypted envelope) throws IOException {
+        return holding(key, keyring, envelope).key(envelope.keyId()).orElseThrow();
+    }
+
+    /**
+     * {@code keyring}, or when it lacks the blob's key (made since it was loaded, by a rotation
+     * elsewhere) the owner's keys loaded again, once.
+     */
+    private DataKeyring holding(BlobKey key, DataKeyring keyring, Envelope.Encrypted envelope) throws IOException {
+        if (keyring.key(envelope.keyId()).isPresent()) {
+            return keyring;
+        }
+        return keys.reloaded(key).filter(reloaded -> reloaded.key(envelope.keyId()).isPresent())
+                .orElseThrow(() -> unknownKey(key, envelope));
     }
 
     private static IntegrityViolationException unknownKey(BlobKey key, Envelope.Encrypted envelope) {
@@ -207,7 +218,7 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
         if (length < -1) {
             throw new IllegalArgumentException("length must be >= -1, was " + length);
         }
-        Optional<DataKeyring> keyring = keyring(key);
+        Optional<DataKeyring> keyring = Objects.requireNonNull(keys.forWriting(key), "DataKeys gave null");
         if (keyring.isEmpty()) {
             return delegate.put(key, data, length, mode);
         }
@@ -221,7 +232,8 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
      * plaintext, or encrypted under an older key. False for a missing blob or an owner without keys.
      */
     public boolean needsReencryption(BlobKey key) throws IOException {
-        Optional<DataKeyring> keyring = keyring(key);
+        // The keys a rewrite would use: a blob under a primary key made elsewhere is not taken for an old one, nor the reverse.
+        Optional<DataKeyring> keyring = Objects.requireNonNull(keys.forWriting(key), "DataKeys gave null");
         if (keyring.isEmpty()) {
             return false;
         }
@@ -417,7 +429,8 @@ public final class EncryptingBlobStore implements BlobStore, FileChannelReads, F
                 channel.close();
                 return Optional.empty();
             }
-            SegmentKey segmentKey = keyring.segmentKey(encrypted.keyId()).orElseThrow(() -> unknownKey(key, encrypted));
+            SegmentKey segmentKey = holding(key, keyring, encrypted).segmentKey(encrypted.keyId())
+                    .orElseThrow(() -> unknownKey(key, encrypted));
             if (prefix.length < first.capacity()) {
                 throw new IntegrityViolationException(key, new GeneralSecurityException("the ciphertext is too short"));
             }

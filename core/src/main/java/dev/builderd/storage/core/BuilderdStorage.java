@@ -122,7 +122,7 @@ public final class BuilderdStorage implements AutoCloseable {
         // Each cluster-wide job runs only on the node holding its lease; per-node work (access times
         // batched in this node's memory, the directories of builds hosted here) runs on every node.
         this.jobLeases = new JobLeases(metadata, nodeName, config.cluster().jobLease(), metrics);
-        encryption.start(() -> jobLeases.holds(JobLeases.Job.KEY_ROTATION));
+        encryption.start(jobLeases);
         this.background = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("builderd-jobs").daemon().factory());
         long interval = config.leaseCheckInterval().toMillis();
         background.scheduleWithFixedDelay(() -> jobLeases.runIfHeld(JobLeases.Job.BUILD_LEASE_REAPER, this::reapLeases), interval,

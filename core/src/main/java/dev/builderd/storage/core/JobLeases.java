@@ -60,7 +60,9 @@ public final class JobLeases implements AutoCloseable {
         /** The replication repair job (the queue's worker is shared by claiming rows, not leased). */
         REPLICATION_REPAIR,
         /** The scheduled backup of every tenant and prune ({@code UNKEY_BUILDERD_BACKUP_SCHEDULE}). */
-        BACKUP_SCHEDULE;
+        BACKUP_SCHEDULE,
+        /** The tenants' re-encryption jobs, whichever node started them. */
+        REENCRYPTION;
 
         /** The name in the {@code job_leases} table and the metric's label. */
         public String wireName() {

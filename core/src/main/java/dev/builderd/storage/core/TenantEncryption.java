@@ -11,6 +11,7 @@ import dev.builderd.storage.core.crypto.MasterKeyFile;
 import dev.builderd.storage.core.crypto.TenantKeys;
 import dev.builderd.storage.core.error.ConflictException;
 import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.metadata.NodeRows;
 import dev.builderd.storage.core.metadata.ReencryptionRows;
 import dev.builderd.storage.core.metadata.ReencryptionRows.Job;
 import dev.builderd.storage.core.metadata.TenantRows;
@@ -57,6 +58,8 @@ public final class TenantEncryption implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TenantEncryption.class);
     private static final Duration SAVE_EVERY = Duration.ofSeconds(1);
     private static final Duration BUSY_BUILD_RETRY = Duration.ofSeconds(5);
+    /** How often the holder of the re-encryption lease looks for jobs started on any node. */
+    static final Duration JOB_POLL = Duration.ofSeconds(2);
 
     /** A tenant's encryption as its status shows it. */
     public record Status(boolean enabled, Optional<TenantKeys.KeyStatus> keys, Optional<String> unavailable,
@@ -83,6 +86,10 @@ public final class TenantEncryption implements AutoCloseable {
             Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("builderd-reencryption").daemon().factory());
     private final Set<TenantId> queued = ConcurrentHashMap.newKeySet();
     private volatile boolean closing;
+    /** Whether this node may walk re-encryption jobs now (it holds their lease); none before {@link #start}. */
+    private volatile java.util.function.BooleanSupplier mayWalk = () -> false;
+    /** This node's name (from {@link #start}): the other nodes are those a master key rotation must not leave behind. */
+    private volatile String node = "";
     private volatile BackupTarget backupKeysets;
     /** A master key rotation interrupted by a crash, left to finish once the backups' keysets can be rewrapped. */
     private volatile MasterKey.Rotatable interruptedRotation;
@@ -106,16 +113,16 @@ public final class TenantEncryption implements AutoCloseable {
         MasterKey master = switch (config.master()) {
             case EncryptionConfig.MasterKeyOrigin.Given given -> given.key();
             case EncryptionConfig.MasterKeyOrigin.KeyFile file -> {
-                boolean keysetsExist = TenantKeys.holdsKeysets(layout.encryptionKeyDirectory());
+                boolean keysetsExist = TenantKeys.exist(layout.encryptionKeyDirectory(), metadata);
                 if (!keysetsExist && !encrypted.isEmpty() && !java.nio.file.Files.exists(file.path())) {
                     throw new IllegalStateException(encrypted.size() + " tenant(s) are encrypted but neither the master key "
-                            + file.path() + " nor their keysets exist; restore " + layout.encryptionKeyDirectory()
-                            + " from a backup. builderd never creates a new master key over encrypted data.");
+                            + file.path() + " nor their keysets (table tenant_keysets) exist; restore them from a backup."
+                            + " builderd never creates a new master key over encrypted data.");
                 }
                 yield MasterKeyFile.openOrCreate(file.path(), !keysetsExist && encrypted.isEmpty());
             }
         };
-        this.keys = TenantKeys.load(layout.encryptionKeyDirectory(), master, encrypted, clock);
+        this.keys = TenantKeys.load(layout.encryptionKeyDirectory(), master, metadata, clock);
         this.integrityFailures = Counter.builder().name("builderd_storage_integrity_failures")
                 .help("Reads of tenant data that failed authentication (damaged, truncated, moved or foreign ciphertext)")
                 .labelNames("tenant_id").register(registry);
@@ -155,25 +162,40 @@ public final class TenantEncryption implements AutoCloseable {
     }
 
     /**
-     * Resumes unfinished re-encryption jobs and starts the automatic rotation check, which runs
-     * each hour when {@code rotationMayRun} says so (the node holds the key rotation's job lease).
+     * Starts the background work: each {@link #JOB_POLL}, while this node holds the
+     * re-encryption lease, it walks every running re-encryption job, whichever node started it
+     * (so each job runs on one node, and a job whose node died resumes on the next holder from
+     * its saved place); each hour, while it holds the key rotation lease, it rotates the keys
+     * due (when automatic rotation is on).
      */
-    void start(java.util.function.BooleanSupplier rotationMayRun) {
-        for (Job job : metadata.read(ReencryptionRows::running)) {
-            schedule(job.tenant(), Duration.ZERO);
-        }
+    void start(JobLeases leases) {
+        this.mayWalk = () -> leases.holds(JobLeases.Job.REENCRYPTION);
+        this.node = leases.node();
         for (TenantId tenant : keys.withPlaintext()) {
             if (job(tenant).filter(j -> j.state() == ReencryptionRows.State.RUNNING).isEmpty()) {
                 startJob(tenant, Set.of());
             }
         }
+        worker.scheduleWithFixedDelay(this::walkRunningJobs, 0, JOB_POLL.toMillis(), TimeUnit.MILLISECONDS);
         if (!rotationInterval.isZero()) {
             long hour = Duration.ofHours(1).toMillis();
             worker.scheduleWithFixedDelay(() -> {
-                if (rotationMayRun.getAsBoolean()) {
+                if (leases.holds(JobLeases.Job.KEY_ROTATION)) {
                     rotateDueKeys();
                 }
             }, 0, hour, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private void walkRunningJobs() {
+        try {
+            if (mayWalk.getAsBoolean()) {
+                for (Job job : metadata.read(ReencryptionRows::running)) {
+                    schedule(job.tenant(), Duration.ZERO);
+                }
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("looking for re-encryption jobs to run failed (tried again in {} s): {}", JOB_POLL.toSeconds(), e.getMessage());
         }
     }
 
@@ -324,7 +346,7 @@ public final class TenantEncryption implements AutoCloseable {
 
     /**
      * Rotates the master key: a file master gets a new primary key, every tenant keyset is
-     * rewrapped with it (each file replaced atomically), then the older master keys are removed.
+     * rewrapped with it (all rows in one transaction), then the older master keys are removed.
      * A crash at any point leaves every keyset readable; the next start finishes the rotation. A
      * master key given from outside is only used to rewrap (its owner rotates it).
      */
@@ -333,6 +355,14 @@ public final class TenantEncryption implements AutoCloseable {
         MasterKey master = keys.master();
         try {
             if (master instanceof MasterKey.Rotatable rotatable) {
+                List<String> others = metadata.read(h -> NodeRows.others(h, node));
+                if (!others.isEmpty()) {
+                    throw new ConflictException("the master key " + master.origin() + " is this node's own file, and nodes " + others
+                            + " share the metadata store: rotating it here would leave them unable to open the rewrapped tenant"
+                            + " keysets. Stop every node, give each the same master key file with a new primary key (and the old"
+                            + " one), then start them (docs/encryption.md, \"Several nodes\"); delete the rows of nodes that are"
+                            + " gone for good from the table nodes");
+                }
                 rotatable.addPrimaryKey();
                 return finishMasterRotation(rotatable);
             }
@@ -461,6 +491,9 @@ public final class TenantEncryption implements AutoCloseable {
     }
 
     private void walk(TenantId tenant) {
+        if (!mayWalk.getAsBoolean()) {
+            return;
+        }
         Optional<Job> found = job(tenant).filter(j -> j.state() == ReencryptionRows.State.RUNNING);
         if (found.isEmpty()) {
             return;
@@ -478,7 +511,8 @@ public final class TenantEncryption implements AutoCloseable {
             try {
                 Iterator<BlobInfo> blobs = store.list(prefix, after == null ? null : BlobKey.of(after));
                 while (blobs.hasNext()) {
-                    if (closing) {
+                    // Stopping or no longer the holder: the next holder resumes from the saved place (each rewrite was saved).
+                    if (closing || !mayWalk.getAsBoolean()) {
                         return;
                     }
                     BlobKey key = blobs.next().key();

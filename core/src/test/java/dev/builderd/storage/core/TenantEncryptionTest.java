@@ -136,6 +136,10 @@ class TenantEncryptionTest {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
     }
 
+    private Optional<dev.builderd.storage.core.metadata.KeysetRows.Keyset> keysetRow() {
+        return metadata.read(h -> dev.builderd.storage.core.metadata.KeysetRows.find(h, ACME));
+    }
+
     private TenantEncryption.Status status() {
         return storage.encryption().status(ADMIN, ACME);
     }
@@ -170,7 +174,7 @@ class TenantEncryptionTest {
         assertThat(storage.artifacts().describe(ADMIN, B1, FileName.of("rootfs.tar")).openFileChannel())
                 .as("no raw file channel for ciphertext").isEmpty();
         assertThat(status().keys()).get().extracting(k -> k.acceptsPlaintext()).isEqualTo(false);
-        assertThat(dataRoot.resolve("config/encryption-keys/acme.key")).exists();
+        assertThat(keysetRow()).as("the keyset is in the metadata store").isPresent();
         assertThat(dataRoot.resolve("config/encryption-keys/master.key")).exists();
     }
 
@@ -184,7 +188,7 @@ class TenantEncryptionTest {
 
         assertThat(Files.readAllBytes(onDisk(B1, "app.tar"))).isEqualTo(content);
         assertThat(status().enabled()).isFalse();
-        assertThat(dataRoot.resolve("config/encryption-keys/acme.key")).doesNotExist();
+        assertThat(keysetRow()).isEmpty();
     }
 
     @Test
@@ -347,8 +351,7 @@ class TenantEncryptionTest {
 
         storage.tenants().purge(ADMIN, ACME);
 
-        assertThat(dataRoot.resolve("config/encryption-keys/acme.key")).doesNotExist();
-        assertThat(dataRoot.resolve("config/encryption-keys/acme.shredded")).as("purge finished").doesNotExist();
+        assertThat(keysetRow()).as("purge finished: not even a tombstone").isEmpty();
         storage.tenants().put(ADMIN, ACME, Tier.ENTERPRISE, null);
         createBuild(B1);
         upload(B1, "a.img", new byte[] {1});
@@ -383,7 +386,7 @@ class TenantEncryptionTest {
         assertThatThrownBy(this::start).isInstanceOf(IllegalStateException.class).hasMessageContaining("is missing");
         assertThat(master).as("never recreated").doesNotExist();
 
-        Files.delete(dataRoot.resolve("config/encryption-keys/acme.key"));
+        metadata.inTransaction(h -> h.createUpdate("DELETE FROM tenant_keysets").execute());
         assertThatThrownBy(this::start).as("keysets gone too, but the tenant is encrypted")
                 .isInstanceOf(IllegalStateException.class).hasMessageContaining("1 tenant(s) are encrypted");
         assertThat(master).doesNotExist();

@@ -1,5 +1,6 @@
 package dev.builderd.storage.core;
 
+import dev.builderd.storage.blob.BlobStore;
 import java.io.IOException;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
@@ -29,9 +30,14 @@ abstract class TwoNodeTest {
         return java.time.Clock.systemUTC();
     }
 
+    /** How node 0 (A) or 1 (B) reaches the shared store: as it is unless a test wraps it. */
+    BlobStore view(int node, BlobStore shared) {
+        return shared;
+    }
+
     @BeforeEach
     final void startNodes() throws IOException {
-        nodes = new TwoNodes(rootA, rootB, shared, this::configure, clock());
+        nodes = new TwoNodes(rootA, rootB, shared, this::configure, clock(), this::view);
         a = nodes.a();
         b = nodes.b();
     }

@@ -1,5 +1,6 @@
 package dev.builderd.storage.core;
 
+import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.blob.TieredBlobStore;
 import dev.builderd.storage.core.metadata.MetadataLocation;
@@ -9,6 +10,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.util.Optional;
+import java.util.function.BiFunction;
 import java.util.function.UnaryOperator;
 
 /**
@@ -25,6 +27,7 @@ final class TwoNodes implements AutoCloseable {
     private final FileBlobStore shared;
     private final UnaryOperator<CoreConfig> config;
     private final Clock clock;
+    private final BiFunction<Integer, BlobStore, BlobStore> view;
     private final MetadataStore[] metadata = new MetadataStore[2];
     private final BuilderdStorage[] nodes = new BuilderdStorage[2];
     private final TieredBlobStore[] tiers = new TieredBlobStore[2];
@@ -32,13 +35,16 @@ final class TwoNodes implements AutoCloseable {
     /**
      * @param config changes to each node's default configuration
      * @param clock both nodes' clock
+     * @param view how node 0 (A) or 1 (B) reaches the shared store (a test's wrapper around it)
      */
-    TwoNodes(Path rootA, Path rootB, Path shared, UnaryOperator<CoreConfig> config, Clock clock) throws IOException {
+    TwoNodes(Path rootA, Path rootB, Path shared, UnaryOperator<CoreConfig> config, Clock clock,
+            BiFunction<Integer, BlobStore, BlobStore> view) throws IOException {
         this.clock = clock;
         this.url = PostgresServer.shared().newDatabase().url();
         this.roots = new Path[] {rootA, rootB};
         this.shared = new FileBlobStore(shared);
         this.config = config;
+        this.view = view;
         for (int i = 0; i < 2; i++) {
             metadata[i] = MetadataStore.open(MetadataLocation.parse(url));
             start(i);
@@ -85,11 +91,12 @@ final class TwoNodes implements AutoCloseable {
 
     private BuilderdStorage start(int i) throws IOException {
         Path root = roots[i];
-        tiers[i] = new TieredBlobStore(shared, new TieredBlobStore.Settings(TieredBlobStore.Settings.DEFAULT_MEMORY_BYTES,
+        BlobStore reached = view.apply(i, shared);
+        tiers[i] = new TieredBlobStore(reached, new TieredBlobStore.Settings(TieredBlobStore.Settings.DEFAULT_MEMORY_BYTES,
                 TieredBlobStore.Settings.DEFAULT_MEMORY_MAX_ENTRY_BYTES, Optional.of(root.resolve("cache-tier")), 64L << 20,
                 TieredBlobStore.Settings.DEFAULT_REMOTE_TIMEOUT));
         nodes[i] = new BuilderdStorage(config.apply(CoreConfig.defaults(Layout.under(root))), metadata[i],
-                new Stores(shared, shared, tiers[i]), "admin-token-for-tests", clock);
+                new Stores(reached, reached, tiers[i]), "admin-token-for-tests", clock);
         return nodes[i];
     }
 

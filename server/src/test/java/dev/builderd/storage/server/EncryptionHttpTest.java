@@ -6,6 +6,10 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.builderd.storage.blob.EncryptingBlobStore;
+import dev.builderd.storage.core.metadata.KeysetRows;
+import dev.builderd.storage.core.metadata.MetadataLocation;
+import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.server.DaemonFixture.Response;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -28,6 +32,19 @@ class EncryptionHttpTest extends HttpApiTestBase {
 
     private Path keys() {
         return dataRoot.resolve("config/encryption-keys");
+    }
+
+    /** Runs {@code change} on the daemon's metadata store, through a connection of the test's own. */
+    private <T> T inMetadata(org.jdbi.v3.core.HandleCallback<T, RuntimeException> change) {
+        try (MetadataStore metadata = MetadataStore.open(metadataUrl.map(MetadataLocation::parse)
+                .orElseGet(() -> MetadataLocation.sqlite(dataRoot.resolve("metadata").resolve("builderd.db"))))) {
+            return metadata.inTransaction(change);
+        }
+    }
+
+    private String keysetRow(String tenant) {
+        return inMetadata(h -> KeysetRows.find(h, TenantId.of(tenant))).flatMap(KeysetRows.Keyset::wrapped)
+                .map(bytes -> new String(bytes, java.nio.charset.StandardCharsets.UTF_8)).orElseThrow();
     }
 
     private Path onDisk(String tenant, String build, String name) {
@@ -78,7 +95,7 @@ class EncryptionHttpTest extends HttpApiTestBase {
         assertThat(status.get("plaintext_may_remain").asBoolean()).isFalse();
         assertThat(status.get("next_rotation").asText()).isNotBlank();
         assertThat(status.get("workspace_volume").get("encrypted").asBoolean()).as("no dm-crypt volume on this machine").isFalse();
-        assertThat(status.toString()).doesNotContain(Files.readString(keys().resolve("acme.key")).substring(60, 100));
+        assertThat(status.toString()).doesNotContain(keysetRow("acme").substring(60, 100));
     }
 
     @Test
@@ -189,19 +206,20 @@ class EncryptionHttpTest extends HttpApiTestBase {
         build("globex", globex, "b1");
         upload("acme", acme, "b1", "app.img", bytes(8, 1000));
         upload("globex", globex, "b1", "app.img", bytes(9, 1000));
-        Files.writeString(keys().resolve("acme.key"), "{\"format\":\"builderd-tenant-keyset/1\", \"damaged");
+        inMetadata(h -> h.createUpdate("UPDATE tenant_keysets SET wrapped = :w WHERE tenant_id = 'acme'")
+                .bind("w", "{\"format\":\"builderd-tenant-keyset/1\", \"damaged".getBytes(java.nio.charset.StandardCharsets.UTF_8)).execute());
 
         daemon.restart();
 
-        assertProblem(get(artifactPath("acme", "b1", "app.img"), acme), 500, "acme", "acme.key");
+        assertProblem(get(artifactPath("acme", "b1", "app.img"), acme), 500, "acme", "tenant_keysets");
         assertThat(get(artifactPath("acme", "b1", "app.img"), acme).json().get("type").asText())
                 .endsWith("/encryption-keys-unavailable");
         assertProblem(upload("acme", acme, "b1", "more.img", bytes(1, 10)), 500, "unavailable");
         assertThat(get(artifactPath("globex", "b1", "app.img"), globex).status()).isEqualTo(200);
-        assertThat(encryptionStatus("acme", ADMIN).get("keys_unavailable").asText()).contains("acme.key");
+        assertThat(encryptionStatus("acme", ADMIN).get("keys_unavailable").asText()).contains("tenant_keysets");
         JsonNode health = get("/health/storage", ADMIN).json();
         assertThat(health.get("status").asText()).isEqualTo("degraded");
-        assertThat(health.get("encryption").get("unavailable").get("acme").asText()).contains("acme.key");
+        assertThat(health.get("encryption").get("unavailable").get("acme").asText()).contains("tenant_keysets");
         assertThat(get("/health/storage", null).json().get("encryption").has("unavailable")).as("details for the admin only").isFalse();
     }
 

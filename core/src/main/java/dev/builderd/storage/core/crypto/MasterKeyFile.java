@@ -51,7 +51,7 @@ public final class MasterKeyFile implements MasterKey.Rotatable {
             if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
                 if (!mayCreate) {
                     throw new IllegalStateException("the master key " + file + " is missing, but tenant keysets wrapped by a"
-                            + " master key exist beside it; restore the master key file (from your backup of it) or point"
+                            + " master key exist (in the metadata store); restore the master key file (from your backup of it) or point"
                             + " UNKEY_BUILDERD_MASTER_KEY_FILE at it. builderd never creates a new master key over existing keysets.");
                 }
                 KeysetHandle created = KeysetHandle.newBuilder()

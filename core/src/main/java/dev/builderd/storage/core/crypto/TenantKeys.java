@@ -9,8 +9,14 @@ import dev.builderd.storage.blob.BlobKey;
 import dev.builderd.storage.blob.DataKeyring;
 import dev.builderd.storage.blob.DataKeys;
 import dev.builderd.storage.blob.EncryptingBlobStore;
+import dev.builderd.storage.core.metadata.KeysetRows;
+import dev.builderd.storage.core.metadata.MetadataLocation;
+import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.TenantId;
+import dev.builderd.storage.core.model.TenantInfo;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -21,7 +27,10 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -29,32 +38,56 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Collectors;
+import org.jdbi.v3.core.Handle;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Every tenant's data keys, one file per tenant at {@code {dir}/{tenant}.key}: a Tink streaming
- * AEAD keyset wrapped by the {@link MasterKey} with the tenant ID as associated data (a file
- * copied to another tenant's name does not open), plus the tenant's blob marker, when its primary
- * key was made, and whether plaintext blobs from before it had keys may still exist.
+ * Every tenant's data keys, kept in the metadata store's {@code tenant_keysets} table so that
+ * every node sharing it sees each tenant's keyset, its rotations and its shredding: a Tink
+ * streaming AEAD keyset wrapped by the {@link MasterKey} with the tenant ID as associated data (a
+ * row copied to another tenant does not open), plus the tenant's blob marker, when its primary key
+ * was made, and whether plaintext blobs from before it had keys may still exist. Key files of
+ * earlier versions ({@code {dir}/{tenant}.key}, {@code {tenant}.shredded}) are imported into the
+ * table at start-up and then removed, so that no stale copy outlives a rotation or a purge.
  *
- * <p>A tenant without a file stores plaintext; a tenant that must be encrypted but whose file is
+ * <p>A tenant without a row stores plaintext; a tenant that must be encrypted but whose keyset is
  * missing, damaged or shredded has {@link KeysUnavailableException unavailable} keys, and none of
- * its blobs are read or written. Files change only through this class, atomically; a purge
- * leaves a {@code {tenant}.shredded} tombstone until the tenant's data is gone.
+ * its blobs are read or written. Rows change only through this class: each change is made to the
+ * row as the table holds it (a concurrent change on another node is never lost), and a purge
+ * leaves a tombstone row until the tenant's data is gone.
+ *
+ * <p>Each node caches the keysets it opened. On SQLite this node is the only writer, so the cache
+ * is always current. On PostgreSQL other nodes change rows too: a write ({@link #forWriting})
+ * compares the cached keyset's version with the table's first (one indexed read), so it always
+ * uses the current primary key and never encrypts for a shredded keyset; a read uses a cached
+ * keyset for at most {@link #RECHECK} before comparing, and a blob under a key the cached keyset
+ * lacks (made by a rotation on another node) reloads it at once ({@link #reloaded}).
  */
 public final class TenantKeys implements DataKeys {
 
+    /** How long a read on PostgreSQL may use a cached keyset before its version is compared with the table's. */
+    public static final Duration RECHECK = Duration.ofSeconds(2);
     private static final Logger LOG = LoggerFactory.getLogger(TenantKeys.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String FORMAT = "builderd-tenant-keyset/1";
     private static final String KEY_SUFFIX = ".key";
     private static final String SHREDDED_SUFFIX = ".shredded";
-    /** The file name of the default master key in the same directory. */
+    /** The file name of the default master key in the key directory. */
     public static final String MASTER_KEY_FILE = "master.key";
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** The associated data of the master key check. */
+    private static final byte[] MASTER_CHECK_CONTEXT = "builderd master key check".getBytes(StandardCharsets.UTF_8);
+    /** The version of a tenant without a row. */
+    private static final long NO_ROW = 0;
+    /** How often a change is tried again when other nodes keep changing the same row first. */
+    private static final int CHANGE_ATTEMPTS = 10;
+    private static final String PURGED = "they were destroyed when the tenant was purged; finish the purge";
+    private static final String MISSING = "its keyset is missing from the metadata store (table tenant_keysets); restore it"
+            + " (the table, or the database) from a backup";
 
-    /** A tenant's key file as stored. */
+    /** A tenant's key document as stored in its row. */
     private record KeyFile(String format, String tenant, String marker, long primarySinceEpochMs,
             boolean acceptsPlaintext, String keyset) {
     }
@@ -67,6 +100,16 @@ public final class TenantKeys implements DataKeys {
 
         record Unavailable(String reason) implements State {
         }
+
+        /** No keys: the tenant's blobs are stored as they are. */
+        record Plaintext() implements State {
+        }
+    }
+
+    private static final State PLAINTEXT = new State.Plaintext();
+
+    /** A tenant's state as this node last read it: the row's version, and when (System.nanoTime) it was compared. */
+    private record Cached(State state, long version, long checkedAt) {
     }
 
     /** A tenant's keys as the status shows them: no key material. */
@@ -75,23 +118,35 @@ public final class TenantKeys implements DataKeys {
 
     private final Path directory;
     private final MasterKey master;
+    private final MetadataStore metadata;
     private final Clock clock;
-    private final Map<TenantId, State> states = new ConcurrentHashMap<>();
+    /** Whether other nodes change the rows too (PostgreSQL): then cached keysets are compared with the table. */
+    private final boolean shared;
+    private final Map<TenantId, Cached> cache = new ConcurrentHashMap<>();
 
-    private TenantKeys(Path directory, MasterKey master, Clock clock) {
+    private TenantKeys(Path directory, MasterKey master, MetadataStore metadata, Clock clock) {
         this.directory = directory;
         this.master = master;
+        this.metadata = metadata;
         this.clock = clock;
+        this.shared = metadata.location().dialect() == MetadataLocation.Dialect.POSTGRESQL;
     }
 
-    /** Whether {@code directory} holds tenant keysets (or tombstones) that a master key wrapped. */
-    public static boolean holdsKeysets(Path directory) throws IOException {
+    /**
+     * Whether tenant keysets (or tombstones) that a master key wrapped exist: rows of the metadata
+     * store, or key files in {@code directory} not imported yet.
+     */
+    public static boolean exist(Path directory, MetadataStore metadata) throws IOException {
+        if (metadata.read(KeysetRows::any)) {
+            return true;
+        }
         if (!Files.isDirectory(directory)) {
             return false;
         }
-        try (DirectoryStream<Path> files = Files.newDirectoryStream(directory, "*" + KEY_SUFFIX)) {
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(directory)) {
             for (Path file : files) {
-                if (!file.getFileName().toString().equals(MASTER_KEY_FILE)) {
+                if (tenantOf(file.getFileName().toString(), KEY_SUFFIX).or(() -> tenantOf(file.getFileName().toString(),
+                        SHREDDED_SUFFIX)).isPresent()) {
                     return true;
                 }
             }
@@ -100,69 +155,71 @@ public final class TenantKeys implements DataKeys {
     }
 
     /**
-     * Loads every tenant keyset in {@code directory}.
+     * Imports the key files in {@code directory} into the metadata store, then opens every
+     * tenant's keyset there.
      *
-     * @param encryptedTenants the tenants whose data must be encrypted (from the metadata); one
-     *     without a keyset file gets unavailable keys rather than plaintext
      * @throws IllegalStateException with a message for the operator when {@code master} opens
-     *     none of the keysets: it is not the master key that wrapped them
+     *     none of the keysets, or not the master key check: it is not the master key that wrapped
+     *     them (the one the other nodes use)
      */
-    public static TenantKeys load(Path directory, MasterKey master, Set<TenantId> encryptedTenants, Clock clock)
-            throws IOException {
+    public static TenantKeys load(Path directory, MasterKey master, MetadataStore metadata, Clock clock) throws IOException {
         register();
-        TenantKeys keys = new TenantKeys(directory, master, clock);
-        Files.createDirectories(directory);
+        TenantKeys keys = new TenantKeys(directory, master, metadata, clock);
+        keys.importFiles();
+        List<TenantId> unopened = new ArrayList<>();
         int opened = 0;
-        List<String> unopened = new ArrayList<>();
-        try (DirectoryStream<Path> files = Files.newDirectoryStream(directory)) {
-            for (Path file : files) {
-                String name = file.getFileName().toString();
-                if (name.equals(MASTER_KEY_FILE) || name.startsWith(".")) {
-                    continue;
-                }
-                if (name.endsWith(SHREDDED_SUFFIX)) {
-                    tenantOf(name, SHREDDED_SUFFIX).ifPresent(tenant -> keys.states.put(tenant,
-                            new State.Unavailable("they were destroyed when the tenant was purged; finish the purge")));
-                    continue;
-                }
-                Optional<TenantId> tenant = tenantOf(name, KEY_SUFFIX);
-                if (tenant.isEmpty()) {
-                    continue;
-                }
-                if (keys.states.containsKey(tenant.get())) {
-                    continue;
-                }
-                try {
-                    keys.states.put(tenant.get(), keys.read(tenant.get()));
-                    opened++;
-                } catch (GeneralSecurityException e) {
-                    unopened.add(name);
-                    keys.states.put(tenant.get(), new State.Unavailable("the keyset file " + file + " does not open with the"
-                            + " master key (" + master.origin() + "): it is damaged, belongs to another tenant, or was wrapped"
-                            + " by another master key; restore it from a backup"));
-                } catch (IOException | RuntimeException e) {
-                    unopened.add(name);
-                    keys.states.put(tenant.get(), new State.Unavailable("the keyset file " + file + " cannot be read ("
-                            + e.getMessage() + "); restore it from a backup"));
-                }
+        for (KeysetRows.Keyset row : keys.refreshAll()) {
+            if (keys.cache.get(row.tenant()).state() instanceof State.Active) {
+                opened++;
+            } else if (!row.shredded()) {
+                unopened.add(row.tenant());
             }
         }
         if (opened == 0 && !unopened.isEmpty()) {
             throw new IllegalStateException("the master key (" + master.origin() + ") opens none of the " + unopened.size()
-                    + " tenant keysets in " + directory + ": it is not the master key that wrapped them. Restore the right"
+                    + " tenant keysets in the metadata store: it is not the master key that wrapped them. Restore the right"
                     + " master key; builderd never replaces one.");
         }
-        for (String name : unopened) {
-            LOG.error("tenant keyset {} in {} cannot be opened; that tenant's data is unavailable until it is restored", name, directory);
+        if ((opened > 0 || metadata.read(KeysetRows::masterCheck).isPresent()) && !keys.masterMatches()) {
+            throw new IllegalStateException(keys.wrongMaster() + ". builderd never replaces a master key.");
         }
-        for (TenantId tenant : encryptedTenants) {
-            if (keys.states.putIfAbsent(tenant, new State.Unavailable("its keyset file " + keys.fileOf(tenant)
-                    + " is missing; restore it from a backup")) == null) {
-                LOG.error("tenant {} is encrypted but its keyset {} is missing; its data is unavailable until it is restored",
-                        tenant, keys.fileOf(tenant));
-            }
-        }
+        keys.unavailable().forEach((tenant, reason) -> LOG.error("the encryption keys of tenant {} are unavailable ({}); its data"
+                + " is neither read nor written until they are restored", tenant, reason));
         return keys;
+    }
+
+    /**
+     * Whether the master key opens the check in {@code master_key_check}, which proves it is the
+     * key the other nodes use; writes the check (with this master key) when there is none yet.
+     */
+    private boolean masterMatches() throws IOException {
+        Optional<byte[]> check = metadata.read(KeysetRows::masterCheck);
+        if (check.isEmpty()) {
+            byte[] secret = new byte[32];
+            RANDOM.nextBytes(secret);
+            byte[] made;
+            try {
+                made = master.aead().encrypt(secret, MASTER_CHECK_CONTEXT);
+            } catch (GeneralSecurityException e) {
+                throw new IOException("cannot encrypt with the master key (" + master.origin() + ")", e);
+            }
+            if (metadata.inTransaction(h -> KeysetRows.insertMasterCheck(h, made, clock.millis()))) {
+                return true;
+            }
+            check = metadata.read(KeysetRows::masterCheck);
+        }
+        try {
+            master.aead().decrypt(check.orElseThrow(), MASTER_CHECK_CONTEXT);
+            return true;
+        } catch (GeneralSecurityException otherKey) {
+            return false;
+        }
+    }
+
+    private String wrongMaster() {
+        return "the master key (" + master.origin() + ") is not the one the other nodes sharing this metadata store use (it does"
+                + " not open the check in table master_key_check): give this node their master key (a copy of their master key"
+                + " file, or the same UNKEY_BUILDERD_MASTER_KEY)";
     }
 
     private static void register() throws IOException {
@@ -175,7 +232,7 @@ public final class TenantKeys implements DataKeys {
     }
 
     private static Optional<TenantId> tenantOf(String fileName, String suffix) {
-        if (!fileName.endsWith(suffix)) {
+        if (!fileName.endsWith(suffix) || fileName.equals(MASTER_KEY_FILE) || fileName.startsWith(".")) {
             return Optional.empty();
         }
         try {
@@ -185,23 +242,55 @@ public final class TenantKeys implements DataKeys {
         }
     }
 
-    private Path fileOf(TenantId tenant) {
-        return directory.resolve(tenant.value() + KEY_SUFFIX);
-    }
-
-    private Path tombstoneOf(TenantId tenant) {
-        return directory.resolve(tenant.value() + SHREDDED_SUFFIX);
+    /**
+     * Moves the key files of an earlier version into the table: a tombstone first (a purge that
+     * had begun stays begun), then each keyset whose tenant has no row. A file is removed once
+     * the table holds it; one that differs from the tenant's row is left, with a warning, for the
+     * operator to compare (the row is what every node uses).
+     */
+    private void importFiles() throws IOException {
+        if (!Files.isDirectory(directory)) {
+            return;
+        }
+        List<Path> tombstones = new ArrayList<>();
+        List<Path> keyFiles = new ArrayList<>();
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(directory)) {
+            for (Path file : files) {
+                String name = file.getFileName().toString();
+                tenantOf(name, SHREDDED_SUFFIX).ifPresent(tenant -> tombstones.add(file));
+                tenantOf(name, KEY_SUFFIX).ifPresent(tenant -> keyFiles.add(file));
+            }
+        }
+        for (Path file : tombstones) {
+            TenantId tenant = tenantOf(file.getFileName().toString(), SHREDDED_SUFFIX).orElseThrow();
+            metadata.inTransaction(h -> KeysetRows.shred(h, tenant, clock.millis()).or(() -> KeysetRows.insert(h, tenant, null, clock.millis())));
+            KeyFiles.delete(directory.resolve(tenant.value() + KEY_SUFFIX));
+            KeyFiles.delete(file);
+            LOG.info("tenant {}: the tombstone of its shredded keyset moved from {} into the metadata store", tenant, file);
+        }
+        for (Path file : keyFiles) {
+            if (!Files.exists(file)) {
+                continue;
+            }
+            TenantId tenant = tenantOf(file.getFileName().toString(), KEY_SUFFIX).orElseThrow();
+            byte[] bytes = Files.readAllBytes(file);
+            boolean held = metadata.inTransaction(h -> KeysetRows.insert(h, tenant, bytes, clock.millis()).isPresent()
+                    || KeysetRows.find(h, tenant).flatMap(KeysetRows.Keyset::wrapped).filter(row -> Arrays.equals(row, bytes)).isPresent());
+            if (held) {
+                KeyFiles.delete(file);
+                LOG.info("tenant {}: keyset file {} moved into the metadata store", tenant, file);
+            } else {
+                LOG.warn("tenant {}: the keyset file {} differs from the tenant's keyset in the metadata store, which every node"
+                        + " uses; the file is left for you to compare and remove (it holds key material)", tenant, file);
+            }
+        }
     }
 
     private static byte[] associatedData(TenantId tenant) {
         return tenant.value().getBytes(StandardCharsets.UTF_8);
     }
 
-    private State.Active read(TenantId tenant) throws IOException, GeneralSecurityException {
-        return parse(tenant, Files.readAllBytes(fileOf(tenant)));
-    }
-
-    /** Opens a key file's bytes: the keyset must be the tenant's, wrapped by the master key. */
+    /** Opens a key document's bytes: the keyset must be the tenant's, wrapped by the master key. */
     private State.Active parse(TenantId tenant, byte[] bytes) throws IOException, GeneralSecurityException {
         KeyFile file = JSON.readValue(bytes, KeyFile.class);
         if (!FORMAT.equals(file.format())) {
@@ -220,12 +309,7 @@ public final class TenantKeys implements DataKeys {
         return new State.Active(keyset, marker, primarySince, acceptsPlaintext, new DataKeyring(marker, keyset, acceptsPlaintext));
     }
 
-    private void write(TenantId tenant, State.Active state) throws IOException {
-        KeyFiles.write(fileOf(tenant), serialize(tenant, state));
-        states.put(tenant, state);
-    }
-
-    /** A key file's bytes: the keyset wrapped by the master key's primary, with the tenant as associated data. */
+    /** A key document's bytes: the keyset wrapped by the master key's primary, with the tenant as associated data. */
     private byte[] serialize(TenantId tenant, State.Active state) throws IOException {
         try {
             String wrapped = TinkJsonProtoKeysetFormat.serializeEncryptedKeyset(state.keyset(), master.aead(), associatedData(tenant));
@@ -241,119 +325,248 @@ public final class TenantKeys implements DataKeys {
         return KeysetHandle.generateEntryFromParameters(EncryptingBlobStore.KEY_PARAMETERS).withRandomId().makePrimary();
     }
 
+    // ---------------------------------------------------------------- reading the table
+
+    /** What the tenant's row (or its absence) says: never throws for a row that does not open. */
+    private State stateOf(TenantId tenant, Optional<KeysetRows.Keyset> row) {
+        if (row.isEmpty()) {
+            boolean encrypted = metadata.read(h -> TenantRows.find(h, tenant)).map(TenantInfo::encryption).orElse(false);
+            return encrypted ? new State.Unavailable(MISSING) : PLAINTEXT;
+        }
+        if (row.get().shredded()) {
+            return new State.Unavailable(PURGED);
+        }
+        try {
+            return parse(tenant, row.get().wrapped().orElseThrow());
+        } catch (GeneralSecurityException e) {
+            return new State.Unavailable("its keyset in the metadata store (table tenant_keysets) does not open with the master"
+                    + " key (" + master.origin() + "): it is damaged, belongs to another tenant, or was wrapped by another master"
+                    + " key; restore it from a backup");
+        } catch (IOException | RuntimeException e) {
+            return new State.Unavailable("its keyset in the metadata store (table tenant_keysets) cannot be read ("
+                    + e.getMessage() + "); restore it from a backup");
+        }
+    }
+
+    /** Reads the tenant's row now and caches what it says. */
+    private State reload(TenantId tenant) {
+        Optional<KeysetRows.Keyset> row = metadata.read(h -> KeysetRows.find(h, tenant));
+        State state = stateOf(tenant, row);
+        cache.put(tenant, new Cached(state, row.map(KeysetRows.Keyset::version).orElse(NO_ROW), System.nanoTime()));
+        return state;
+    }
+
+    /**
+     * The tenant's state: the cached one, compared with the table's version first when
+     * {@code exact} or when it was last compared more than {@link #RECHECK} ago (PostgreSQL only).
+     */
+    private State current(TenantId tenant, boolean exact) {
+        Cached cached = cache.get(tenant);
+        if (!shared) {
+            return cached == null ? PLAINTEXT : cached.state();
+        }
+        long now = System.nanoTime();
+        if (cached != null && !exact && now - cached.checkedAt() < RECHECK.toNanos()) {
+            return cached.state();
+        }
+        long version = metadata.read(h -> KeysetRows.version(h, tenant)).orElse(NO_ROW);
+        if (cached != null && cached.version() == version) {
+            cache.put(tenant, new Cached(cached.state(), version, now));
+            return cached.state();
+        }
+        return reload(tenant);
+    }
+
+    /** Brings the cache to the table for every tenant (rows changed elsewhere are opened again); returns the rows. */
+    private synchronized List<KeysetRows.Keyset> refreshAll() {
+        List<KeysetRows.Keyset> rows = metadata.read(KeysetRows::all);
+        Set<TenantId> encrypted = metadata.read(TenantRows::all).stream().filter(TenantInfo::encryption).map(TenantInfo::id)
+                .collect(Collectors.toSet());
+        Set<TenantId> seen = new HashSet<>();
+        long now = System.nanoTime();
+        for (KeysetRows.Keyset row : rows) {
+            seen.add(row.tenant());
+            Cached cached = cache.get(row.tenant());
+            if (cached == null || cached.version() != row.version()) {
+                cache.put(row.tenant(), new Cached(stateOf(row.tenant(), Optional.of(row)), row.version(), now));
+            }
+        }
+        for (TenantId tenant : encrypted) {
+            if (!seen.contains(tenant)) {
+                cache.put(tenant, new Cached(new State.Unavailable(MISSING), NO_ROW, now));
+            }
+        }
+        cache.keySet().removeIf(tenant -> !seen.contains(tenant) && !encrypted.contains(tenant));
+        return rows;
+    }
+
     // ---------------------------------------------------------------- DataKeys
 
     @Override
     public Optional<DataKeyring> forKey(BlobKey key) throws IOException {
+        Optional<TenantId> tenant = ownerOf(key);
+        return tenant.isEmpty() ? Optional.empty() : ring(current(tenant.get(), false), tenant.get());
+    }
+
+    /** The tenant's keys as the table holds them now: a write never uses an older primary key, nor a shredded keyset. */
+    @Override
+    public Optional<DataKeyring> forWriting(BlobKey key) throws IOException {
+        Optional<TenantId> tenant = ownerOf(key);
+        return tenant.isEmpty() ? Optional.empty() : ring(current(tenant.get(), true), tenant.get());
+    }
+
+    /** The same as {@link #forWriting}: a key missing from the cached keyset was made since, on another node. */
+    @Override
+    public Optional<DataKeyring> reloaded(BlobKey key) throws IOException {
+        return forWriting(key);
+    }
+
+    private static Optional<TenantId> ownerOf(BlobKey key) {
         String value = key.value();
         if (!value.startsWith("tenants/")) {
             return Optional.empty();
         }
         int end = value.indexOf('/', "tenants/".length());
-        if (end < 0) {
-            return Optional.empty();
-        }
-        Optional<TenantId> tenant = tenantOf(value.substring("tenants/".length(), end), "");
-        return tenant.isEmpty() ? Optional.empty() : ring(states.get(tenant.get()), tenant.get().value());
+        return end < 0 ? Optional.empty() : tenantOf(value.substring("tenants/".length(), end), "");
     }
 
-    /** The tenant's keyring, or empty when it stores plaintext. */
+    /** The tenant's keyring (as the table holds it), or empty when it stores plaintext. */
     public Optional<DataKeyring> forTenant(TenantId tenant) throws IOException {
-        return ring(states.get(tenant), tenant.value());
+        return ring(current(tenant, true), tenant);
     }
 
-    private static Optional<DataKeyring> ring(State state, String tenant) throws KeysUnavailableException {
+    private static Optional<DataKeyring> ring(State state, TenantId tenant) throws KeysUnavailableException {
         return switch (state) {
-            case null -> Optional.empty();
+            case State.Plaintext plaintext -> Optional.empty();
             case State.Active active -> Optional.of(active.ring());
-            case State.Unavailable unavailable -> throw new KeysUnavailableException(TenantId.of(tenant), unavailable.reason());
+            case State.Unavailable unavailable -> throw new KeysUnavailableException(tenant, unavailable.reason());
         };
     }
 
     // ---------------------------------------------------------------- changes
 
     /**
-     * Gives the tenant keys if it has none: a new keyset and marker, written before this returns.
-     * Does nothing for a tenant that already has them.
+     * Gives the tenant keys if it has none: a new keyset and marker, in the table before this
+     * returns. Does nothing for a tenant that already has them (made on any node).
      *
      * @param acceptsPlaintext whether the tenant may already have plaintext blobs (then they stay
      *     readable until {@link #plaintextGone} is called)
      * @throws KeysUnavailableException if the tenant's keys are unavailable (never replaced)
      */
     public synchronized KeyStatus create(TenantId tenant, boolean acceptsPlaintext) throws IOException {
-        State state = states.get(tenant);
-        if (state instanceof State.Unavailable unavailable) {
-            throw new KeysUnavailableException(tenant, unavailable.reason());
-        }
-        if (state == null) {
+        for (int attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
+            State state = reload(tenant);
+            if (state instanceof State.Unavailable unavailable) {
+                throw new KeysUnavailableException(tenant, unavailable.reason());
+            }
+            if (state instanceof State.Active) {
+                return status(tenant).orElseThrow();
+            }
+            if (!masterMatches()) {
+                throw new KeysUnavailableException(tenant, wrongMaster());
+            }
             byte[] marker = new byte[DataKeyring.MARKER_SIZE];
             RANDOM.nextBytes(marker);
+            State.Active created;
             try {
-                write(tenant, active(KeysetHandle.newBuilder().addEntry(newKey()).build(), marker, clock.instant(), acceptsPlaintext));
+                created = active(KeysetHandle.newBuilder().addEntry(newKey()).build(), marker, clock.instant(), acceptsPlaintext);
             } catch (GeneralSecurityException e) {
                 throw new IOException("cannot create the keyset of tenant " + tenant, e);
             }
-            LOG.info("tenant {} has encryption keys now{}", tenant, acceptsPlaintext ? " (its existing data will be encrypted)" : "");
+            byte[] bytes = serialize(tenant, created);
+            Optional<Long> version = metadata.inTransaction(h -> KeysetRows.insert(h, tenant, bytes, clock.millis()));
+            if (version.isPresent()) {
+                cache.put(tenant, new Cached(created, version.get(), System.nanoTime()));
+                LOG.info("tenant {} has encryption keys now{}", tenant, acceptsPlaintext ? " (its existing data will be encrypted)" : "");
+                return status(tenant).orElseThrow();
+            }
         }
-        return status(tenant).orElseThrow();
+        throw busy(tenant);
     }
 
-    /** Makes a new key the tenant's primary: new blobs use it, older ones stay readable. */
-    public synchronized KeyStatus rotate(TenantId tenant) throws IOException {
-        State.Active current = requireActive(tenant);
-        try {
-            KeysetHandle next = KeysetHandle.newBuilder(current.keyset()).addEntry(newKey()).build();
-            write(tenant, active(next, current.marker(), clock.instant(), current.acceptsPlaintext()));
-        } catch (GeneralSecurityException e) {
-            throw new IOException("cannot rotate the keyset of tenant " + tenant, e);
+    private static IOException busy(TenantId tenant) {
+        return new IOException("the keyset of tenant " + tenant + " kept changing on other nodes; try again");
+    }
+
+    /** A change of a tenant's keys: the next state from the current one (the same one: nothing to change). */
+    @FunctionalInterface
+    private interface Change {
+        State.Active apply(State.Active current) throws GeneralSecurityException;
+    }
+
+    /**
+     * Applies {@code change} to the tenant's keyset as the table holds it, and writes the result
+     * over exactly that version: when another node changed the row meanwhile, the change is
+     * applied again to that node's version, so neither change is lost.
+     */
+    private synchronized State.Active change(TenantId tenant, String what, Change change) throws IOException {
+        for (int attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
+            Optional<KeysetRows.Keyset> row = metadata.read(h -> KeysetRows.find(h, tenant));
+            State.Active current = requireActive(tenant, stateOf(tenant, row));
+            State.Active next;
+            try {
+                next = change.apply(current);
+            } catch (GeneralSecurityException e) {
+                throw new IOException("cannot " + what + " of tenant " + tenant, e);
+            }
+            if (next == current) {
+                return current;
+            }
+            byte[] bytes = serialize(tenant, next);
+            long expected = row.orElseThrow().version();
+            Optional<Long> version = metadata.inTransaction(h -> KeysetRows.replace(h, tenant, expected, bytes, clock.millis()));
+            if (version.isPresent()) {
+                cache.put(tenant, new Cached(next, version.get(), System.nanoTime()));
+                return next;
+            }
         }
+        throw busy(tenant);
+    }
+
+    /** Makes a new key the tenant's primary: new blobs use it (on every node), older ones stay readable. */
+    public KeyStatus rotate(TenantId tenant) throws IOException {
+        change(tenant, "rotate the keyset", current -> active(KeysetHandle.newBuilder(current.keyset()).addEntry(newKey()).build(),
+                current.marker(), clock.instant(), current.acceptsPlaintext()));
         LOG.info("tenant {}: encryption key rotated", tenant);
         return status(tenant).orElseThrow();
     }
 
     /** Records that the tenant has no plaintext blobs left: from now on one is an integrity violation. */
-    public synchronized void plaintextGone(TenantId tenant) throws IOException {
-        State.Active current = requireActive(tenant);
-        if (current.acceptsPlaintext()) {
-            try {
-                write(tenant, active(current.keyset(), current.marker(), current.primarySince(), false));
-            } catch (GeneralSecurityException e) {
-                throw new IOException("cannot update the keyset of tenant " + tenant, e);
-            }
-        }
+    public void plaintextGone(TenantId tenant) throws IOException {
+        change(tenant, "update the keyset", current -> !current.acceptsPlaintext() ? current
+                : active(current.keyset(), current.marker(), current.primarySince(), false));
     }
 
     /**
      * Removes the keys in {@code retired} (never the primary): call once no blob is encrypted
      * under them. Returns how many were removed.
      */
-    public synchronized int retire(TenantId tenant, Set<Integer> retired) throws IOException {
-        State.Active current = requireActive(tenant);
-        KeysetHandle.Builder builder = KeysetHandle.newBuilder();
-        int removed = 0;
-        for (int i = 0; i < current.keyset().size(); i++) {
-            KeysetHandle.Entry entry = current.keyset().getAt(i);
-            if (!entry.isPrimary() && retired.contains(entry.getId())) {
-                removed++;
-                continue;
+    public int retire(TenantId tenant, Set<Integer> retired) throws IOException {
+        int[] removed = {0};
+        change(tenant, "retire keys", current -> {
+            KeysetHandle.Builder builder = KeysetHandle.newBuilder();
+            removed[0] = 0;
+            for (int i = 0; i < current.keyset().size(); i++) {
+                KeysetHandle.Entry entry = current.keyset().getAt(i);
+                if (!entry.isPrimary() && retired.contains(entry.getId())) {
+                    removed[0]++;
+                    continue;
+                }
+                KeysetHandle.Builder.Entry kept = KeysetHandle.importKey(entry.getKey()).withFixedId(entry.getId());
+                builder.addEntry(entry.isPrimary() ? kept.makePrimary() : kept);
             }
-            KeysetHandle.Builder.Entry kept = KeysetHandle.importKey(entry.getKey()).withFixedId(entry.getId());
-            builder.addEntry(entry.isPrimary() ? kept.makePrimary() : kept);
+            return removed[0] == 0 ? current
+                    : active(builder.build(), current.marker(), current.primarySince(), current.acceptsPlaintext());
+        });
+        if (removed[0] > 0) {
+            LOG.info("tenant {}: {} old encryption key(s) retired", tenant, removed[0]);
         }
-        if (removed > 0) {
-            try {
-                write(tenant, active(builder.build(), current.marker(), current.primarySince(), current.acceptsPlaintext()));
-            } catch (GeneralSecurityException e) {
-                throw new IOException("cannot retire keys of tenant " + tenant, e);
-            }
-            LOG.info("tenant {}: {} old encryption key(s) retired", tenant, removed);
-        }
-        return removed;
+        return removed[0];
     }
 
-    /** The ids of the tenant's keys that are not its primary. */
+    /** The ids of the tenant's keys that are not its primary (as the table holds them). */
     public Set<Integer> olderKeys(TenantId tenant) throws IOException {
-        State.Active current = requireActive(tenant);
+        State.Active current = requireActive(tenant, current(tenant, true));
         Set<Integer> older = new HashSet<>();
         for (int i = 0; i < current.keyset().size(); i++) {
             if (!current.keyset().getAt(i).isPrimary()) {
@@ -365,56 +578,106 @@ public final class TenantKeys implements DataKeys {
 
     /**
      * Crypto-shredding: destroys the tenant's keyset, so that no copy of its blobs anywhere can be
-     * read again. A tombstone stays until {@link #forgetShredded} (the tenant's data is gone), so
-     * the tenant cannot get new keys meanwhile and its blobs are never taken for plaintext.
+     * read again. Its row becomes a tombstone at once, so that no node writes for the tenant any
+     * more; the tombstone stays until {@link #forgetShredded} (the tenant's data is gone), so the
+     * tenant cannot get new keys meanwhile and its blobs are never taken for plaintext.
      */
     public synchronized void shred(TenantId tenant) throws IOException {
-        if (!states.containsKey(tenant) && !Files.exists(fileOf(tenant))) {
+        Optional<Long> version = metadata.inTransaction(h -> KeysetRows.shred(h, tenant, clock.millis()).or(() ->
+                TenantRows.find(h, tenant).filter(TenantInfo::encryption).flatMap(t -> KeysetRows.insert(h, tenant, null, clock.millis()))));
+        // A key file of an earlier version that was not imported (it differed from the row) is key material too.
+        boolean leftover = KeyFiles.delete(directory.resolve(tenant.value() + KEY_SUFFIX));
+        if (version.isEmpty() && !leftover) {
             return;
         }
-        KeyFiles.write(tombstoneOf(tenant), ("{\"shreddedAt\":" + clock.millis() + "}").getBytes(StandardCharsets.UTF_8));
-        states.put(tenant, new State.Unavailable("they were destroyed when the tenant was purged; finish the purge"));
-        KeyFiles.delete(fileOf(tenant));
+        cache.put(tenant, new Cached(new State.Unavailable(PURGED), version.orElse(NO_ROW), System.nanoTime()));
         LOG.info("tenant {}: keyset destroyed (crypto-shredded)", tenant);
     }
 
     /** Whether the tenant's keys were shredded by a purge that has not finished (its tombstone is there). */
     public boolean isShredded(TenantId tenant) {
-        return Files.exists(tombstoneOf(tenant));
+        return metadata.read(h -> KeysetRows.find(h, tenant)).map(KeysetRows.Keyset::shredded).orElse(false);
     }
 
     /** Removes the tombstone of a shredded tenant whose data is gone; the ID may be used again. */
     public synchronized void forgetShredded(TenantId tenant) throws IOException {
-        if (KeyFiles.delete(tombstoneOf(tenant))) {
-            states.remove(tenant);
+        if (metadata.inTransaction(h -> KeysetRows.deleteTombstone(h, tenant))) {
+            cache.remove(tenant);
         }
     }
 
     /**
      * Master key rotation, middle step: rewraps every tenant keyset with the master's current
-     * primary key, one file at a time (each replaced atomically, so a crash leaves each file
-     * wrapped by the old or the new key, both of which the master holds).
+     * primary key, all in one transaction (a crash leaves every row wrapped by the old key, or
+     * every row by the new one; the master holds both until the rotation ends).
      *
-     * @return the tenants whose keysets could not be rewrapped (unavailable ones); while any
+     * @return the tenants whose keysets could not be rewrapped (they do not open); while any
      *     remain, the master's older keys must be kept
      */
     public synchronized List<TenantId> rewrapAll() throws IOException {
         List<TenantId> skipped = new ArrayList<>();
-        Map<TenantId, State> byName = new TreeMap<>(java.util.Comparator.comparing(TenantId::value));
-        byName.putAll(states);
-        for (Map.Entry<TenantId, State> entry : byName.entrySet()) {
-            if (entry.getValue() instanceof State.Active active) {
-                write(entry.getKey(), active);
-            } else if (Files.exists(fileOf(entry.getKey()))) {
-                skipped.add(entry.getKey());
-            }
+        Map<TenantId, Cached> rewrapped = new HashMap<>();
+        try {
+            metadata.inTransaction(h -> {
+                skipped.clear();
+                rewrapped.clear();
+                rewrapMasterCheck(h);
+                for (KeysetRows.Keyset row : KeysetRows.all(h)) {
+                    rewrap(h, row).ifPresentOrElse(cached -> rewrapped.put(row.tenant(), cached), () -> {
+                        if (!row.shredded()) {
+                            skipped.add(row.tenant());
+                        }
+                    });
+                }
+                return null;
+            });
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
         }
+        cache.putAll(rewrapped);
         return skipped;
     }
 
-    private State.Active requireActive(TenantId tenant) throws KeysUnavailableException {
-        return switch (states.get(tenant)) {
-            case null -> throw new KeysUnavailableException(tenant, "it has no encryption keys (encryption is off)");
+    /** Encrypts the master key check again with the master's primary key, inside the caller's transaction. */
+    private void rewrapMasterCheck(Handle h) {
+        Optional<byte[]> check = KeysetRows.masterCheck(h);
+        if (check.isPresent()) {
+            try {
+                byte[] secret = master.aead().decrypt(check.get(), MASTER_CHECK_CONTEXT);
+                KeysetRows.replaceMasterCheck(h, master.aead().encrypt(secret, MASTER_CHECK_CONTEXT), clock.millis());
+            } catch (GeneralSecurityException e) {
+                throw new UncheckedIOException(new IOException(wrongMaster(), e));
+            }
+        }
+    }
+
+    /** Rewraps one row inside the caller's transaction (again over a concurrent change); empty if it does not open. */
+    private Optional<Cached> rewrap(Handle h, KeysetRows.Keyset first) {
+        KeysetRows.Keyset row = first;
+        for (int attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
+            if (row.shredded() || !(stateOf(row.tenant(), Optional.of(row)) instanceof State.Active active)) {
+                return Optional.empty();
+            }
+            try {
+                Optional<Long> version = KeysetRows.replace(h, row.tenant(), row.version(), serialize(row.tenant(), active), clock.millis());
+                if (version.isPresent()) {
+                    return Optional.of(new Cached(active, version.get(), System.nanoTime()));
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            Optional<KeysetRows.Keyset> again = KeysetRows.find(h, row.tenant());
+            if (again.isEmpty()) {
+                return Optional.empty();
+            }
+            row = again.get();
+        }
+        throw new UncheckedIOException(busy(row.tenant()));
+    }
+
+    private static State.Active requireActive(TenantId tenant, State state) throws KeysUnavailableException {
+        return switch (state) {
+            case State.Plaintext plaintext -> throw new KeysUnavailableException(tenant, "it has no encryption keys (encryption is off)");
             case State.Active active -> active;
             case State.Unavailable unavailable -> throw new KeysUnavailableException(tenant, unavailable.reason());
         };
@@ -431,7 +694,7 @@ public final class TenantKeys implements DataKeys {
      * @throws KeysUnavailableException if the tenant has no usable keys
      */
     public synchronized Optional<byte[]> archive(TenantId tenant, Optional<byte[]> archived) throws IOException {
-        State.Active live = requireActive(tenant);
+        State.Active live = requireActive(tenant, current(tenant, true));
         Optional<State.Active> earlier = Optional.empty();
         if (archived.isPresent()) {
             try {
@@ -506,36 +769,39 @@ public final class TenantKeys implements DataKeys {
 
     // ---------------------------------------------------------------- reading
 
-    /** The tenant's keys as the status shows them, or empty when it has none; unavailable keys throw. */
+    /** The tenant's keys as the status shows them (as the table holds them), or empty when it has none; unavailable keys throw. */
     public Optional<KeyStatus> status(TenantId tenant) throws KeysUnavailableException {
-        return switch (states.get(tenant)) {
-            case null -> Optional.empty();
+        return switch (current(tenant, true)) {
+            case State.Plaintext plaintext -> Optional.empty();
             case State.Active a -> Optional.of(new KeyStatus(a.keyset().size(),
                     Integer.toUnsignedString(a.keyset().getPrimary().getId()), a.primarySince(), a.acceptsPlaintext()));
             case State.Unavailable unavailable -> throw new KeysUnavailableException(tenant, unavailable.reason());
         };
     }
 
-    /** Tenants whose primary key is older than {@code maxAge}. */
+    /** Tenants (of every node) whose primary key is older than {@code maxAge}. */
     public List<TenantId> dueForRotation(Duration maxAge) {
         Instant limit = clock.instant().minus(maxAge);
-        return states.entrySet().stream()
-                .filter(e -> e.getValue() instanceof State.Active a && !a.primarySince().isAfter(limit))
-                .map(Map.Entry::getKey).sorted(java.util.Comparator.comparing(TenantId::value)).toList();
+        return tenantsWhere(state -> state instanceof State.Active a && !a.primarySince().isAfter(limit));
     }
 
-    /** Tenants whose plaintext blobs may not all be encrypted yet. */
+    /** Tenants (of every node) whose plaintext blobs may not all be encrypted yet. */
     public List<TenantId> withPlaintext() {
-        return states.entrySet().stream()
-                .filter(e -> e.getValue() instanceof State.Active a && a.acceptsPlaintext())
-                .map(Map.Entry::getKey).sorted(java.util.Comparator.comparing(TenantId::value)).toList();
+        return tenantsWhere(state -> state instanceof State.Active a && a.acceptsPlaintext());
+    }
+
+    private List<TenantId> tenantsWhere(java.util.function.Predicate<State> test) {
+        refreshAll();
+        return cache.entrySet().stream().filter(e -> test.test(e.getValue().state()))
+                .map(Map.Entry::getKey).sorted(Comparator.comparing(TenantId::value)).toList();
     }
 
     /** Tenants whose keys are unavailable, with the reason. */
     public Map<TenantId, String> unavailable() {
-        Map<TenantId, String> result = new TreeMap<>(java.util.Comparator.comparing(TenantId::value));
-        states.forEach((tenant, state) -> {
-            if (state instanceof State.Unavailable u) {
+        refreshAll();
+        Map<TenantId, String> result = new TreeMap<>(Comparator.comparing(TenantId::value));
+        cache.forEach((tenant, cached) -> {
+            if (cached.state() instanceof State.Unavailable u) {
                 result.put(tenant, u.reason());
             }
         });
@@ -548,6 +814,6 @@ public final class TenantKeys implements DataKeys {
 
     @Override
     public String toString() {
-        return "TenantKeys[" + directory + ", " + states.size() + " tenants]";
+        return "TenantKeys[tenant_keysets, " + cache.size() + " tenants cached]";
     }
 }

@@ -17,6 +17,11 @@ public final class NodeRows {
                 """).bind("node", node).bind("url", url).bind("now", nowMillis).execute();
     }
 
+    /** The nodes other than {@code node} that ever advertised themselves here, by name. */
+    public static java.util.List<String> others(Handle h, String node) {
+        return h.createQuery("SELECT node FROM nodes WHERE node <> :node ORDER BY node").bind("node", node).mapTo(String.class).list();
+    }
+
     /** Where {@code node} said it is reached, if it did. */
     public static Optional<String> urlOf(Handle h, String node) {
         return h.createQuery("SELECT advertise_url FROM nodes WHERE node = :node").bind("node", node).mapTo(String.class).findOne();

@@ -15,7 +15,12 @@ import dev.builderd.storage.blob.EncryptingBlobStore;
 import dev.builderd.storage.blob.IntegrityViolationException;
 import dev.builderd.storage.blob.MemoryBlobStore;
 import dev.builderd.storage.blob.WriteMode;
+import dev.builderd.storage.core.metadata.KeysetRows;
+import dev.builderd.storage.core.metadata.MetadataLocation;
+import dev.builderd.storage.core.metadata.MetadataStore;
+import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.TenantId;
+import dev.builderd.storage.core.model.Tier;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -29,6 +34,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -44,15 +50,40 @@ class TenantKeysTest {
     Path dir;
 
     private Path masterFile;
+    private MetadataStore metadata;
     private final Clock clock = Clock.fixed(Instant.parse("2026-11-25T12:00:00Z"), ZoneOffset.UTC);
 
     @BeforeEach
     void setUp() {
         masterFile = dir.resolve(TenantKeys.MASTER_KEY_FILE);
+        metadata = MetadataStore.open(MetadataLocation.sqlite(dir.resolve("metadata.db")));
     }
 
+    @AfterEach
+    void tearDown() {
+        metadata.close();
+    }
+
+    /** Opens the keys as a start-up does; {@code encrypted} are marked encrypted in the tenants table first. */
     private TenantKeys load(Set<TenantId> encrypted) throws IOException {
-        return TenantKeys.load(dir, MasterKeyFile.openOrCreate(masterFile, !TenantKeys.holdsKeysets(dir)), encrypted, clock);
+        metadata.inTransaction(h -> {
+            encrypted.forEach(t -> TenantRows.upsert(h, t, Tier.ENTERPRISE, true, clock.instant()));
+            return null;
+        });
+        return TenantKeys.load(dir, MasterKeyFile.openOrCreate(masterFile, !TenantKeys.exist(dir, metadata)), metadata, clock);
+    }
+
+    private byte[] row(TenantId tenant) {
+        return metadata.read(h -> KeysetRows.find(h, tenant)).orElseThrow().wrapped().orElseThrow();
+    }
+
+    private void setRow(TenantId tenant, byte[] wrapped) {
+        metadata.inTransaction(h -> h.createUpdate("UPDATE tenant_keysets SET wrapped = :w WHERE tenant_id = :t")
+                .bind("w", wrapped).bind("t", tenant.value()).execute());
+    }
+
+    private void deleteRow(TenantId tenant) {
+        metadata.inTransaction(h -> h.createUpdate("DELETE FROM tenant_keysets WHERE tenant_id = :t").bind("t", tenant.value()).execute());
     }
 
     private static void write(EncryptingBlobStore store, BlobKey key) throws IOException {
@@ -72,7 +103,9 @@ class TenantKeysTest {
         assertThat(masterFile).exists();
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(masterFile))).isEqualTo("rw-------");
         keys.create(ACME, false);
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(dir.resolve("acme.key")))).isEqualTo("rw-------");
+        assertThat(new String(row(ACME), StandardCharsets.UTF_8)).as("the keyset is in the table, wrapped")
+                .contains("encryptedKeyset").doesNotContain("\"value\"");
+        assertThat(dir.resolve("acme.key")).as("no key file").doesNotExist();
         String master = Files.readString(masterFile);
 
         TenantKeys reopened = load(Set.of(ACME));
@@ -135,37 +168,68 @@ class TenantKeysTest {
         TenantKeys keys = load(Set.of());
         keys.create(ACME, false);
         keys.create(GLOBEX, false);
-        Path acmeFile = dir.resolve("acme.key");
-        String json = Files.readString(acmeFile);
+        String json = new String(row(ACME), StandardCharsets.UTF_8);
         int at = json.indexOf("\"keyset\"") + 30;
-        Files.writeString(acmeFile, json.substring(0, at) + (json.charAt(at) == 'A' ? 'B' : 'A') + json.substring(at + 1));
+        setRow(ACME, (json.substring(0, at) + (json.charAt(at) == 'A' ? 'B' : 'A') + json.substring(at + 1)).getBytes(StandardCharsets.UTF_8));
 
         TenantKeys reopened = load(Set.of(ACME, GLOBEX));
 
         assertThatThrownBy(() -> reopened.forKey(ACME_BLOB))
                 .isInstanceOf(KeysUnavailableException.class)
-                .hasMessageContaining("tenant acme").hasMessageContaining(acmeFile.toString());
+                .hasMessageContaining("tenant acme").hasMessageContaining("tenant_keysets");
         assertThat(reopened.forTenant(GLOBEX)).isPresent();
         assertThatThrownBy(() -> reopened.create(ACME, false)).as("never replaced by a new keyset")
                 .isInstanceOf(KeysUnavailableException.class);
     }
 
     @Test
-    void aKeysetFileCopiedToAnotherTenantDoesNotOpen() throws IOException {
+    void aKeysetCopiedToAnotherTenantsRowDoesNotOpen() throws IOException {
         TenantKeys keys = load(Set.of());
         keys.create(ACME, false);
         keys.create(GLOBEX, false);
-        Files.copy(dir.resolve("acme.key"), dir.resolve("globex.key"), StandardCopyOption.REPLACE_EXISTING);
-        // Even with the name inside the file edited to match, the tenant ID is the keyset's associated data.
+        // Even with the name inside the document edited to match, the tenant ID is the keyset's associated data.
         ObjectMapper json = new ObjectMapper();
-        var node = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(dir.resolve("globex.key").toFile());
+        var node = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(row(ACME));
         node.put("tenant", "globex");
-        json.writeValue(dir.resolve("globex.key").toFile(), node);
+        setRow(GLOBEX, json.writeValueAsBytes(node));
 
         TenantKeys reopened = load(Set.of(ACME, GLOBEX));
 
         assertThatThrownBy(() -> reopened.forTenant(GLOBEX)).isInstanceOf(KeysUnavailableException.class)
                 .hasMessageContaining("does not open");
+    }
+
+    @Test
+    void keyFilesOfAnEarlierVersionMoveIntoTheTableAtStart() throws IOException {
+        MemoryBlobStore raw = new MemoryBlobStore();
+        TenantKeys keys = load(Set.of());
+        keys.create(ACME, false);
+        keys.create(GLOBEX, false);
+        write(new EncryptingBlobStore(raw, keys), ACME_BLOB);
+        Files.write(dir.resolve("acme.key"), row(ACME));
+        Files.write(dir.resolve("globex.shredded"), "{\"shreddedAt\":1}".getBytes(StandardCharsets.UTF_8));
+        deleteRow(ACME);
+        deleteRow(GLOBEX);
+
+        TenantKeys reopened = load(Set.of(ACME, GLOBEX));
+
+        assertThat(read(new EncryptingBlobStore(raw, reopened), ACME_BLOB)).isEqualTo(CONTENT);
+        assertThat(dir.resolve("acme.key")).as("imported, then removed").doesNotExist();
+        assertThat(dir.resolve("globex.shredded")).doesNotExist();
+        assertThat(reopened.isShredded(GLOBEX)).as("a purge that had begun stays begun").isTrue();
+        assertThat(load(Set.of(ACME, GLOBEX)).forTenant(ACME)).as("after another start").isPresent();
+    }
+
+    @Test
+    void changesMadeThroughTwoInstancesBothLand() throws IOException {
+        TenantKeys first = load(Set.of());
+        first.create(ACME, false);
+        TenantKeys second = load(Set.of(ACME));
+
+        first.rotate(ACME);
+        second.rotate(ACME);
+
+        assertThat(load(Set.of(ACME)).status(ACME).orElseThrow().keys()).as("neither rotation is lost").isEqualTo(3);
     }
 
     @Test
@@ -219,7 +283,7 @@ class TenantKeysTest {
 
         keys.shred(ACME);
 
-        assertThat(dir.resolve("acme.key")).doesNotExist();
+        assertThat(metadata.read(h -> KeysetRows.find(h, ACME)).orElseThrow().shredded()).as("a tombstone").isTrue();
         assertThatThrownBy(() -> read(new EncryptingBlobStore(raw, keys), ACME_BLOB)).isInstanceOf(KeysUnavailableException.class)
                 .hasMessageContaining("purged");
         TenantKeys restarted = load(Set.of(ACME));
@@ -227,18 +291,24 @@ class TenantKeysTest {
                 .isInstanceOf(KeysUnavailableException.class);
         assertThatThrownBy(() -> restarted.create(ACME, false)).isInstanceOf(KeysUnavailableException.class);
 
+        metadata.inTransaction(h -> TenantRows.delete(h, ACME));
         restarted.forgetShredded(ACME);
         restarted.create(ACME, false);
         assertThatThrownBy(() -> read(new EncryptingBlobStore(raw, restarted), ACME_BLOB))
                 .as("a new keyset for the same ID does not open the old data").isInstanceOf(IntegrityViolationException.class);
     }
 
-    @Test
-    void masterKeyRotationRewrapsEveryKeysetAndKeepsThemReadableAtEveryStep() throws IOException {
+    private TenantKeys twoTenants() throws IOException {
         TenantKeys keys = load(Set.of());
         keys.create(ACME, false);
         keys.create(GLOBEX, false);
-        String wrappedByOldMaster = Files.readString(dir.resolve("globex.key"));
+        return keys;
+    }
+
+    @Test
+    void masterKeyRotationRewrapsEveryKeysetAndKeepsThemReadableAtEveryStep() throws IOException {
+        TenantKeys keys = twoTenants();
+        byte[] wrappedByOldMaster = row(GLOBEX);
         MasterKeyFile master = (MasterKeyFile) keys.master();
 
         master.addPrimaryKey();
@@ -251,8 +321,49 @@ class TenantKeysTest {
         TenantKeys after = load(Set.of(ACME, GLOBEX));
         assertThat(after.unavailable()).isEmpty();
         assertThat(after.forTenant(ACME)).isPresent();
-        Files.writeString(dir.resolve("globex.key"), wrappedByOldMaster);
+        setRow(GLOBEX, wrappedByOldMaster);
         assertThat(load(Set.of(ACME, GLOBEX)).unavailable()).as("the old master key is gone").containsOnlyKeys(GLOBEX);
+    }
+
+    @Test
+    void aFailedRewrapLeavesEveryKeysetAsItWas() throws IOException {
+        TenantKeys keys = twoTenants();
+        byte[] acme = row(ACME);
+        ((MasterKeyFile) keys.master()).addPrimaryKey();
+        // The database refuses the second row's update: the first one's must not stay either.
+        metadata.inTransaction(h -> h.execute("CREATE TRIGGER refuse BEFORE UPDATE ON tenant_keysets WHEN OLD.tenant_id = 'globex'"
+                + " BEGIN SELECT RAISE(ABORT, 'refused'); END"));
+
+        assertThatThrownBy(keys::rewrapAll).hasMessageContaining("refused");
+
+        assertThat(row(ACME)).as("one transaction: nothing rewrapped").isEqualTo(acme);
+        metadata.inTransaction(h -> h.execute("DROP TRIGGER refuse"));
+        assertThat(keys.rewrapAll()).isEmpty();
+        assertThat(row(ACME)).isNotEqualTo(acme);
+    }
+
+    @Test
+    void aNodeWithAnotherMasterKeyMakesNoKeysetsAndDoesNotStart() throws Exception {
+        TenantKeys first = load(Set.of());
+        TenantKeys other = TenantKeys.load(dir, FixedMasterKey.fromJson(newMasterKeyset(), "OTHER"), metadata, clock);
+        first.create(ACME, false);
+
+        assertThatThrownBy(() -> other.create(GLOBEX, false)).as("its keysets would open nowhere else")
+                .isInstanceOf(KeysUnavailableException.class).hasMessageContaining("master_key_check");
+        assertThat(metadata.read(h -> KeysetRows.find(h, GLOBEX)).isPresent()).isFalse();
+
+        first.shred(ACME);
+        first.forgetShredded(ACME);
+        assertThatThrownBy(() -> TenantKeys.load(dir, FixedMasterKey.fromJson(newMasterKeyset(), "OTHER"), metadata, clock))
+                .as("even with no keyset left").isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("OTHER").hasMessageContaining("not the one the other nodes");
+        assertThat(load(Set.of()).create(GLOBEX, false).keys()).isEqualTo(1);
+    }
+
+    private static String newMasterKeyset() throws java.security.GeneralSecurityException {
+        AeadConfig.register();
+        return TinkJsonProtoKeysetFormat.serializeKeyset(KeysetHandle.generateNew(PredefinedAeadParameters.AES256_GCM),
+                InsecureSecretKeyAccess.get());
     }
 
     @Test
@@ -261,10 +372,10 @@ class TenantKeysTest {
         String json = TinkJsonProtoKeysetFormat.serializeKeyset(
                 KeysetHandle.generateNew(PredefinedAeadParameters.AES256_GCM), InsecureSecretKeyAccess.get());
         FixedMasterKey master = FixedMasterKey.fromJson(json, "UNKEY_BUILDERD_MASTER_KEY");
-        TenantKeys keys = TenantKeys.load(dir, master, Set.of(), clock);
+        TenantKeys keys = TenantKeys.load(dir, master, metadata, clock);
         keys.create(ACME, false);
 
-        assertThat(TenantKeys.load(dir, FixedMasterKey.fromJson(json, "X"), Set.of(ACME), clock).forTenant(ACME)).isPresent();
+        assertThat(TenantKeys.load(dir, FixedMasterKey.fromJson(json, "X"), metadata, clock).forTenant(ACME)).isPresent();
         String secretish = json.substring(json.indexOf("\"value\""), json.indexOf("\"value\"") + 40);
         assertThatThrownBy(() -> FixedMasterKey.fromJson(json.substring(0, json.indexOf("\"value\"") + 40), "UNKEY_BUILDERD_MASTER_KEY"))
                 .isInstanceOf(IllegalArgumentException.class)
@@ -277,7 +388,7 @@ class TenantKeysTest {
     void statusAndMessagesCarryNoKeyMaterial() throws IOException {
         TenantKeys keys = load(Set.of());
         keys.create(ACME, false);
-        String file = Files.readString(dir.resolve("acme.key"));
+        String file = new String(row(ACME), StandardCharsets.UTF_8);
         String marker = new ObjectMapper().readTree(file).get("marker").asText();
 
         assertThat(keys.status(ACME).orElseThrow().toString()).doesNotContain(marker);

@@ -49,6 +49,7 @@ class MultiNodeTest {
     private static final String ADMIN = "admin-token-of-the-multi-node-test";
     private static final String TENANT = "multi-a";
     private static final String QUOTA_TENANT = "multi-quota";
+    private static final String ENCRYPTED_TENANT = "multi-encrypted";
     private static final long QUOTA_LIMIT = 1024 * 1024;
     private static final int QUOTA_UPLOAD = 100 * 1024;
     private static final List<String> JOBS = java.util.Arrays.stream(dev.builderd.storage.core.JobLeases.Job.values())
@@ -73,6 +74,8 @@ class MultiNodeTest {
             environment.put("UNKEY_BUILDERD_METADATA_URL", metadataUrl);
             // Short job leases: a dead node's jobs move within about 3 s.
             environment.put("UNKEY_BUILDERD_JOB_LEASE_SECONDS", "2");
+            // Every node must have the same master key: it wraps the tenants' keysets they share.
+            environment.put("UNKEY_BUILDERD_MASTER_KEY", masterKeyset());
             List<DaemonProcess> nodes = startNodes(http, environment);
             try {
                 run(nodes, new Random(seed), "seed=" + seed);
@@ -114,6 +117,7 @@ class MultiNodeTest {
         buildsMoveBetweenNodes(nodes);
         cacheWritesAreHitsEverywhere(nodes, random);
         quotaRaceNeverOvershoots(nodes, random, context);
+        anEncryptedTenantWorksAcrossNodes(nodes, random);
 
         // Traffic through all three nodes; one of them (the holder of the janitor's lease) is killed in the middle of it.
         List<String> builds = new ArrayList<>();
@@ -222,6 +226,37 @@ class MultiNodeTest {
             ok(third.send("POST", path + "/complete", "{\"status\":\"succeeded\"}"));
             assertThat(creator.json(path).get("status").asText()).isEqualTo("succeeded");
             assertThat(sha256(ok(creator.get(path + "/artifacts/rootfs.ext4")).body())).isEqualTo(sha256(body));
+        }
+    }
+
+    private static String masterKeyset() throws java.security.GeneralSecurityException {
+        com.google.crypto.tink.aead.AeadConfig.register();
+        return com.google.crypto.tink.TinkJsonProtoKeysetFormat.serializeKeyset(com.google.crypto.tink.KeysetHandle.generateNew(
+                com.google.crypto.tink.aead.PredefinedAeadParameters.AES256_GCM), com.google.crypto.tink.InsecureSecretKeyAccess.get());
+    }
+
+    /** An enterprise (always encrypted) tenant: keys made on one node, rotated on another, artifacts read back through all three. */
+    private static void anEncryptedTenantWorksAcrossNodes(List<DaemonProcess> nodes, Random random) throws Exception {
+        String tenant = "/v1/tenants/" + ENCRYPTED_TENANT;
+        ok(nodes.get(0).api().send("PUT", tenant, "{\"tier\":\"enterprise\"}"));
+        String build = tenant + "/builds/" + ok(nodes.get(1).api().send("POST", tenant + "/builds", "{}")).json().get("build_id").asText();
+        Map<String, byte[]> written = new java.util.LinkedHashMap<>();
+        for (int writer = 1; writer <= 3; writer++) {
+            if (writer == 3) {
+                ok(nodes.get(2).api().send("POST", tenant + "/encryption/rotate", "{}"));
+            }
+            byte[] body = new byte[1000 + random.nextInt(300_000)];
+            random.nextBytes(body);
+            String path = build + "/artifacts/written-" + writer + ".img";
+            ok(nodes.get(writer % 3).api().send("PUT", path, HttpRequest.BodyPublishers.ofByteArray(body), Map.of()));
+            written.put(path, body);
+        }
+        for (DaemonProcess reader : nodes) {
+            for (Map.Entry<String, byte[]> artifact : written.entrySet()) {
+                assertThat(sha256(ok(reader.api().get(artifact.getKey())).body())).as("%s read on %s", artifact.getKey(), reader)
+                        .isEqualTo(sha256(artifact.getValue()));
+            }
+            assertThat(reader.api().json(tenant).get("encryption_status").get("keys").asInt()).isEqualTo(2);
         }
     }
 

@@ -33,6 +33,8 @@ import java.util.Optional;
  * @param cluster how this node shares background jobs with others on the same PostgreSQL
  * @param advertiseUrl how clients and other nodes reach this node; empty: {@code http://} the bind
  *     address (the host name when it is a wildcard) and the port the API listens on
+ * @param rateLimits whether tenants' API traffic is held to their fairness limits
+ * @param auditLogFile the file the audit log goes to; empty: the daemon's log (stderr)
  */
 public record DaemonConfig(
         String bindAddress,
@@ -59,7 +61,9 @@ public record DaemonConfig(
         Replication replication,
         Backup backup,
         CoreConfig.Cluster cluster,
-        Optional<String> advertiseUrl) {
+        Optional<String> advertiseUrl,
+        boolean rateLimits,
+        Optional<Path> auditLogFile) {
 
     /**
      * Backups ({@code docs/backups.md}).

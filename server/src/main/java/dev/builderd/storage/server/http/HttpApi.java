@@ -36,6 +36,7 @@ import dev.builderd.storage.core.model.Tier;
 import dev.builderd.storage.core.quota.HardLimitAction;
 import dev.builderd.storage.core.quota.Limits;
 import dev.builderd.storage.core.quota.Quotas;
+import dev.builderd.storage.core.quota.RateLimits;
 import dev.builderd.storage.core.quota.Usage;
 import dev.builderd.storage.server.StorageHealth;
 import dev.builderd.storage.server.mount.ProjectQuotaSupport;
@@ -78,12 +79,18 @@ public final class HttpApi {
     /** Per-tenant overrides of the tier's limits; absent fields keep the tier's. */
     private record LimitsBody(@JsonProperty("total_bytes") Long totalBytes, @JsonProperty("artifact_bytes") Long artifactBytes,
             @JsonProperty("cache_bytes") Long cacheBytes, @JsonProperty("concurrent_builds") Integer concurrentBuilds,
-            @JsonProperty("soft_limit_percent") Integer softLimitPercent, @JsonProperty("hard_limit_action") String hardLimitAction) {
+            @JsonProperty("soft_limit_percent") Integer softLimitPercent, @JsonProperty("hard_limit_action") String hardLimitAction,
+            @JsonProperty("requests_per_second") Long requestsPerSecond, @JsonProperty("bytes_per_second") Long bytesPerSecond,
+            @JsonProperty("concurrent_requests") Integer concurrentRequests) {
 
         Limits.Overrides overrides() {
             return new Limits.Overrides(optional(totalBytes), optional(artifactBytes), optional(cacheBytes),
                     Optional.ofNullable(concurrentBuilds), Optional.ofNullable(softLimitPercent),
                     Optional.ofNullable(hardLimitAction).map(HardLimitAction::parse));
+        }
+
+        RateLimits.Overrides rateOverrides() {
+            return new RateLimits.Overrides(optional(requestsPerSecond), optional(bytesPerSecond), Optional.ofNullable(concurrentRequests));
         }
 
         private static java.util.OptionalLong optional(Long value) {
@@ -149,9 +156,15 @@ public final class HttpApi {
     private final Layout layout;
     private final BuildToolCaches buildToolCaches;
     private final BackupRoutes backupRoutes;
+    private final Optional<TenantRateLimits> rateLimits;
+    private final AuditLog audit;
 
-    /** @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept */
-    public HttpApi(BuilderdStorage storage, MetadataStore metadata, StorageHealth health, Layout layout, long buildToolMaxEntryBytes) {
+    /**
+     * @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept
+     * @param rateLimited whether tenants' requests are held to their fairness limits ({@link TenantRateLimits})
+     */
+    public HttpApi(BuilderdStorage storage, MetadataStore metadata, StorageHealth health, Layout layout, long buildToolMaxEntryBytes,
+            boolean rateLimited) {
         this.health = health;
         this.encryption = storage.encryption();
         this.quotas = storage.quotas();
@@ -170,6 +183,8 @@ public final class HttpApi {
         this.metadata = metadata;
         this.backupRoutes = new BackupRoutes(storage.backups(), this::principal);
         this.buildToolCaches = new BuildToolCaches(caches, ctx -> caller(ctx, true), this::sendCache, buildToolMaxEntryBytes);
+        this.rateLimits = rateLimited ? Optional.of(new TenantRateLimits(quotas::rateLimits, this::authenticated, metrics)) : Optional.empty();
+        this.audit = new AuditLog(this::authenticated, metrics);
     }
 
     /** Registers every route and the error mapping on a Javalin configuration. */
@@ -183,6 +198,8 @@ public final class HttpApi {
             }
         });
         routes.exception(Exception.class, (e, ctx) -> Problems.unexpected(ctx, e));
+        rateLimits.ifPresent(limits -> limits.register(config));
+        audit.register(config);
         routes.error(404, ctx -> {
             if (!ctx.res().isCommitted() && ctx.result() == null) {
                 Problems.respond(ctx, Problems.NOT_FOUND, "no route for " + ctx.method() + " " + ctx.path());
@@ -398,8 +415,12 @@ public final class HttpApi {
         Tier tier = Tier.parse(body.tier());
         Optional<Limits.Overrides> overrides = Optional.ofNullable(body.limits()).map(LimitsBody::overrides);
         overrides.ifPresent(o -> Limits.of(tier, o, Limits.DEFAULT_SOFT_PERCENT, HardLimitAction.REJECT));
+        Optional<RateLimits.Overrides> rateOverrides = Optional.ofNullable(body.limits()).map(LimitsBody::rateOverrides);
+        rateOverrides.ifPresent(o -> RateLimits.of(tier, o));
         TenantService.Upserted result = tenants.put(caller, tenant(ctx), tier, body.encryption());
         overrides.ifPresent(o -> quotas.setOverrides(caller, tenant(ctx), o));
+        rateOverrides.ifPresent(o -> quotas.setRateOverrides(caller, tenant(ctx), o));
+        rateLimits.ifPresent(limits -> limits.forget(tenant(ctx)));
         ctx.status(result.created() ? 201 : 200).json(tenantJson(result.tenant()));
     }
 
@@ -696,6 +717,15 @@ public final class HttpApi {
         out.flush();
     }
 
+    /** Who the request's credentials name, if they are valid (Bearer, or Basic); for limits and the audit log, not for access. */
+    private Optional<Principal> authenticated(Context ctx) {
+        try {
+            return Optional.of(caller(ctx, true));
+        } catch (Unauthenticated e) {
+            return Optional.empty();
+        }
+    }
+
     private Principal principal(Context ctx) {
         return caller(ctx, false);
     }
@@ -903,6 +933,9 @@ public final class HttpApi {
         json.put("tier", tenant.tier().wireName());
         json.put("encryption", tenant.encryption());
         json.put("limits", limitsJson(quotas.limits(tenant), tenant.tier()));
+        RateLimits rate = quotas.rateLimits(tenant.id());
+        json.put("rate_limits", Map.of("requests_per_second", rate.requestsPerSecond(), "bytes_per_second", rate.bytesPerSecond(),
+                "concurrent_requests", rate.concurrentRequests()));
         json.put("created", tenant.created().toString());
         json.put("updated", tenant.updated().toString());
         return json;

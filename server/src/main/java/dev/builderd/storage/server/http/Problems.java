@@ -37,6 +37,8 @@ final class Problems {
     static final Kind NOT_FOUND = new Kind(404, "not-found", "Not Found");
     static final Kind CONTENT_TOO_LARGE = new Kind(413, "content-too-large", "Content Too Large");
     static final Kind INTERNAL = new Kind(500, "internal", "Internal Server Error");
+    /** Over a tenant's fairness limits on the API (TenantRateLimits): the answer carries {@code Retry-After}. */
+    static final Kind RATE_LIMITED = new Kind(429, "rate-limited", "Too Many Requests");
 
     private Problems() {
     }

@@ -96,8 +96,10 @@ entry=dependencies/npm/small-4k.tgz
 declare -A token=()
 for d in on off; do
   [[ $d == on ]] && D="http://127.0.0.1:$daemon_port" || D="http://127.0.0.1:$off_port"
-  # Both pro with the tier's fairness limits; flood's cache may hold what its uploads send.
-  api PUT /v1/tenants/victim -H 'Content-Type: application/json' -d '{"tier":"pro"}' >>"$log_file"
+  # Both pro. The victim's fairness limits are raised: its measurement sends one request after the
+  # other as fast as they are answered, which no limit should cut short; flood has the tier's.
+  # flood's cache may hold what its uploads send.
+  api PUT /v1/tenants/victim -H 'Content-Type: application/json' -d '{"tier":"pro","limits":{'"$unlimited_rate"'}}' >>"$log_file"
   api PUT /v1/tenants/flood -H 'Content-Type: application/json' \
     -d '{"tier":"pro","limits":{"total_bytes":1099511627776,"cache_bytes":1099511627776}}' >>"$log_file"
   for t in victim flood; do
@@ -245,9 +247,11 @@ $(machine_rows)
 
 $table
 
-Method: both tenants are \`{"tier":"pro"}\` (flood's storage quota raised to hold its uploads;
-its fairness limits are the tier's: 200 requests/s in bursts of 400, 100 MiB/s of bodies, 32
-requests in flight). The victim's latency is \`wrk --latency -t1 -c1 -d${wrk_seconds}s\` of its 4 KiB
+Method: both tenants are \`{"tier":"pro"}\`. The flooding tenant has the tier's fairness limits
+(200 requests/s in bursts of 400, 100 MiB/s of bodies, 32 requests in flight; its storage quota
+raised to hold its uploads); the victim's are raised out of the way, since its measurement sends
+one request after another as fast as they are answered (a closed loop, faster than the tier's 200
+requests/s), and only the flood is to be held back. The victim's latency is \`wrk --latency -t1 -c1 -d${wrk_seconds}s\` of its 4 KiB
 cache entry (a memory-tier hit) with its own token: one request at a time, so each figure is
 what one client waits, not what a queue of them does. A flood starts 2 s before the victim's
 measurement and ends 2 s after it: \`wrk -t2 -c$flood_connections\` GETs of flood's own 4 KiB entry, or

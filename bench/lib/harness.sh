@@ -181,7 +181,7 @@ other_doc_sections() { # doc: every marked section of doc (each carries its own 
 # Fairness limits raised above anything a throughput benchmark asks (docs/security-fairness.md):
 # they measure one tenant at full speed; the limits are still checked on every request.
 # shellcheck disable=SC2034   # read by the scripts that source this file
-unlimited_rate='"requests_per_second":1000000000,"bytes_per_second":1099511627776,"concurrent_requests":100000'
+unlimited_rate='"requests_per_second":1000000000,"bytes_per_second":1000000000000,"concurrent_requests":100000'
 # The tenant the plaintext benchmarks use: pro (not encrypted at rest, unlike dedicated and
 # enterprise) with limits raised above anything a benchmark stores or asks.
 # shellcheck disable=SC2034   # read by the scripts that source this file

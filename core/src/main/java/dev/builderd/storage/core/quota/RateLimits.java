@@ -15,9 +15,18 @@ import java.util.OptionalLong;
  */
 public record RateLimits(long requestsPerSecond, long bytesPerSecond, int concurrentRequests) {
 
+    /** The highest {@code requests_per_second} (a token bucket refills at most one token per nanosecond). */
+    public static final long MAX_REQUESTS_PER_SECOND = 1_000_000_000L;
+    /** The highest {@code bytes_per_second} (the bucket counts bytes in KiB, at most one per nanosecond). */
+    public static final long MAX_BYTES_PER_SECOND = 1_000_000_000_000L;
+
     public RateLimits {
         if (requestsPerSecond < 1 || bytesPerSecond < 1 || concurrentRequests < 1) {
             throw new InvalidInputException("requests_per_second, bytes_per_second and concurrent_requests must be at least 1");
+        }
+        if (requestsPerSecond > MAX_REQUESTS_PER_SECOND || bytesPerSecond > MAX_BYTES_PER_SECOND) {
+            throw new InvalidInputException("requests_per_second can be at most " + MAX_REQUESTS_PER_SECOND
+                    + " and bytes_per_second at most " + MAX_BYTES_PER_SECOND);
         }
     }
 

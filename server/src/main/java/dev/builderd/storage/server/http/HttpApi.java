@@ -184,7 +184,7 @@ public final class HttpApi {
         this.backupRoutes = new BackupRoutes(storage.backups(), this::principal);
         this.buildToolCaches = new BuildToolCaches(caches, ctx -> caller(ctx, true), this::sendCache, buildToolMaxEntryBytes);
         this.rateLimits = rateLimited ? Optional.of(new TenantRateLimits(quotas::rateLimits, this::authenticated, metrics)) : Optional.empty();
-        this.audit = new AuditLog(this::authenticated, metrics);
+        this.audit = new AuditLog(ctx -> authenticated(ctx.header("Authorization")), metrics);
     }
 
     /** Registers every route and the error mapping on a Javalin configuration. */
@@ -717,10 +717,10 @@ public final class HttpApi {
         out.flush();
     }
 
-    /** Who the request's credentials name, if they are valid (Bearer, or Basic); for limits and the audit log, not for access. */
-    private Optional<Principal> authenticated(Context ctx) {
+    /** Who the credentials of an Authorization header name, if they are valid (Bearer, or Basic); for limits and the audit log, not for access. */
+    private Optional<Principal> authenticated(String authorization) {
         try {
-            return Optional.of(caller(ctx, true));
+            return Optional.of(caller(authorization, true));
         } catch (Unauthenticated e) {
             return Optional.empty();
         }
@@ -743,7 +743,10 @@ public final class HttpApi {
      * on purpose.
      */
     private Principal caller(Context ctx, boolean basicAccepted) {
-        String header = ctx.header("Authorization");
+        return caller(ctx.header("Authorization"), basicAccepted);
+    }
+
+    private Principal caller(String header, boolean basicAccepted) {
         if (header == null || header.isBlank()) {
             throw new Unauthenticated(basicAccepted
                     ? "this request needs an 'Authorization: Bearer <token>' header, or Basic credentials whose password is the token"

@@ -7,10 +7,10 @@ import dev.builderd.storage.core.quota.RateLimits;
 import io.github.bucket4j.Bucket;
 import io.github.bucket4j.ConsumptionProbe;
 import io.javalin.config.JavalinConfig;
-import io.javalin.http.Context;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
@@ -18,6 +18,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
+import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
@@ -38,35 +39,39 @@ import org.eclipse.jetty.util.Callback;
  *       each write of a response is sent only once its bytes are paid for; no thread sleeps for
  *       it (the waits are scheduled on Jetty's scheduler).</li>
  * </ul>
- * Admin requests and unauthenticated ones (answered 401 at once) are not limited. A tenant's
- * limits are looked up at most every {@link #REFRESH}, at once after they are changed through
- * this node. Several nodes each keep their own buckets: behind N nodes a tenant may reach N times
- * its limits.
+ * The gate stands in front of Javalin, as a Jetty handler: a refused request costs no route, no
+ * request log line and no thread while it waits. Its 429 goes out after a pause of up to a second
+ * ({@link #MAX_PAUSE}, never past {@code Retry-After}), on Jetty's scheduler: a client that
+ * retries at once, on as many connections as it likes, cannot make refusals take the CPU its
+ * requests were refused to protect. Admin requests and unauthenticated ones (answered 401 by their
+ * route) pass unlimited. A tenant's limits are looked up at most every {@link #REFRESH}, at once
+ * after they are changed through this node. Several nodes each keep their own buckets: behind N
+ * nodes a tenant may reach N times its limits.
  */
 final class TenantRateLimits {
 
     /** How long a tenant's limits are used before they are looked up again. */
     static final Duration REFRESH = Duration.ofSeconds(30);
-    /** The Jetty request attribute holding the {@link Pace} of a request's bodies. */
-    private static final String PACE = "builderd.pace";
-    /** The Javalin attribute marking a request counted in flight (holds its tenant's count). */
-    private static final String IN_FLIGHT = "builderd.in-flight";
+    /** The longest a refusal waits before it is sent. */
+    static final Duration MAX_PAUSE = Duration.ofSeconds(1);
+    /** The shortest: even a refusal whose next token is near must not come back at once. */
+    private static final Duration MIN_PAUSE = Duration.ofMillis(100);
 
     /** A tenant's limits as loaded, its buckets and its requests in flight. */
     private record TenantState(RateLimits limits, long loadedNanos, Bucket requests, Bucket bytes, AtomicInteger inFlight) {
     }
 
     private final Function<TenantId, RateLimits> lookup;
-    private final Function<Context, Optional<Principal>> authenticate;
+    private final Function<String, Optional<Principal>> authenticate;
     private final ConcurrentHashMap<TenantId, TenantState> tenants = new ConcurrentHashMap<>();
     private final Counter limited;
     private final Counter paced;
 
     /**
      * @param lookup a tenant's limits now (its tier's with its overrides)
-     * @param authenticate who a request's credentials name, if they are valid
+     * @param authenticate who the credentials of an {@code Authorization} header (null: none) name, if they are valid
      */
-    TenantRateLimits(Function<TenantId, RateLimits> lookup, Function<Context, Optional<Principal>> authenticate,
+    TenantRateLimits(Function<TenantId, RateLimits> lookup, Function<String, Optional<Principal>> authenticate,
             PrometheusRegistry registry) {
         this.lookup = lookup;
         this.authenticate = authenticate;
@@ -78,11 +83,9 @@ final class TenantRateLimits {
                 .labelNames("tenant_id", "direction").register(registry);
     }
 
-    /** Installs the limits: the pacing of bodies in front of Javalin, and the admission before every route. */
+    /** Installs the gate in front of Javalin. */
     void register(JavalinConfig config) {
-        config.jetty.modifyServer(server -> server.setHandler(new Pacer()));
-        config.routes.before(this::admit);
-        config.routes.after(this::release);
+        config.jetty.modifyServer(server -> server.setHandler(new Gate()));
     }
 
     /** The tenant's limits changed: the next request looks them up. */
@@ -91,49 +94,58 @@ final class TenantRateLimits {
                 state.inFlight()));
     }
 
-    private void admit(Context ctx) {
-        Optional<Principal> principal = authenticate.apply(ctx);
-        if (principal.isEmpty() || !(principal.get() instanceof Principal.Tenant caller)) {
-            return;
-        }
-        TenantState state = state(caller.tenant());
-        if (state == null) {
-            return;
-        }
-        String tenant = caller.tenant().value();
-        ConsumptionProbe probe = state.requests().tryConsumeAndReturnRemaining(1);
-        if (!probe.isConsumed()) {
-            long seconds = Math.max(1, TimeUnit.NANOSECONDS.toSeconds(probe.getNanosToWaitForRefill() + 999_999_999));
-            refuse(ctx, tenant, "request_rate", seconds, "tenant '" + tenant + "' is over its limit of "
-                    + state.limits().requestsPerSecond() + " requests per second (bursts up to " + state.limits().burstRequests()
-                    + "); retry after " + seconds + " s");
-            return;
-        }
-        if (state.inFlight().incrementAndGet() > state.limits().concurrentRequests()) {
-            state.inFlight().decrementAndGet();
-            refuse(ctx, tenant, "concurrency", 1, "tenant '" + tenant + "' already has " + state.limits().concurrentRequests()
-                    + " requests in flight, its limit; retry when one of them has finished");
-            return;
-        }
-        ctx.attribute(IN_FLIGHT, state.inFlight());
-        if (ctx.req().getAttribute(PACE) instanceof Pace pace) {
-            pace.limit(state.bytes(), state.limits().bytesPerSecond(), tenant);
+    /** Admits a tenant's request, paced and counted in flight until its answer is complete, or refuses it. */
+    private final class Gate extends Handler.Wrapper {
+        @Override
+        public boolean handle(Request request, Response response, Callback callback) throws Exception {
+            Optional<Principal> principal = authenticate.apply(request.getHeaders().get(HttpHeader.AUTHORIZATION));
+            TenantState state = principal.orElse(null) instanceof Principal.Tenant caller ? state(caller.tenant()) : null;
+            if (state == null) {
+                return super.handle(request, response, callback);
+            }
+            String tenant = ((Principal.Tenant) principal.get()).tenant().value();
+            ConsumptionProbe probe = state.requests().tryConsumeAndReturnRemaining(1);
+            if (!probe.isConsumed()) {
+                long wait = probe.getNanosToWaitForRefill();
+                long seconds = Math.max(1, TimeUnit.NANOSECONDS.toSeconds(wait + 999_999_999));
+                refuse(request, response, callback, tenant, "request_rate", seconds, wait, "tenant '" + tenant
+                        + "' is over its limit of " + state.limits().requestsPerSecond() + " requests per second (bursts up to "
+                        + state.limits().burstRequests() + "); retry after " + seconds + " s");
+                return true;
+            }
+            if (state.inFlight().incrementAndGet() > state.limits().concurrentRequests()) {
+                state.inFlight().decrementAndGet();
+                refuse(request, response, callback, tenant, "concurrency", 1, MAX_PAUSE.toNanos(), "tenant '" + tenant
+                        + "' already has " + state.limits().concurrentRequests()
+                        + " requests in flight, its limit; retry when one of them has finished");
+                return true;
+            }
+            Pace pace = new Pace(state.bytes(), state.limits().bytesPerSecond(), tenant);
+            Callback release = Callback.from(state.inFlight()::decrementAndGet, callback);
+            boolean handled = false;
+            try {
+                handled = super.handle(new PacedRequest(request, pace), new PacedResponse(request, response, pace), release);
+                return handled;
+            } finally {
+                if (!handled) {
+                    state.inFlight().decrementAndGet();
+                }
+            }
         }
     }
 
-    private void release(Context ctx) {
-        AtomicInteger inFlight = ctx.attribute(IN_FLIGHT);
-        if (inFlight != null) {
-            ctx.attribute(IN_FLIGHT, null);
-            inFlight.decrementAndGet();
-        }
-    }
-
-    private void refuse(Context ctx, String tenant, String reason, long retryAfterSeconds, String detail) {
+    /** Answers 429 (problem+json, {@code Retry-After}) after a pause of about {@code waitNanos}, within the bounds. */
+    private void refuse(Request request, Response response, Callback callback, String tenant, String reason, long retryAfterSeconds,
+            long waitNanos, String detail) {
         limited.labelValues(tenant, reason).inc();
-        ctx.header("Retry-After", Long.toString(retryAfterSeconds));
-        Problems.respond(ctx, Problems.RATE_LIMITED, detail, Map.of("reason", reason, "retry_after_seconds", retryAfterSeconds));
-        ctx.skipRemainingHandlers();
+        response.setStatus(Problems.RATE_LIMITED.status());
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, Problems.CONTENT_TYPE);
+        response.getHeaders().put(HttpHeader.RETRY_AFTER, retryAfterSeconds);
+        byte[] body = Problems.body(Problems.RATE_LIMITED, detail, request.getHttpURI().getPath(),
+                Map.of("reason", reason, "retry_after_seconds", retryAfterSeconds)).getBytes(StandardCharsets.UTF_8);
+        long pause = Math.clamp(waitNanos, MIN_PAUSE.toNanos(), MAX_PAUSE.toNanos());
+        request.getComponents().getScheduler().schedule(() -> response.write(true, ByteBuffer.wrap(body), callback),
+                pause, TimeUnit.NANOSECONDS);
     }
 
     /**
@@ -164,53 +176,38 @@ final class TenantRateLimits {
                 .refillGreedy(limits.requestsPerSecond(), Duration.ofSeconds(1))).build();
     }
 
+    /** Counts KiB, not bytes: Bucket4j refills at most one token per nanosecond, and 1 GiB/s is more bytes than that. */
     private static Bucket byteBucket(RateLimits limits) {
-        return Bucket.builder().addLimit(limit -> limit.capacity(limits.bytesPerSecond())
-                .refillGreedy(limits.bytesPerSecond(), Duration.ofSeconds(1))).build();
+        long kibPerSecond = Math.max(1, limits.bytesPerSecond() >> 10);
+        return Bucket.builder().addLimit(limit -> limit.capacity(kibPerSecond).refillGreedy(kibPerSecond, Duration.ofSeconds(1))).build();
     }
 
-    /**
-     * The pacing of one request's bodies: none until {@link #admit} gives it its tenant's byte
-     * bucket. Bytes are paid for as they pass; the debt they leave says how long the next read or
-     * this write waits.
-     */
-    static final class Pace {
-        private volatile Bucket bytes;
-        private volatile long capacity;
-        private volatile String tenant;
+    /** The pacing of one request's bodies: bytes are paid for as they pass; the debt says how long the next read or this write waits. */
+    private static final class Pace {
+        private final Bucket kib;
+        private final long capacity;
+        private final String tenant;
         /** {@link System#nanoTime()} before which the request body is not read further. */
         private volatile long readableAt;
+        /** Bytes passed but not yet paid for: less than one KiB. */
+        private long unpaid;
 
-        private void limit(Bucket bucket, long bucketCapacity, String tenantId) {
-            tenant = tenantId;
-            capacity = bucketCapacity;
-            bytes = bucket;
+        Pace(Bucket kib, long bytesPerSecond, String tenant) {
+            this.kib = kib;
+            this.capacity = Math.max(1, bytesPerSecond >> 10);
+            this.tenant = tenant;
         }
 
         /** Pays for {@code count} bytes; returns the nanoseconds to wait until they are paid for (0: none). */
-        long charge(long count) {
-            Bucket bucket = bytes;
+        synchronized long charge(long count) {
+            unpaid += count;
             long wait = 0;
             // Bucket4j takes at most a bucket's capacity at once: a larger write pays in parts, the last part's wait covering all.
-            for (long left = count; bucket != null && left > 0; left -= capacity) {
-                wait = bucket.consumeIgnoringRateLimits(Math.min(left, capacity));
+            for (long left = unpaid >> 10; left > 0; left -= capacity) {
+                wait = kib.consumeIgnoringRateLimits(Math.min(left, capacity));
             }
+            unpaid &= 1023;
             return wait;
-        }
-
-        /** Whether this request's bodies are paced, and whom to count the waits for. */
-        Optional<String> tenant() {
-            return bytes == null ? Optional.empty() : Optional.of(tenant);
-        }
-    }
-
-    /** Wraps every request's body and response in its {@link Pace}. */
-    private final class Pacer extends Handler.Wrapper {
-        @Override
-        public boolean handle(Request request, Response response, Callback callback) throws Exception {
-            Pace pace = new Pace();
-            request.setAttribute(PACE, pace);
-            return super.handle(new PacedRequest(request, pace), new PacedResponse(request, response, pace), callback);
         }
     }
 
@@ -234,7 +231,7 @@ final class TenantRateLimits {
                 long wait = pace.charge(chunk.remaining());
                 if (wait > 0) {
                     pace.readableAt = System.nanoTime() + wait;
-                    pace.tenant().ifPresent(tenant -> paced.labelValues(tenant, "in").inc(wait / 1e9));
+                    paced.labelValues(pace.tenant, "in").inc(wait / 1e9);
                 }
             }
             return chunk;
@@ -267,7 +264,7 @@ final class TenantRateLimits {
                 super.write(last, content, callback);
                 return;
             }
-            pace.tenant().ifPresent(tenant -> paced.labelValues(tenant, "out").inc(wait / 1e9));
+            paced.labelValues(pace.tenant, "out").inc(wait / 1e9);
             getRequest().getComponents().getScheduler().schedule(() -> super.write(last, content, callback), wait, TimeUnit.NANOSECONDS);
         }
     }

@@ -9,7 +9,7 @@
 # wrk -t1 -c1: one request at a time; median and p99 from wrk --latency) is measured
 #   1. unloaded (nothing else runs),
 #   2. while flood sends 4 KiB cache GETs on many connections (wrk -t2 -c64),
-#   3. while flood uploads 1 MiB cache entries on 16 connections (wrk -t1 -c16, bench/lib/cache-put.lua),
+#   3. while flood uploads 4 MiB cache entries on 8 connections (wrk -t1 -c8, bench/lib/cache-put.lua),
 # on each daemon, rotating the order. The figure of the issue is the ratio of victim's loaded
 # median to its unloaded median on the same daemon (target: within 2x with the limits on).
 # Writes the section "Fairness" of docs/performance.md (between <!-- fairness:begin --> and
@@ -123,6 +123,7 @@ victim() { # daemon label -> "median_ms p99_ms"; fails on errors or non-2xx answ
   out=$(wrk --latency -t1 -c1 -d"${wrk_seconds}s" -H "Authorization: Bearer ${token[$d-victim]}" "$(url "$d")/v1/tenants/victim/cache/$entry")
   printf '== victim %s %s\n%s\n' "$d" "$label" "$out" >>"$results/wrk.txt"
   if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then die "victim $d $label: non-2xx answers; see $results/wrk.txt"; fi
+  if grep -q '^ *0 requests in' <<<"$out"; then die "victim $d $label: no answer at all; see $results/wrk.txt and the daemon's log"; fi
   echo "$(ms_of "$(awk '$1 == "50%" {print $2}' <<<"$out")") $(ms_of "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
 }
 flood() { # daemon kind(get|put) label: starts flood's load in the background for wrk_seconds + 4 s; sets flood_pid
@@ -131,7 +132,8 @@ flood() { # daemon kind(get|put) label: starts flood's load in the background fo
     wrk -t2 -c"$flood_connections" -d"$((wrk_seconds + 4))s" -H "$a" "$(url "$d")/v1/tenants/flood/cache/$entry" \
       >"$results/flood-$d-$label.txt" 2>&1 &
   else
-    BENCH_PUT_PREFIX="npm/flood-$label" BENCH_PUT_BYTES=1048576 wrk -t1 -c16 -d"$((wrk_seconds + 4))s" \
+    # 4 MiB: above the memory tier's largest entry, so the uploads go to disk, not the heap.
+    BENCH_PUT_PREFIX="npm/flood-$label" BENCH_PUT_BYTES=4194304 wrk -t1 -c8 -d"$((wrk_seconds + 4))s" \
       -s "$root/bench/lib/cache-put.lua" -H "$a" "$(url "$d")/v1/tenants/flood/cache/dependencies/" \
       >"$results/flood-$d-$label.txt" 2>&1 &
   fi
@@ -208,10 +210,10 @@ table=$(cat <<EOF
 |---|---|---|---|---|---|
 $(row on unloaded "limits on (default): unloaded")
 $(row on get "limits on: flood GETs 4 KiB, $flood_connections connections")
-$(row on put "limits on: flood PUTs 1 MiB, 16 connections")
+$(row on put "limits on: flood PUTs 4 MiB, 8 connections")
 $(row off unloaded "limits off: unloaded")
 $(row off get "limits off: flood GETs 4 KiB, $flood_connections connections")
-$(row off put "limits off: flood PUTs 1 MiB, 16 connections")
+$(row off put "limits off: flood PUTs 4 MiB, 8 connections")
 EOF
 )
 echo "$table" >"$results/table.md"
@@ -255,8 +257,9 @@ requests/s), and only the flood is to be held back. The victim's latency is \`wr
 cache entry (a memory-tier hit) with its own token: one request at a time, so each figure is
 what one client waits, not what a queue of them does. A flood starts 2 s before the victim's
 measurement and ends 2 s after it: \`wrk -t2 -c$flood_connections\` GETs of flood's own 4 KiB entry, or
-\`wrk -t1 -c16\` PUTs of new 1 MiB cache entries (\`bench/lib/cache-put.lua\`, every one fsynced).
-With the limits on, most of the GET flood is answered 429 at once; the uploads are paced to the
+\`wrk -t1 -c8\` PUTs of new 4 MiB cache entries (\`bench/lib/cache-put.lua\`, every one fsynced;
+larger than the memory tier's largest entry, so they go to disk). With the limits on, most of the
+GET flood is answered 429, each after a pause of up to a second; the uploads are paced to the
 tier's bandwidth. wrk, both daemons and the rest of the machine share the $(nproc) cores: the
 flood's own client takes CPU from everyone, with the limits on or off alike. A machine that is not idle
 (see the load above) makes every figure noisy: compare the ratios, which are measured on the

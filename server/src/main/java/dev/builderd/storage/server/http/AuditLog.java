@@ -77,11 +77,13 @@ public final class AuditLog {
         }
         String method = ctx.method().name();
         int status = ctx.status().getCode();
-        Optional<Principal> principal = authenticate.apply(ctx);
         boolean writes = !method.equals("GET") && !method.equals("HEAD");
-        boolean administrative = ADMIN_ROUTES.contains(method + " " + endpoint.path)
-                || writes && (endpoint.path.startsWith("/v1/admin/") || principal.orElse(null) instanceof Principal.Admin);
-        if (!administrative && status != 403) {
+        boolean adminRoute = ADMIN_ROUTES.contains(method + " " + endpoint.path) || writes && endpoint.path.startsWith("/v1/admin/");
+        if (!adminRoute && !writes && status != 403) {
+            return; // the hot path, reads not refused: not even the token is looked at
+        }
+        Optional<Principal> principal = authenticate.apply(ctx);
+        if (!adminRoute && status != 403 && !(principal.orElse(null) instanceof Principal.Admin)) {
             return;
         }
         String outcome = status == 403 ? "denied" : status == 401 ? "unauthenticated" : status < 400 ? "success" : "failed";

@@ -266,6 +266,7 @@ flood's own client takes CPU from everyone, with the limits on or off alike. A m
 same daemon minutes apart, more than the absolute figures.
 
 EOF
+    if [[ -f $root/bench/fairness-notes.md ]]; then cat "$root/bench/fairness-notes.md"; fi
     echo "<!-- fairness:end -->"
   } >"$section"
   replace_doc_section fairness "$section" "$root/docs/performance.md"

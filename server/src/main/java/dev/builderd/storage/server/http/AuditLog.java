@@ -13,6 +13,8 @@ import io.javalin.http.Context;
 import io.javalin.router.Endpoint;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.LinkedHashMap;
@@ -117,8 +119,16 @@ public final class AuditLog {
      * Sends the audit log to {@code file}, rotated daily and at 100 MiB into gzipped files beside
      * it, 90 days kept; empty: into the daemon's own log. The logger is the process's: the last
      * daemon started in a JVM decides.
+     *
+     * @throws IOException when the file's directory cannot be made or the file cannot be written
      */
-    public static void writeTo(Optional<Path> file) {
+    public static void writeTo(Optional<Path> file) throws IOException {
+        if (file.isPresent()) {
+            Files.createDirectories(file.get().toAbsolutePath().getParent());
+            if (Files.exists(file.get()) ? !Files.isWritable(file.get()) : !Files.isWritable(file.get().toAbsolutePath().getParent())) {
+                throw new IOException("the audit log " + file.get() + " cannot be written (UNKEY_BUILDERD_AUDIT_LOG_FILE)");
+            }
+        }
         if (!(LoggerFactory.getILoggerFactory() instanceof LoggerContext context)) {
             LOG.warn("the audit log stays on the SLF4J logger {}: the logging backend is not logback", LOGGER);
             return;

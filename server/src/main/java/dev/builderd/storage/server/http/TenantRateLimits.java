@@ -98,12 +98,13 @@ final class TenantRateLimits {
     private final class Gate extends Handler.Wrapper {
         @Override
         public boolean handle(Request request, Response response, Callback callback) throws Exception {
-            Optional<Principal> principal = authenticate.apply(request.getHeaders().get(HttpHeader.AUTHORIZATION));
-            TenantState state = principal.orElse(null) instanceof Principal.Tenant caller ? state(caller.tenant()) : null;
+            Principal.Tenant caller = authenticate.apply(request.getHeaders().get(HttpHeader.AUTHORIZATION)).orElse(null)
+                    instanceof Principal.Tenant known ? known : null;
+            TenantState state = caller == null ? null : state(caller.tenant());
             if (state == null) {
                 return super.handle(request, response, callback);
             }
-            String tenant = ((Principal.Tenant) principal.get()).tenant().value();
+            String tenant = caller.tenant().value();
             ConsumptionProbe probe = state.requests().tryConsumeAndReturnRemaining(1);
             if (!probe.isConsumed()) {
                 long wait = probe.getNanosToWaitForRefill();
@@ -120,7 +121,7 @@ final class TenantRateLimits {
                         + " requests in flight, its limit; retry when one of them has finished");
                 return true;
             }
-            Pace pace = new Pace(state.bytes(), state.limits().bytesPerSecond(), tenant);
+            Pace pace = new Pace(state.bytes(), kibPerSecond(state.limits()), tenant);
             Callback release = Callback.from(state.inFlight()::decrementAndGet, callback);
             boolean handled = false;
             try {
@@ -176,10 +177,14 @@ final class TenantRateLimits {
                 .refillGreedy(limits.requestsPerSecond(), Duration.ofSeconds(1))).build();
     }
 
-    /** Counts KiB, not bytes: Bucket4j refills at most one token per nanosecond, and 1 GiB/s is more bytes than that. */
     private static Bucket byteBucket(RateLimits limits) {
-        long kibPerSecond = Math.max(1, limits.bytesPerSecond() >> 10);
-        return Bucket.builder().addLimit(limit -> limit.capacity(kibPerSecond).refillGreedy(kibPerSecond, Duration.ofSeconds(1))).build();
+        long rate = kibPerSecond(limits);
+        return Bucket.builder().addLimit(limit -> limit.capacity(rate).refillGreedy(rate, Duration.ofSeconds(1))).build();
+    }
+
+    /** The byte bucket counts KiB, not bytes: Bucket4j refills at most one token per nanosecond, and 1 GiB/s is more bytes than that. */
+    private static long kibPerSecond(RateLimits limits) {
+        return Math.max(1, limits.bytesPerSecond() >> 10);
     }
 
     /** The pacing of one request's bodies: bytes are paid for as they pass; the debt says how long the next read or this write waits. */
@@ -192,9 +197,10 @@ final class TenantRateLimits {
         /** Bytes passed but not yet paid for: less than one KiB. */
         private long unpaid;
 
-        Pace(Bucket kib, long bytesPerSecond, String tenant) {
+        /** @param capacity the bucket's capacity, in KiB */
+        Pace(Bucket kib, long capacity, String tenant) {
             this.kib = kib;
-            this.capacity = Math.max(1, bytesPerSecond >> 10);
+            this.capacity = capacity;
             this.tenant = tenant;
         }
 

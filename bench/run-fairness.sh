@@ -42,19 +42,7 @@ bench_name="bench/run-fairness.sh"
 # shellcheck disable=SC1091
 source "$root/bench/lib/harness.sh"
 
-missing=()
-for tool in wrk curl python3 openssl; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-  if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    say "installing: ${missing[*]} (apt)"
-    apt-get update -qq >>"$log_file" 2>&1
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk curl python3 openssl >>"$log_file" 2>&1
-  else
-    die "missing: ${missing[*]}. Install them, e.g. as root: apt-get install -y wrk curl python3 openssl"
-  fi
-fi
+need_tools wrk curl python3 openssl
 # shellcheck source=bin/lib/jdk.sh
 # shellcheck disable=SC1091
 source "$root/bin/lib/jdk.sh"

@@ -153,7 +153,7 @@ say "nginx (pid $nginx_pid) on 127.0.0.1:$nginx_port, daemon (pid $daemon_pid, -
 
 # Two tenants with a token each: plaintext (the harness's pro tenant) and encrypted (enterprise).
 api PUT /v1/tenants/plain -H 'Content-Type: application/json' -d "$plain_tenant" >>"$log_file"
-api PUT /v1/tenants/secret -H 'Content-Type: application/json' -d '{"tier":"enterprise"}' >>"$log_file"
+api PUT /v1/tenants/secret -H 'Content-Type: application/json' -d '{"tier":"enterprise","limits":{'"$unlimited_rate"'}}' >>"$log_file"
 token_of() { api POST "/v1/tenants/$1/tokens" | sed -n 's/.*"token" *: *"\([^"]*\)".*/\1/p'; }
 plain_auth="Authorization: Bearer $(token_of plain)"
 secret_auth="Authorization: Bearer $(token_of secret)"

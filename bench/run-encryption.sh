@@ -126,8 +126,8 @@ say "daemon (pid $daemon_pid, -Xmx256m, filesystem backend) on $D, data in $daem
 # override of its limits; nothing else about the tier changes).
 plain_limit=$(((2 * big_mib + 1024) * mib))
 declare -A tier=([plain]=free [secret]=enterprise) token=() encryption_flag=()
-declare -A tenant_body=([plain]="{\"tier\":\"free\",\"limits\":{\"total_bytes\":$plain_limit,\"artifact_bytes\":$plain_limit}}"
-  [secret]='{"tier":"enterprise"}')
+declare -A tenant_body=([plain]="{\"tier\":\"free\",\"limits\":{\"total_bytes\":$plain_limit,\"artifact_bytes\":$plain_limit,$unlimited_rate}}"
+  [secret]='{"tier":"enterprise","limits":{'"$unlimited_rate"'}}')
 for t in plain secret; do
   answer=$(api PUT "/v1/tenants/$t" -H 'Content-Type: application/json' -d "${tenant_body[$t]}")
   echo "$answer" >>"$log_file"

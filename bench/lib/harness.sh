@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Shared helpers of the benchmark scripts (bench/run-e2e.sh, bench/run-s3.sh, bench/run-scanner.sh,
-# bench/run-encryption.sh, bench/run-crypto-jmh.sh, bench/run-cache.sh, bench/run-quota.sh,
+# bench/run-encryption.sh, bench/run-crypto-jmh.sh, bench/run-cache.sh, bench/run-quota.sh, bench/run-fairness.sh,
 # bench/run-backup.sh); sourced, not run.
 #
 # The sourcing script sets, before it calls any of these functions:
@@ -58,6 +58,22 @@ forget_pid() {
   local gone=$1 kept=() pid
   for pid in "${pids[@]}"; do [[ $pid == "$gone" ]] || kept+=("$pid"); done
   pids=("${kept[@]}")
+}
+
+need_tools() { # tool...: installs the missing ones with apt when root (each tool is its Debian package), else dies naming them
+  local missing=() tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  ((${#missing[@]})) || return 0
+  if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing: ${missing[*]} (apt)"
+    apt-get update -qq >>"$log_file" 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >>"$log_file" 2>&1 ||
+      die "apt-get install ${missing[*]} failed; see $log_file"
+  else
+    die "missing: ${missing[*]}. Install them, e.g. as root: apt-get install -y ${missing[*]}"
+  fi
 }
 
 # CPU busy before anything starts: other work on the machine makes every figure noisy.
@@ -178,7 +194,11 @@ other_doc_sections() { # doc: every marked section of doc (each carries its own 
   awk '/^<!-- [a-z0-9-]+:begin -->$/ {inside = 1} inside {print} /^<!-- [a-z0-9-]+:end -->$/ {inside = 0; print ""}' "$1"
 }
 
-# The tenant the plaintext benchmarks use: pro (not encrypted at rest, unlike dedicated and
-# enterprise) with limits raised above anything a benchmark stores.
+# Fairness limits raised above anything a throughput benchmark asks (docs/security-fairness.md):
+# they measure one tenant at full speed; the limits are still checked on every request.
 # shellcheck disable=SC2034   # read by the scripts that source this file
-plain_tenant='{"tier":"pro","limits":{"total_bytes":1099511627776,"artifact_bytes":1099511627776,"concurrent_builds":50}}'
+unlimited_rate='"requests_per_second":1000000000,"bytes_per_second":1000000000000,"concurrent_requests":100000'
+# The tenant the plaintext benchmarks use: pro (not encrypted at rest, unlike dedicated and
+# enterprise) with limits raised above anything a benchmark stores or asks.
+# shellcheck disable=SC2034   # read by the scripts that source this file
+plain_tenant='{"tier":"pro","limits":{"total_bytes":1099511627776,"artifact_bytes":1099511627776,"concurrent_builds":50,'"$unlimited_rate"'}}'

@@ -114,7 +114,8 @@ public final class ClusterBench {
     private String tenant(Daemon daemon, String tenant) throws IOException, InterruptedException {
         long room = 4 * bigBytes * 3 + (long) smallOps * smallBytes * 4;
         daemon.send("PUT", "/v1/tenants/" + tenant, ADMIN, "{\"tier\":\"pro\",\"encryption\":false,\"limits\":{\"total_bytes\":" + room
-                + ",\"artifact_bytes\":" + room + ",\"cache_bytes\":" + room + ",\"concurrent_builds\":100}}", 200, 201);
+                + ",\"artifact_bytes\":" + room + ",\"cache_bytes\":" + room + ",\"concurrent_builds\":100,"
+                + "\"requests_per_second\":1000000000,\"bytes_per_second\":1000000000000,\"concurrent_requests\":100000}}", 200, 201);
         Matcher token = TOKEN.matcher(daemon.send("POST", "/v1/tenants/" + tenant + "/tokens", ADMIN, null, 200, 201));
         if (!token.find()) {
             throw new IllegalStateException("no token in the answer");

@@ -7,6 +7,7 @@ import dev.builderd.storage.core.ReplicationQueue;
 import dev.builderd.storage.core.Stores;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.server.config.DaemonConfig;
+import dev.builderd.storage.server.http.AuditLog;
 import dev.builderd.storage.server.http.HttpApi;
 import dev.builderd.storage.server.http.RequestLog;
 import dev.builderd.storage.server.mount.MountGuard;
@@ -90,7 +91,8 @@ public final class Daemon implements AutoCloseable {
             storage.scheduleScrub(config.scrub().interval(), config.scrub().bytesPerSecond());
             RequestLog requests = new RequestLog(storage.metrics());
             DaemonMetrics.register(storage.metrics(), config.layout().tenantRoots(), stores.backends());
-            HttpApi api = new HttpApi(storage, metadata, health, config.layout(), config.buildToolMaxEntryBytes());
+            AuditLog.writeTo(config.auditLogFile());
+            HttpApi api = new HttpApi(storage, metadata, health, config.layout(), config.buildToolMaxEntryBytes(), config.rateLimits());
             Javalin http = Javalin.create(javalin -> {
                 javalin.startup.showJavalinBanner = false;
                 // Jetty's pool of platform threads (Javalin's default: at most 250 requests worked on at

@@ -43,7 +43,9 @@ class QuotasHttpTest extends HttpApiTestBase {
 
     @Test
     void sixtyFourConcurrentUploadsIntoATenantTenMibShortOfItsLimitNeverOvershoot() throws Exception {
-        String token = tenantWithLimits("acme", "{\"total_bytes\":" + 30 * MIB + ",\"artifact_bytes\":" + 20 * MIB + "}");
+        // 64 requests in flight at once: above the pro tier's fairness limit, raised for this tenant.
+        String token = tenantWithLimits("acme", "{\"total_bytes\":" + 30 * MIB + ",\"artifact_bytes\":" + 20 * MIB
+                + ",\"concurrent_requests\":64}");
         build("acme", token, "b1");
         assertThat(upload("acme", token, "b1", "base.img", bytes(1, 10 * MIB)).status()).isEqualTo(201);
 

@@ -6,12 +6,16 @@ import java.util.Arrays;
 import java.util.Locale;
 import java.util.stream.Collectors;
 
-/** Service tiers and their limits (the specification's table; sizes in binary units). */
+/**
+ * Service tiers and their limits (the specification's table; sizes in binary units), and the
+ * fairness limits of a tenant's API traffic: requests per second, bytes per second of request and
+ * response bodies, and requests in flight at once (docs/security-fairness.md).
+ */
 public enum Tier {
-    FREE(1L << 30, 500L << 20, 500L << 20, 1, false, Duration.ofDays(30)),
-    PRO(10L << 30, 5L << 30, 5L << 30, 3, false, Duration.ofDays(30)),
-    ENTERPRISE(100L << 30, 50L << 30, 50L << 30, 10, true, Duration.ofDays(90)),
-    DEDICATED(1L << 40, 500L << 30, 500L << 30, 50, true, Duration.ofDays(90));
+    FREE(1L << 30, 500L << 20, 500L << 20, 1, false, Duration.ofDays(30), 50, 25L << 20, 8),
+    PRO(10L << 30, 5L << 30, 5L << 30, 3, false, Duration.ofDays(30), 200, 100L << 20, 32),
+    ENTERPRISE(100L << 30, 50L << 30, 50L << 30, 10, true, Duration.ofDays(90), 1000, 400L << 20, 64),
+    DEDICATED(1L << 40, 500L << 30, 500L << 30, 50, true, Duration.ofDays(90), 5000, 1L << 30, 128);
 
     private final long totalBytes;
     private final long artifactBytes;
@@ -19,9 +23,15 @@ public enum Tier {
     private final int concurrentBuilds;
     private final boolean alwaysEncrypted;
     private final Duration retention;
+    private final long requestsPerSecond;
+    private final long bytesPerSecond;
+    private final int concurrentRequests;
 
     Tier(long totalBytes, long artifactBytes, long cacheBytes, int concurrentBuilds, boolean alwaysEncrypted,
-            Duration retention) {
+            Duration retention, long requestsPerSecond, long bytesPerSecond, int concurrentRequests) {
+        this.requestsPerSecond = requestsPerSecond;
+        this.bytesPerSecond = bytesPerSecond;
+        this.concurrentRequests = concurrentRequests;
         this.totalBytes = totalBytes;
         this.artifactBytes = artifactBytes;
         this.cacheBytes = cacheBytes;
@@ -70,5 +80,20 @@ public enum Tier {
     /** How long artifacts of completed builds are kept by default. */
     public Duration retention() {
         return retention;
+    }
+
+    /** API requests per second a tenant of this tier may make (on one node), on average. */
+    public long requestsPerSecond() {
+        return requestsPerSecond;
+    }
+
+    /** Bytes per second of request and response bodies a tenant of this tier moves (on one node). */
+    public long bytesPerSecond() {
+        return bytesPerSecond;
+    }
+
+    /** API requests of a tenant of this tier worked on at once (on one node). */
+    public int concurrentRequests() {
+        return concurrentRequests;
     }
 }

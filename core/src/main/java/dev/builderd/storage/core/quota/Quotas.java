@@ -7,6 +7,7 @@ import dev.builderd.storage.core.metadata.FenceRows;
 import dev.builderd.storage.core.metadata.MetadataLocation;
 import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.metadata.QuotaRows;
+import dev.builderd.storage.core.metadata.RateLimitRows;
 import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
@@ -242,6 +243,26 @@ public final class Quotas {
         });
         wakeWaiters();
         return usage(tenant);
+    }
+
+    /** The tenant's fairness limits on the API: its tier's with its overrides. */
+    public RateLimits rateLimits(TenantId tenant) {
+        return metadata.read(h -> {
+            var info = TenantRows.find(h, tenant).orElseThrow(() -> new NotFoundException("tenant '" + tenant + "' does not exist"));
+            return RateLimits.of(info.tier(), RateLimitRows.overrides(h, tenant));
+        });
+    }
+
+    /** Sets the tenant's fairness overrides (admin only; empty fields: the tier's) and returns its limits now. */
+    public RateLimits setRateOverrides(Principal caller, TenantId tenant, RateLimits.Overrides overrides) {
+        caller.requireAdmin("changing a tenant's limits");
+        metadata.inTransaction(h -> {
+            requireTenant(h, tenant);
+            RateLimits.of(TenantRows.find(h, tenant).orElseThrow().tier(), overrides);
+            RateLimitRows.putOverrides(h, tenant, overrides);
+            return null;
+        });
+        return rateLimits(tenant);
     }
 
     private void requireTenant(Handle h, TenantId tenant) {

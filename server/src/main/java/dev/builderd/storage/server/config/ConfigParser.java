@@ -130,13 +130,16 @@ public final class ConfigParser {
         });
         DaemonConfig.Transport transport = transport();
         TenantIsolation.Settings isolation = isolation();
+        boolean rateLimits = bool(Variable.RATE_LIMITS);
+        Optional<Path> auditLogFile = "stderr".equals(raw(Variable.AUDIT_LOG_FILE)) || dataRoot == null ? Optional.empty()
+                : Optional.ofNullable(path(Variable.AUDIT_LOG_FILE, dataRoot.resolve("global/audit/audit.log")));
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
         return new DaemonConfig(bind, port, backends.get(artifactsKind), backends.get(logsKind), backends.get(cachesKind), mount, breaker, abandonedUploadAge, layout,
                 adminToken, metadata, lease, maxLease, check, encryption, quotas, cachePolicy,
                 buildToolMaxEntryBytes, cacheTiers, new CoreConfig.Janitor(janitorInterval, orphanGrace), scrub, replication, backup,
-                new CoreConfig.Cluster(jobLease), advertiseUrl, transport, isolation);
+                new CoreConfig.Cluster(jobLease), advertiseUrl, transport, isolation, rateLimits, auditLogFile);
     }
 
     /** HTTPS and mutual TLS of the API; the command-line tools trust the daemon's own chain unless told otherwise. */

@@ -37,6 +37,8 @@ import java.util.Optional;
  *     address (the host name when it is a wildcard) and the port the API listens on
  * @param transport HTTPS and mutual TLS of the API, and the command-line tools' TLS towards it
  * @param isolation the tenant groups of the trees' ACLs, and who owns the workspaces builds are handed
+ * @param rateLimits whether tenants' API traffic is held to their fairness limits
+ * @param auditLogFile the file the audit log goes to; empty: the daemon's log (stderr)
  */
 public record DaemonConfig(
         String bindAddress,
@@ -65,7 +67,9 @@ public record DaemonConfig(
         CoreConfig.Cluster cluster,
         Optional<String> advertiseUrl,
         Transport transport,
-        TenantIsolation.Settings isolation) {
+        TenantIsolation.Settings isolation,
+        boolean rateLimits,
+        Optional<Path> auditLogFile) {
 
     /**
      * How the API is reached ({@code docs/security-transport.md}).

@@ -135,6 +135,10 @@ public enum Variable {
             + " scrub, key rotation, replication repair, build lease reaper) moves to another node this long after its node died"),
     ADVERTISE_URL("http(s)://<bind address or host name>:<port>", "how clients and other nodes reach this node's API: a request for"
             + " a build's workspace on another node is answered with the URL of the node that hosts it"),
+    RATE_LIMITS("true", "per-tenant fairness limits on the API (requests per second, body bytes per second, requests in"
+            + " flight; per tier, overridable per tenant; per node): true, or false to turn them off (docs/security-fairness.md)"),
+    AUDIT_LOG_FILE("<data root>/global/audit/audit.log", "where the audit log (admin actions, cross-tenant denials; JSON lines)"
+            + " is written, rotated daily and at 100 MiB, 90 days kept; stderr: into the daemon's log instead (docs/security-audit.md)"),
     ORPHAN_GRACE_SECONDS("3600", "how old a build's files without metadata, or an artifact row without its file, must be before"
             + " the orphan sweep deletes it");
 

@@ -18,6 +18,7 @@ import dev.builderd.storage.core.RetentionPolicy;
 import dev.builderd.storage.core.TenantEncryption;
 import dev.builderd.storage.core.TenantService;
 import dev.builderd.storage.core.Tokens;
+import dev.builderd.storage.core.error.ForbiddenException;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.StorageException;
 import dev.builderd.storage.core.metadata.CacheRows;
@@ -36,6 +37,7 @@ import dev.builderd.storage.core.model.Tier;
 import dev.builderd.storage.core.quota.HardLimitAction;
 import dev.builderd.storage.core.quota.Limits;
 import dev.builderd.storage.core.quota.Quotas;
+import dev.builderd.storage.core.quota.RateLimits;
 import dev.builderd.storage.core.quota.Usage;
 import dev.builderd.storage.server.StorageHealth;
 import dev.builderd.storage.server.mount.ProjectQuotaSupport;
@@ -79,12 +81,18 @@ public final class HttpApi {
     /** Per-tenant overrides of the tier's limits; absent fields keep the tier's. */
     private record LimitsBody(@JsonProperty("total_bytes") Long totalBytes, @JsonProperty("artifact_bytes") Long artifactBytes,
             @JsonProperty("cache_bytes") Long cacheBytes, @JsonProperty("concurrent_builds") Integer concurrentBuilds,
-            @JsonProperty("soft_limit_percent") Integer softLimitPercent, @JsonProperty("hard_limit_action") String hardLimitAction) {
+            @JsonProperty("soft_limit_percent") Integer softLimitPercent, @JsonProperty("hard_limit_action") String hardLimitAction,
+            @JsonProperty("requests_per_second") Long requestsPerSecond, @JsonProperty("bytes_per_second") Long bytesPerSecond,
+            @JsonProperty("concurrent_requests") Integer concurrentRequests) {
 
         Limits.Overrides overrides() {
             return new Limits.Overrides(optional(totalBytes), optional(artifactBytes), optional(cacheBytes),
                     Optional.ofNullable(concurrentBuilds), Optional.ofNullable(softLimitPercent),
                     Optional.ofNullable(hardLimitAction).map(HardLimitAction::parse));
+        }
+
+        RateLimits.Overrides rateOverrides() {
+            return new RateLimits.Overrides(optional(requestsPerSecond), optional(bytesPerSecond), Optional.ofNullable(concurrentRequests));
         }
 
         private static java.util.OptionalLong optional(Long value) {
@@ -162,9 +170,15 @@ public final class HttpApi {
     private final AuthFailureLimiter authFailures = new AuthFailureLimiter();
     /** The request attribute holding the caller once authenticated: a request is authenticated once. */
     private static final String CALLER = "builderd.caller";
+    private final Optional<TenantRateLimits> rateLimits;
+    private final AuditLog audit;
 
-    /** @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept */
-    public HttpApi(BuilderdStorage storage, MetadataStore metadata, StorageHealth health, Layout layout, long buildToolMaxEntryBytes) {
+    /**
+     * @param buildToolMaxEntryBytes the largest entry the build-tool cache protocols accept
+     * @param rateLimited whether tenants' requests are held to their fairness limits ({@link TenantRateLimits})
+     */
+    public HttpApi(BuilderdStorage storage, MetadataStore metadata, StorageHealth health, Layout layout, long buildToolMaxEntryBytes,
+            boolean rateLimited) {
         this.health = health;
         this.encryption = storage.encryption();
         this.quotas = storage.quotas();
@@ -183,6 +197,9 @@ public final class HttpApi {
         this.metadata = metadata;
         this.backupRoutes = new BackupRoutes(storage.backups(), this::principal);
         this.buildToolCaches = new BuildToolCaches(caches, ctx -> caller(ctx, true), this::sendCache, buildToolMaxEntryBytes);
+        this.rateLimits = rateLimited ? Optional.of(new TenantRateLimits(quotas::rateLimits, this::authenticated, metrics)) : Optional.empty();
+        // Who the request authenticated as, if it got that far: a refused token stays anonymous (and is counted once).
+        this.audit = new AuditLog(ctx -> ctx.attribute(CALLER) instanceof Principal known ? Optional.of(known) : Optional.empty(), metrics);
     }
 
     /** Registers every route and the error mapping on a Javalin configuration. */
@@ -200,6 +217,8 @@ public final class HttpApi {
             Problems.respond(ctx, Problems.TOO_MANY_FAILURES, e.getMessage());
         });
         routes.exception(Exception.class, (e, ctx) -> Problems.unexpected(ctx, e));
+        rateLimits.ifPresent(limits -> limits.register(config));
+        audit.register(config);
         routes.error(404, ctx -> {
             if (!ctx.res().isCommitted() && ctx.result() == null) {
                 Problems.respond(ctx, Problems.NOT_FOUND, "no route for " + ctx.method() + " " + ctx.path());
@@ -421,8 +440,12 @@ public final class HttpApi {
         Tier tier = Tier.parse(body.tier());
         Optional<Limits.Overrides> overrides = Optional.ofNullable(body.limits()).map(LimitsBody::overrides);
         overrides.ifPresent(o -> Limits.of(tier, o, Limits.DEFAULT_SOFT_PERCENT, HardLimitAction.REJECT));
+        Optional<RateLimits.Overrides> rateOverrides = Optional.ofNullable(body.limits()).map(LimitsBody::rateOverrides);
+        rateOverrides.ifPresent(o -> RateLimits.of(tier, o));
         TenantService.Upserted result = tenants.put(caller, tenant(ctx), tier, body.encryption());
         overrides.ifPresent(o -> quotas.setOverrides(caller, tenant(ctx), o));
+        rateOverrides.ifPresent(o -> quotas.setRateOverrides(caller, tenant(ctx), o));
+        rateLimits.ifPresent(limits -> limits.forget(tenant(ctx)));
         ctx.status(result.created() ? 201 : 200).json(tenantJson(result.tenant()));
     }
 
@@ -732,6 +755,32 @@ public final class HttpApi {
         out.flush();
     }
 
+    /**
+     * Who a request names, for the fairness limits, before it reaches the routes: its token if it
+     * is accepted, else the tenant its client certificate names; empty otherwise (the route then
+     * answers 401 and counts the failure).
+     */
+    private Optional<Principal> authenticated(org.eclipse.jetty.server.Request request) {
+        String header = request.getHeaders().get(org.eclipse.jetty.http.HttpHeader.AUTHORIZATION);
+        try {
+            if (header == null || header.isBlank()) {
+                return ClientCertificates.principal(request);
+            }
+            PresentedToken presented = presentedToken(header, true);
+            if (!(tokens.authenticate(presented.token()) instanceof Tokens.Authentication.Accepted accepted)) {
+                return Optional.empty();
+            }
+            if (presented.source().isEmpty()) {
+                // The routes take a Bearer token's caller from here instead of looking the token up again. Not
+                // Basic credentials: only the cache protocols' routes accept them, and they check that themselves.
+                request.setAttribute(CALLER, accepted.principal());
+            }
+            return Optional.of(accepted.principal());
+        } catch (Unauthenticated | ForbiddenException e) {
+            return Optional.empty();
+        }
+    }
+
     private Principal principal(Context ctx) {
         return caller(ctx, false);
     }
@@ -759,20 +808,30 @@ public final class HttpApi {
                     ? "this request needs an 'Authorization: Bearer <token>' header, or Basic credentials whose password is the token"
                     : "this request needs an 'Authorization: Bearer <token>' header", basicAccepted));
         }
-        String token;
-        String source = "";
-        if (basicAccepted && header.regionMatches(true, 0, "Basic ", 0, 6)) {
-            token = basicPassword(header.substring(6).strip());
-            source = "the password of the Basic credentials: ";
-        } else if (header.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            token = header.substring(7).strip();
-        } else {
-            throw new Unauthenticated(basicAccepted ? "the Authorization header must use the Bearer or the Basic scheme"
-                    : "the Authorization header must use the Bearer scheme", basicAccepted);
-        }
-        Principal caller = authenticate(ctx, token, source, basicAccepted);
+        PresentedToken presented = presentedToken(header, basicAccepted);
+        Principal caller = authenticate(ctx, presented.token(), presented.source(), basicAccepted);
         ctx.attribute(CALLER, caller);
         return caller;
+    }
+
+    /**
+     * A token as an Authorization header presents it.
+     *
+     * @param source where it came from, for a refusal's message ("" for the Bearer header)
+     */
+    private record PresentedToken(String token, String source) {
+    }
+
+    /** The token of a Bearer header, or (where {@code basicAccepted}) the password of Basic credentials. */
+    private static PresentedToken presentedToken(String header, boolean basicAccepted) {
+        if (basicAccepted && header.regionMatches(true, 0, "Basic ", 0, 6)) {
+            return new PresentedToken(basicPassword(header.substring(6).strip()), "the password of the Basic credentials: ");
+        }
+        if (header.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            return new PresentedToken(header.substring(7).strip(), "");
+        }
+        throw new Unauthenticated(basicAccepted ? "the Authorization header must use the Bearer or the Basic scheme"
+                : "the Authorization header must use the Bearer scheme", basicAccepted);
     }
 
     /**
@@ -964,6 +1023,9 @@ public final class HttpApi {
         json.put("tier", tenant.tier().wireName());
         json.put("encryption", tenant.encryption());
         json.put("limits", limitsJson(quotas.limits(tenant), tenant.tier()));
+        RateLimits rate = quotas.rateLimits(tenant.id());
+        json.put("rate_limits", Map.of("requests_per_second", rate.requestsPerSecond(), "bytes_per_second", rate.bytesPerSecond(),
+                "concurrent_requests", rate.concurrentRequests()));
         json.put("created", tenant.created().toString());
         json.put("updated", tenant.updated().toString());
         return json;

@@ -26,6 +26,7 @@ final class Problems {
 
     private static final Logger LOG = LoggerFactory.getLogger(Problems.class);
     private static final String TYPE_BASE = "https://builderd.dev/problems/";
+    static final String CONTENT_TYPE = "application/problem+json";
 
     /** A problem kind: HTTP status, type slug and title. */
     record Kind(int status, String slug, String title) {
@@ -38,6 +39,8 @@ final class Problems {
     static final Kind CONTENT_TOO_LARGE = new Kind(413, "content-too-large", "Content Too Large");
     static final Kind TOO_MANY_FAILURES = new Kind(429, "too-many-failed-authentications", "Too Many Failed Authentications");
     static final Kind INTERNAL = new Kind(500, "internal", "Internal Server Error");
+    /** Over a tenant's fairness limits on the API (TenantRateLimits): the answer carries {@code Retry-After}. */
+    static final Kind RATE_LIMITED = new Kind(429, "rate-limited", "Too Many Requests");
 
     private Problems() {
     }
@@ -93,17 +96,22 @@ final class Problems {
         if (kind == UNAUTHENTICATED) {
             ctx.header("WWW-Authenticate", "Bearer realm=\"builderd\"");
         }
+        ctx.attribute(RequestLog.PROBLEM_ATTRIBUTE, kind.slug());
+        ctx.status(kind.status());
+        ctx.contentType(CONTENT_TYPE);
+        ctx.result(body(kind, detail, ctx.path(), extensions));
+    }
+
+    /** The body of a problem response about {@code instance} (the request's path), for answers made below Javalin. */
+    static String body(Kind kind, String detail, String instance, Map<String, Object> extensions) {
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("type", TYPE_BASE + kind.slug());
         body.put("title", kind.title());
         body.put("status", kind.status());
         body.put("detail", detail);
-        body.put("instance", ctx.path());
+        body.put("instance", instance);
         body.putAll(extensions);
-        ctx.attribute(RequestLog.PROBLEM_ATTRIBUTE, kind.slug());
-        ctx.status(kind.status());
-        ctx.contentType("application/problem+json");
-        ctx.result(Json.write(body));
+        return Json.write(body);
     }
 
     static void unexpected(Context ctx, Exception e) {

@@ -10,6 +10,7 @@ import java.security.cert.X509Certificate;
 import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
+import org.eclipse.jetty.io.EndPoint;
 
 /**
  * Who a request's client certificate says it is. The certificate was already checked against
@@ -39,7 +40,17 @@ public final class ClientCertificates {
      * more than one tenant or an invalid tenant id.
      */
     public static Optional<Principal> principal(HttpServletRequest request) {
-        if (!(request.getAttribute(CERTIFICATES_ATTRIBUTE) instanceof X509Certificate[] chain) || chain.length == 0) {
+        return principal(request.getAttribute(CERTIFICATES_ATTRIBUTE) instanceof X509Certificate[] chain ? chain : null);
+    }
+
+    /** {@link #principal(HttpServletRequest)} of a request as Jetty's handlers see it, before the servlet layer. */
+    public static Optional<Principal> principal(org.eclipse.jetty.server.Request request) {
+        return principal(request.getAttribute(EndPoint.SslSessionData.ATTRIBUTE) instanceof EndPoint.SslSessionData ssl
+                ? ssl.peerCertificates() : null);
+    }
+
+    private static Optional<Principal> principal(X509Certificate[] chain) {
+        if (chain == null || chain.length == 0) {
             return Optional.empty();
         }
         X509Certificate certificate = chain[0];

@@ -116,4 +116,18 @@ class ConfigParserTest {
             assertThat(help).contains(variable.envName()).contains(variable.defaultValue());
         }
     }
+
+    @Test
+    void fairnessLimitsAreOnAndTheAuditLogIsUnderTheDataRootUnlessToldOtherwise() {
+        DaemonConfig defaults = ConfigParser.parse(Map.of("UNKEY_BUILDERD_DATA_DIR", "/srv/builderd"));
+        assertThat(defaults.rateLimits()).isTrue();
+        assertThat(defaults.auditLogFile()).contains(Path.of("/srv/builderd/global/audit/audit.log"));
+        DaemonConfig set = ConfigParser.parse(Map.of("UNKEY_BUILDERD_RATE_LIMITS", "false", "UNKEY_BUILDERD_AUDIT_LOG_FILE", "stderr"));
+        assertThat(set.rateLimits()).isFalse();
+        assertThat(set.auditLogFile()).isEmpty();
+        assertThat(ConfigParser.parse(Map.of("UNKEY_BUILDERD_AUDIT_LOG_FILE", "/var/log/builderd/audit.log")).auditLogFile())
+                .contains(Path.of("/var/log/builderd/audit.log"));
+        assertThatThrownBy(() -> ConfigParser.parse(Map.of("UNKEY_BUILDERD_RATE_LIMITS", "sometimes")))
+                .hasMessageContaining("UNKEY_BUILDERD_RATE_LIMITS='sometimes' is invalid: use true or false");
+    }
 }

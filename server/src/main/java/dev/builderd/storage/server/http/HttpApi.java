@@ -767,6 +767,8 @@ public final class HttpApi {
                 return ClientCertificates.principal(request);
             }
             PresentedToken presented = presentedToken(header, true);
+            // An address refused for its failures is not looked up here either; its route answers 429.
+            authFailures.requireAllowed(org.eclipse.jetty.server.Request.getRemoteAddr(request));
             if (!(tokens.authenticate(presented.token()) instanceof Tokens.Authentication.Accepted accepted)) {
                 return Optional.empty();
             }
@@ -776,7 +778,7 @@ public final class HttpApi {
                 request.setAttribute(CALLER, accepted.principal());
             }
             return Optional.of(accepted.principal());
-        } catch (Unauthenticated | ForbiddenException e) {
+        } catch (Unauthenticated | ForbiddenException | AuthFailureLimiter.Blocked e) {
             return Optional.empty();
         }
     }

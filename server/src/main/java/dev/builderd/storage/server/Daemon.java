@@ -37,9 +37,11 @@ public final class Daemon implements AutoCloseable {
 
     private final Optional<BackupSchedule> backupSchedule;
     private final Optional<ServerTls> tls;
+    private final AuditLog.Destination audit;
 
     private Daemon(MetadataStore metadata, BuilderdStorage storage, Javalin http, StoreComposition stores,
-            Optional<BackupSchedule> backupSchedule, Optional<ServerTls> tls) {
+            Optional<BackupSchedule> backupSchedule, Optional<ServerTls> tls, AuditLog.Destination audit) {
+        this.audit = audit;
         this.backupSchedule = backupSchedule;
         this.tls = tls;
         this.metadata = metadata;
@@ -79,6 +81,7 @@ public final class Daemon implements AutoCloseable {
         }
         Stores stores = composition.stores();
         BuilderdStorage storage = null;
+        AuditLog.Destination audit = null;
         try {
             CoreConfig core = new CoreConfig(config.layout(), config.buildLease(), config.maxBuildLease(),
                     config.leaseCheckInterval(), CoreConfig.SAME_NAME_UPLOAD_WAIT, config.encryption(), config.quotas(),
@@ -91,7 +94,7 @@ public final class Daemon implements AutoCloseable {
             storage.scheduleScrub(config.scrub().interval(), config.scrub().bytesPerSecond());
             RequestLog requests = new RequestLog(storage.metrics());
             DaemonMetrics.register(storage.metrics(), config.layout().tenantRoots(), stores.backends());
-            AuditLog.writeTo(config.auditLogFile());
+            audit = AuditLog.writeTo(config.auditLogFile());
             HttpApi api = new HttpApi(storage, metadata, health, config.layout(), config.buildToolMaxEntryBytes(), config.rateLimits());
             Javalin http = Javalin.create(javalin -> {
                 javalin.startup.showJavalinBanner = false;
@@ -114,8 +117,11 @@ public final class Daemon implements AutoCloseable {
             LOG.info("Builderd Storage serves {} on {}:{} (data root {}, metadata {}), started in {} ms",
                     scheme.toUpperCase(java.util.Locale.ROOT), config.bindAddress(), http.port(), config.dataRoot(), config.metadata(),
                     (System.nanoTime() - started) / 1_000_000);
-            return new Daemon(metadata, storage, http, composition, backupSchedule, tls);
+            return new Daemon(metadata, storage, http, composition, backupSchedule, tls, audit);
         } catch (RuntimeException | IOException e) {
+            if (audit != null) {
+                audit.close();
+            }
             if (storage != null) {
                 storage.close();
             }
@@ -177,5 +183,6 @@ public final class Daemon implements AutoCloseable {
         storage.close();
         metadata.close();
         stores.close();
+        audit.close();
     }
 }

@@ -120,9 +120,10 @@ public final class AuditLog {
      * it, 90 days kept; empty: into the daemon's own log. The logger is the process's: the last
      * daemon started in a JVM decides.
      *
+     * @return closes the file (the daemon's stop: a file left open would hold its file system busy)
      * @throws IOException when the file's directory cannot be made or the file cannot be written
      */
-    public static void writeTo(Optional<Path> file) throws IOException {
+    public static Destination writeTo(Optional<Path> file) throws IOException {
         if (file.isPresent()) {
             Files.createDirectories(file.get().toAbsolutePath().getParent());
             if (Files.exists(file.get()) ? !Files.isWritable(file.get()) : !Files.isWritable(file.get().toAbsolutePath().getParent())) {
@@ -131,7 +132,7 @@ public final class AuditLog {
         }
         if (!(LoggerFactory.getILoggerFactory() instanceof LoggerContext context)) {
             LOG.warn("the audit log stays on the SLF4J logger {}: the logging backend is not logback", LOGGER);
-            return;
+            return () -> { };
         }
         ch.qos.logback.classic.Logger logger = context.getLogger(LOGGER);
         logger.setLevel(Level.INFO);
@@ -142,7 +143,7 @@ public final class AuditLog {
         }
         logger.setAdditive(file.isEmpty());
         if (file.isEmpty()) {
-            return;
+            return () -> { };
         }
         RollingFileAppender<ILoggingEvent> appender = new RollingFileAppender<>();
         appender.setContext(context);
@@ -163,5 +164,20 @@ public final class AuditLog {
         appender.setEncoder(encoder);
         appender.start();
         logger.addAppender(appender);
+        return () -> {
+            // Unless a daemon started later in this JVM has taken the logger over.
+            if (logger.getAppender(FILE_APPENDER) == appender) {
+                logger.detachAppender(appender);
+                appender.stop();
+                logger.setAdditive(true);
+            }
+        };
+    }
+
+    /** Where the audit log goes until it is closed. */
+    @FunctionalInterface
+    public interface Destination extends AutoCloseable {
+        @Override
+        void close();
     }
 }

@@ -35,6 +35,10 @@ final class BlobKeyTest {
                 arguments("a/./b", "a '.' segment"),
                 arguments("a/.", "a '.' segment"),
                 arguments("..", "a '..' segment"),
+                // Found by BlobKeyFuzzTest: a lone surrogate (a JSON "\\ud800" escape) was a valid key but no path.
+                arguments("af\u00e9/\ud83d", "unpaired UTF-16 surrogate at index 4"),
+                arguments("a\udc00b", "unpaired UTF-16 surrogate at index 1"),
+                arguments("\ude00\ud83d", "unpaired UTF-16 surrogate at index 0"),
                 arguments("../a", "a '..' segment"),
                 arguments("a/../../etc", "a '..' segment"),
                 arguments("a/..", "a '..' segment"),

@@ -10,7 +10,8 @@ import java.util.List;
  * onto a filesystem path or an object-store name: it is not empty and at most
  * {@value #MAX_LENGTH} characters; it does not start or end with {@code /} and has no empty
  * segment; no segment is {@code .} or {@code ..}; it contains no backslash, NUL or other
- * control character. Everything else (spaces, {@code +}, unicode) is legal.
+ * control character, and it is valid Unicode (no unpaired UTF-16 surrogate, which no filesystem
+ * path and no object name can hold). Everything else (spaces, {@code +}, unicode) is legal.
  */
 public record BlobKey(String value) implements Comparable<BlobKey> {
 
@@ -78,6 +79,11 @@ public record BlobKey(String value) implements Comparable<BlobKey> {
             if (Character.isISOControl(c)) {
                 return "it contains a control character";
             }
+            if (Character.isHighSurrogate(c) && i + 1 < value.length() && Character.isLowSurrogate(value.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return "it is not valid Unicode (an unpaired UTF-16 surrogate at index " + i + ")";
+            }
         }
         for (String segment : value.split("/", -1)) {
             if (segment.isEmpty()) {
@@ -96,7 +102,7 @@ public record BlobKey(String value) implements Comparable<BlobKey> {
         }
         StringBuilder out = new StringBuilder();
         value.codePoints().limit(120).forEach(cp -> {
-            if (Character.isISOControl(cp)) {
+            if (Character.isISOControl(cp) || Character.getType(cp) == Character.SURROGATE) {
                 out.append(String.format("\\u%04x", cp));
             } else {
                 out.appendCodePoint(cp);

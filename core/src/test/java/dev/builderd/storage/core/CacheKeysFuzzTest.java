@@ -30,8 +30,7 @@ final class CacheKeysFuzzTest {
 
     @FuzzTest(maxDuration = "1m")
     void dockerLayerKey(FuzzedDataProvider data) {
-        String key = data.consumeRemainingAsString();
-        assertStaysInside(CacheType.DOCKER_LAYERS, key);
+        assertStaysInside(CacheType.DOCKER_LAYERS, data.consumeRemainingAsString());
     }
 
     @FuzzTest(maxDuration = "1m")
@@ -43,8 +42,7 @@ final class CacheKeysFuzzTest {
 
     @FuzzTest(maxDuration = "1m")
     void gitReposKey(FuzzedDataProvider data) {
-        String key = data.consumeRemainingAsString();
-        assertStaysInside(CacheType.GIT_REPOS, key);
+        assertStaysInside(CacheType.GIT_REPOS, data.consumeRemainingAsString());
     }
 
     @FuzzTest(maxDuration = "1m")

@@ -4,11 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import dev.builderd.storage.blob.FileBlobStore;
 import dev.builderd.storage.core.error.InvalidInputException;
 import dev.builderd.storage.core.error.NotFoundException;
-import dev.builderd.storage.core.metadata.MetadataLocation;
-import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.model.ArtifactInfo;
 import dev.builderd.storage.core.model.BuildId;
 import dev.builderd.storage.core.model.BuildRef;
@@ -16,7 +13,6 @@ import dev.builderd.storage.core.model.FileName;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.Tier;
-import dev.builderd.storage.testing.MovableClock;
 import dev.builderd.storage.testing.SeededBytes;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -48,7 +44,7 @@ final class ImportFromFuzzTest {
     static Path dataRoot;
     @TempDir
     static Path outside;
-    private static MetadataStore metadata;
+    private static FuzzedStorage opened;
     private static BuilderdStorage storage;
     private static Principal mallory;
     private static Path workspace;
@@ -57,9 +53,8 @@ final class ImportFromFuzzTest {
 
     @BeforeAll
     static void open() throws IOException {
-        metadata = MetadataStore.open(MetadataLocation.sqlite(dataRoot.resolve("metadata/builderd.db")));
-        storage = new BuilderdStorage(CoreConfig.defaults(Layout.under(dataRoot)), metadata,
-                Stores.single(new FileBlobStore(dataRoot)), "admin-token-for-fuzzing-0123456789", new MovableClock());
+        opened = FuzzedStorage.open(dataRoot, "admin-token-for-fuzzing-0123456789");
+        storage = opened.storage();
         for (BuildRef ref : List.of(MALLORY, VICTIM)) {
             storage.tenants().put(ADMIN, ref.tenant(), Tier.PRO, null);
         }
@@ -80,8 +75,7 @@ final class ImportFromFuzzTest {
 
     @AfterAll
     static void close() {
-        storage.close();
-        metadata.close();
+        opened.close();
     }
 
     @FuzzTest(maxDuration = "2m")

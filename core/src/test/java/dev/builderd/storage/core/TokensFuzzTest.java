@@ -4,13 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import dev.builderd.storage.blob.FileBlobStore;
-import dev.builderd.storage.core.metadata.MetadataLocation;
-import dev.builderd.storage.core.metadata.MetadataStore;
 import dev.builderd.storage.core.model.Principal;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.model.Tier;
-import dev.builderd.storage.testing.MovableClock;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -31,23 +27,21 @@ final class TokensFuzzTest {
 
     @TempDir
     static Path dataRoot;
-    private static MetadataStore metadata;
+    private static FuzzedStorage opened;
     private static BuilderdStorage storage;
     private static String malloryToken;
 
     @BeforeAll
     static void open() throws IOException {
-        metadata = MetadataStore.open(MetadataLocation.sqlite(dataRoot.resolve("metadata/builderd.db")));
-        storage = new BuilderdStorage(CoreConfig.defaults(Layout.under(dataRoot)), metadata,
-                Stores.single(new FileBlobStore(dataRoot)), ADMIN_TOKEN, new MovableClock());
+        opened = FuzzedStorage.open(dataRoot, ADMIN_TOKEN);
+        storage = opened.storage();
         storage.tenants().put(new Principal.Admin(), MALLORY, Tier.FREE, null);
         malloryToken = storage.tenants().issueToken(new Principal.Admin(), MALLORY).token();
     }
 
     @AfterAll
     static void close() {
-        storage.close();
-        metadata.close();
+        opened.close();
     }
 
     @FuzzTest(maxDuration = "1m")

@@ -82,5 +82,7 @@ final class BlobKeyFuzzTest {
         assertThat(new String(value.getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8)).as("UTF-8 round trip").isEqualTo(value);
         assertThat(Path.of("/").resolve(value)).as("a path on this platform").isNotNull();
         assertThat(key.segments()).allSatisfy(segment -> assertThat(segment).isNotEmpty().isNotIn(".", ".."));
+        assertThat(key.segments()).allSatisfy(segment -> assertThat(segment.getBytes(StandardCharsets.UTF_8).length)
+                .as("a file name").isLessThanOrEqualTo(255));
     }
 }

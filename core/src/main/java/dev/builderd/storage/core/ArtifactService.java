@@ -350,8 +350,8 @@ public final class ArtifactService {
                 .orElseThrow(() -> new InvalidInputException("\"from\" must be a path inside the build's workspace/ or temp/, "
                         + "such as \"temp/filesystem.ext4\""));
         if (!BlobKey.isValid(parts[1])) {
-            throw new InvalidInputException("\"from\" is not a safe relative path: no '..', '.', empty segments, "
-                    + "backslashes or control characters");
+            throw new InvalidInputException("\"from\" is not a safe relative path: no '..', '.', empty segments, names over "
+                    + BlobKey.MAX_SEGMENT_BYTES + " bytes, backslashes or control characters");
         }
         try {
             // The build's own directory holds the file meanwhile: its process writes only below it.

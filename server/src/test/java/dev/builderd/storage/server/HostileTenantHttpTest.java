@@ -49,7 +49,7 @@ class HostileTenantHttpTest extends HttpApiTestBase {
             "%00", "a%00", "%00..", "own.bin%00.txt",
             "%2fetc%2fpasswd", "%2f%2fetc%2fpasswd", "%2f", "%2f%2f", "..;", "..;x=y", ";..", "%3b..",
             "%ef%bc%8e%ef%bc%8e", "%e2%80%a4%e2%80%a4", "%e2%80%a5", "%ef%b9%92%ef%b9%92", "%e2%88%95etc",
-            "%", "%zz", "%c0", "%ff%fe", "%ed%a0%80", "x".repeat(3000),
+            "%", "%zz", "%c0", "%ff%fe", "%ed%a0%80", "x".repeat(3000), "y".repeat(300), "%c3%a9".repeat(200),
             "....", ".../...", "..%20", "%20..", "..%09", "%0a..", "~", "~victim");
     /** Whole-path tails that climb out of the route and into the victim's tree. */
     static final List<String> CLIMBS = List.of(
@@ -239,6 +239,7 @@ class HostileTenantHttpTest extends HttpApiTestBase {
         List<String> froms = List.of("../../../../victim/builds/v1/temp/secret.bin", "temp/../../../../victim/builds/v1/temp/secret.bin",
                 "/etc/passwd", "temp//secret.bin", "temp/./x", "temp\\\\..\\\\x", "temp/\\u0000x", "temp/\\ud800", "temp/a\\udc00b",
                 "rootfs/secret.bin", "metadata/x", "logs/x", "temp", "temp/", "", "workspace/" + "x/".repeat(500) + "y",
+                "temp/" + "z".repeat(300), "temp/" + "\u00e9".repeat(200),
                 dataRoot.resolve("tenants/victim/builds/v1/temp/secret.bin").toString());
         List<String> failures = new ArrayList<>();
         for (String from : froms) {
@@ -246,7 +247,7 @@ class HostileTenantHttpTest extends HttpApiTestBase {
         }
         expect4xx(failures, "POST", m1 + "/artifacts/stolen.bin/import", "{\"from\":null}");
         expect4xx(failures, "POST", m1 + "/artifacts/stolen.bin/import", "{\"from\":[\"temp/x\"]}");
-        for (String key : List.of("npm/../../victim", "npm/\\ud800", "../victim", "/etc/passwd", "npm\\\\..\\\\x", "npm/.hidden")) {
+        for (String key : List.of("npm/../../victim", "npm/\\ud800", "npm/" + "z".repeat(300), "../victim", "/etc/passwd", "npm\\\\..\\\\x", "npm/.hidden")) {
             expect4xx(failures, "POST", m1 + "/cache-pins", "{\"type\":\"dependencies\",\"keys\":[\"" + key + "\"]}");
         }
         for (String id : List.of("../victim", "v1/../../x", "\\ud800", "VICTIM", "a".repeat(64), "-x", "x\\u0000")) {

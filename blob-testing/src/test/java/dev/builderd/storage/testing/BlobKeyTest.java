@@ -35,6 +35,13 @@ final class BlobKeyTest {
                 arguments("a/./b", "a '.' segment"),
                 arguments("a/.", "a '.' segment"),
                 arguments("..", "a '..' segment"),
+                // Found by BlobKeyFuzzTest: a lone surrogate (a JSON "\\ud800" escape) was a valid key but no path.
+                arguments("af\u00e9/\ud83d", "unpaired UTF-16 surrogate at index 4"),
+                // Found by ImportFromFuzzTest: a segment past NAME_MAX was a valid key but no file (ENAMETOOLONG, a 503).
+                arguments("a/" + "x".repeat(BlobKey.MAX_SEGMENT_BYTES + 1), "a segment is longer than 255 bytes"),
+                arguments("\u00e9".repeat(128), "a segment is longer than 255 bytes"),
+                arguments("a\udc00b", "unpaired UTF-16 surrogate at index 1"),
+                arguments("\ude00\ud83d", "unpaired UTF-16 surrogate at index 0"),
                 arguments("../a", "a '..' segment"),
                 arguments("a/../../etc", "a '..' segment"),
                 arguments("a/..", "a '..' segment"),
@@ -89,7 +96,8 @@ final class BlobKeyTest {
 
     @Test
     void theLongestKeyIsAccepted() {
-        String longest = "x".repeat(BlobKey.MAX_LENGTH);
+        String segment = "x".repeat(BlobKey.MAX_SEGMENT_BYTES);
+        String longest = String.join("/", segment, segment, segment, "y".repeat(BlobKey.MAX_LENGTH - 3 * 256));
 
         assertThat(BlobKey.of(longest).value()).hasSize(BlobKey.MAX_LENGTH);
     }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.builderd.storage.blob.BlobInfo;
 import dev.builderd.storage.blob.BlobKey;
+import dev.builderd.storage.blob.BlobKeyConflictException;
 import dev.builderd.storage.blob.BlobNotFoundException;
 import dev.builderd.storage.blob.BlobStore;
 import dev.builderd.storage.blob.ByteRange;
@@ -55,6 +56,24 @@ final class FileBlobStoreContractTest extends BlobStoreContract {
                     .map(file -> root.relativize(file).toString())
                     .toList();
         }
+    }
+
+    /** Found by HostileTenantHttpTest: such a put was a plain IOException, which the API answered with 503. */
+    @ParameterizedTest
+    @EnumSource(WriteMode.class)
+    void aKeyAboveOrBelowAnotherBlobIsAKeyConflict(WriteMode mode) throws Exception {
+        store.put(BlobKey.of("a/b"), bytes("below"), 5, mode);
+        store.put(BlobKey.of("c"), bytes("above"), 5, mode);
+
+        assertThatThrownBy(() -> store.put(BlobKey.of("a"), bytes("x"), 1, mode)).isInstanceOf(BlobKeyConflictException.class)
+                .hasMessageContaining("other blobs' keys start with a/");
+        assertThatThrownBy(() -> store.put(BlobKey.of("c/d/e"), bytes("x"), 1, mode)).isInstanceOf(BlobKeyConflictException.class)
+                .hasMessageContaining("c is a blob, not a directory");
+        Path file = Files.writeString(temp.resolve("adopted"), "x");
+        assertThatThrownBy(() -> ((FileBlobStore) store).adopt(BlobKey.of("a"), file)).isInstanceOf(BlobKeyConflictException.class);
+        assertThat(readString(BlobKey.of("a/b"))).isEqualTo("below");
+        assertThat(readString(BlobKey.of("c"))).isEqualTo("above");
+        assertThat(leftovers()).isEmpty();
     }
 
     @ParameterizedTest

@@ -1,5 +1,6 @@
 package dev.builderd.storage.blob;
 
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 /**
@@ -8,14 +9,18 @@ import java.util.List;
  *
  * <p>Every path-safety rule of the project lives here, so that a key that exists is safe to map
  * onto a filesystem path or an object-store name: it is not empty and at most
- * {@value #MAX_LENGTH} characters; it does not start or end with {@code /} and has no empty
+ * {@value #MAX_LENGTH} characters, each segment at most {@value #MAX_SEGMENT_BYTES} bytes as UTF-8;
+ * it does not start or end with {@code /} and has no empty
  * segment; no segment is {@code .} or {@code ..}; it contains no backslash, NUL or other
- * control character. Everything else (spaces, {@code +}, unicode) is legal.
+ * control character, and it is valid Unicode (no unpaired UTF-16 surrogate, which no filesystem
+ * path and no object name can hold). Everything else (spaces, {@code +}, unicode) is legal.
  */
 public record BlobKey(String value) implements Comparable<BlobKey> {
 
     /** Longest key accepted; object stores limit names to 1024 bytes. */
     public static final int MAX_LENGTH = 900;
+    /** Longest segment accepted, in UTF-8 bytes: the longest file name (NAME_MAX) of Linux filesystems. */
+    public static final int MAX_SEGMENT_BYTES = 255;
 
     public BlobKey {
         String problem = problemWith(value);
@@ -78,6 +83,11 @@ public record BlobKey(String value) implements Comparable<BlobKey> {
             if (Character.isISOControl(c)) {
                 return "it contains a control character";
             }
+            if (Character.isHighSurrogate(c) && i + 1 < value.length() && Character.isLowSurrogate(value.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return "it is not valid Unicode (an unpaired UTF-16 surrogate at index " + i + ")";
+            }
         }
         for (String segment : value.split("/", -1)) {
             if (segment.isEmpty()) {
@@ -85,6 +95,9 @@ public record BlobKey(String value) implements Comparable<BlobKey> {
             }
             if (segment.equals(".") || segment.equals("..")) {
                 return "it contains a '" + segment + "' segment";
+            }
+            if (segment.getBytes(StandardCharsets.UTF_8).length > MAX_SEGMENT_BYTES) {
+                return "a segment is longer than " + MAX_SEGMENT_BYTES + " bytes as UTF-8, the longest file name a filesystem takes";
             }
         }
         return null;
@@ -96,7 +109,7 @@ public record BlobKey(String value) implements Comparable<BlobKey> {
         }
         StringBuilder out = new StringBuilder();
         value.codePoints().limit(120).forEach(cp -> {
-            if (Character.isISOControl(cp)) {
+            if (Character.isISOControl(cp) || Character.getType(cp) == Character.SURROGATE) {
                 out.append(String.format("\\u%04x", cp));
             } else {
                 out.appendCodePoint(cp);

@@ -170,7 +170,8 @@ public final class CircuitBreakingBlobStore implements BlobStore {
     private static boolean isBackendFailure(Throwable failure) {
         return !(failure instanceof BlobNotFoundException || failure instanceof BlobAlreadyExistsException
                 || failure instanceof UploadLengthMismatchException || failure instanceof BackendUnavailableException
-                || failure instanceof SymbolicLinkRefusedException || failure instanceof IntegrityViolationException
+                || failure instanceof SymbolicLinkRefusedException || failure instanceof BlobKeyConflictException
+                || failure instanceof IntegrityViolationException
                 || failure instanceof IllegalArgumentException);
     }
 

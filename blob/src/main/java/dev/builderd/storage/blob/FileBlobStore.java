@@ -9,6 +9,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
@@ -51,7 +52,7 @@ import org.slf4j.LoggerFactory;
  * creates are {@code 0700}, files it stores or adopts {@code 0600}.
  *
  * <p>Because keys become paths, a key cannot be stored while another blob's key is one of its
- * directories ({@code a} and {@code a/b}); such a put fails with an {@link IOException}. Names of
+ * directories ({@code a} and {@code a/b}); such a put fails with a {@link BlobKeyConflictException}. Names of
  * segments starting with {@code .~builderd-} are reserved for temporary files.
  */
 public final class FileBlobStore implements BlobStore, FileAdoption, FileChannelReads {
@@ -161,6 +162,7 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
             try {
                 Files.createLink(target, temp);
             } catch (FileAlreadyExistsException e) {
+                refuseDirectory(key, target);
                 throw new BlobAlreadyExistsException(key);
             }
         } else {
@@ -168,7 +170,17 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
                 Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
             } catch (AtomicMoveNotSupportedException e) {
                 throw new IOException("cannot publish " + key + " atomically: " + e.getMessage(), e);
+            } catch (FileSystemException e) {
+                refuseDirectory(key, target);
+                throw e;
             }
+        }
+    }
+
+    /** Throws {@link BlobKeyConflictException} when {@code target} is a directory: the key is a prefix of other keys. */
+    private static void refuseDirectory(BlobKey key, Path target) throws BlobKeyConflictException {
+        if (Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
+            throw new BlobKeyConflictException(key, "other blobs' keys start with " + key + "/");
         }
     }
 
@@ -286,7 +298,14 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
             channel.force(true);
         }
-        Files.move(file, target, StandardCopyOption.ATOMIC_MOVE);
+        try {
+            Files.move(file, target, StandardCopyOption.ATOMIC_MOVE);
+        } catch (AtomicMoveNotSupportedException e) {
+            throw e; // the caller copies instead
+        } catch (FileSystemException e) {
+            refuseDirectory(key, target);
+            throw e;
+        }
         Files.getFileAttributeView(target, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS)
                 .setPermissions(FILE_MODE.value());
         fsyncDirectory(directory);
@@ -376,7 +395,7 @@ public final class FileBlobStore implements BlobStore, FileAdoption, FileChannel
                     throw new SymbolicLinkRefusedException(key);
                 }
                 if (!attributes.isDirectory()) {
-                    throw new IOException("cannot store " + key + ": " + root.relativize(next) + " is a blob, not a directory");
+                    throw new BlobKeyConflictException(key, root.relativize(next) + " is a blob, not a directory");
                 }
             } catch (NoSuchFileException e) {
                 try {

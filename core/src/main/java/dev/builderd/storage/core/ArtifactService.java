@@ -123,32 +123,31 @@ public final class ArtifactService {
     public ArtifactInfo importFile(Principal caller, BuildRef ref, FileName name, String from) {
         caller.requireWrite(ref);
         builds.requireHostedHere(builds.require(ref), "the files to import");
-        Path source = resolveBuildFile(ref, from);
-        long length;
-        try {
-            length = Files.size(source);
-        } catch (IOException e) {
-            throw IoErrors.translate(e, "inspecting " + from + " of build " + ref);
-        }
-        return publish(caller, ref, name, length, (key, reservation) -> {
-            if (store instanceof FileAdoption adoption) {
-                try {
-                    adoption.adopt(key, source);
-                    try (InputStream adopted = store.open(key, ByteRange.ALL)) {
-                        HashingInputStream hashing = new HashingInputStream(adopted, null);
-                        long size = hashing.transferTo(java.io.OutputStream.nullOutputStream());
-                        return new Stored(size, hashing.sha256());
+        try (SafeTree.Taken taken = takeBuildFile(ref, from)) {
+            Path source = taken.path();
+            long length = Files.size(source);
+            return publish(caller, ref, name, length, (key, reservation) -> {
+                if (store instanceof FileAdoption adoption) {
+                    try {
+                        adoption.adopt(key, source);
+                        try (InputStream adopted = store.open(key, ByteRange.ALL)) {
+                            HashingInputStream hashing = new HashingInputStream(adopted, null);
+                            long size = hashing.transferTo(java.io.OutputStream.nullOutputStream());
+                            return new Stored(size, hashing.sha256());
+                        }
+                    } catch (AtomicMoveNotSupportedException otherFilesystem) {
+                        LOG.debug("{} is on another filesystem than the artifact store; copying", from);
                     }
-                } catch (AtomicMoveNotSupportedException otherFilesystem) {
-                    LOG.debug("{} is on another filesystem than the artifact store; copying", from);
                 }
-            }
-            try (InputStream in = Files.newInputStream(source, LinkOption.NOFOLLOW_LINKS)) {
-                HashingInputStream hashing = new HashingInputStream(in, null);
-                BlobInfo info = store.put(key, hashing, length, WriteMode.OVERWRITE);
-                return new Stored(info.size(), hashing.sha256());
-            }
-        });
+                try (InputStream in = Files.newInputStream(source, LinkOption.NOFOLLOW_LINKS)) {
+                    HashingInputStream hashing = new HashingInputStream(in, null);
+                    BlobInfo info = store.put(key, hashing, length, WriteMode.OVERWRITE);
+                    return new Stored(info.size(), hashing.sha256());
+                }
+            });
+        } catch (IOException e) {
+            throw IoErrors.translate(e, "taking " + from + " of build " + ref + " for import");
+        }
     }
 
     /** Publishes {@code name}.gz, the gzip-compressed variant of the artifact {@code name}. */
@@ -337,8 +336,13 @@ public final class ArtifactService {
         store.put(key, new ByteArrayInputStream(content), content.length, WriteMode.OVERWRITE);
     }
 
-    /** Resolves {@code from} inside the build's workspace or temp directory, refusing anything that could leave it. */
-    private Path resolveBuildFile(BuildRef ref, String from) {
+    /**
+     * Takes {@code from}, a file inside the build's workspace or temp directory, out of the build
+     * process's reach (see {@link SafeTree#take}), refusing anything that could leave the build:
+     * a link, a hard link, a link on the way, swapped in at any moment. Closing the result puts
+     * the file back unless it was published.
+     */
+    private SafeTree.Taken takeBuildFile(BuildRef ref, String from) {
         String[] parts = from == null ? new String[0] : from.split("/", 2);
         Layout.RootedPath base = layout.scratchDirectories(ref).stream()
                 .filter(directory -> parts.length == 2 && directory.path().getFileName().toString().equals(parts[0]))
@@ -346,29 +350,19 @@ public final class ArtifactService {
                 .orElseThrow(() -> new InvalidInputException("\"from\" must be a path inside the build's workspace/ or temp/, "
                         + "such as \"temp/filesystem.ext4\""));
         if (!BlobKey.isValid(parts[1])) {
-            throw new InvalidInputException("\"from\" is not a safe relative path: no '..', '.', empty segments, "
-                    + "backslashes or control characters");
+            throw new InvalidInputException("\"from\" is not a safe relative path: no '..', '.', empty segments, names over "
+                    + BlobKey.MAX_SEGMENT_BYTES + " bytes, backslashes or control characters");
         }
-        Path file = base.path().resolve(parts[1]);
         try {
-            if (!SafeTree.isRealDirectoryBelow(base.root(), file.getParent())) {
-                throw new InvalidInputException("\"from\" passes through a symbolic link; links are never followed");
-            }
-            var attributes = Files.readAttributes(file, "unix:mode,nlink,isRegularFile,isSymbolicLink", LinkOption.NOFOLLOW_LINKS);
-            if (Boolean.TRUE.equals(attributes.get("isSymbolicLink"))) {
-                throw new InvalidInputException("\"from\" is a symbolic link; only regular files are imported");
-            }
-            if (!Boolean.TRUE.equals(attributes.get("isRegularFile"))) {
-                throw new InvalidInputException("\"from\" is not a regular file");
-            }
-            if (((Number) attributes.get("nlink")).intValue() != 1) {
-                throw new InvalidInputException("\"from\" has other hard links; only a file with a single link is imported");
-            }
+            // The build's own directory holds the file meanwhile: its process writes only below it.
+            return SafeTree.take(base.root(), base.path().getParent(), base.path().resolve(parts[1]));
+        } catch (SafeTree.LinkRefusedException e) {
+            throw new InvalidInputException("\"from\" is refused: " + e.getMessage() + "; only a regular file with a single link,"
+                    + " reached without passing through a symbolic link, is imported");
         } catch (java.nio.file.NoSuchFileException e) {
             throw new NotFoundException("build " + ref + " has no file " + from);
         } catch (IOException e) {
             throw IoErrors.translate(e, "inspecting " + from + " of build " + ref);
         }
-        return file;
     }
 }

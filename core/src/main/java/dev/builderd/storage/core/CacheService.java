@@ -239,7 +239,8 @@ public final class CacheService {
     private static void requireSafePath(String key) {
         if (key == null || !BlobKey.isValid(key) || key.length() > 512 || key.startsWith(".") || key.contains("/.")) {
             throw new InvalidInputException("a cache key is a relative path of at most 512 characters, without '..', empty or"
-                    + " hidden (dot) segments, backslashes or control characters; was " + quoted(key));
+                    + " hidden (dot) segments, segments over " + BlobKey.MAX_SEGMENT_BYTES + " bytes, backslashes or control characters;"
+                    + " was " + quoted(key));
         }
     }
 

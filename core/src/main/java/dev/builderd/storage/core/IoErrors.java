@@ -1,6 +1,7 @@
 package dev.builderd.storage.core;
 
 import dev.builderd.storage.blob.IntegrityViolationException;
+import dev.builderd.storage.blob.BlobKeyConflictException;
 import dev.builderd.storage.blob.SymbolicLinkRefusedException;
 import dev.builderd.storage.core.crypto.KeysUnavailableException;
 import dev.builderd.storage.core.quota.Reservation;
@@ -46,6 +47,9 @@ final class IoErrors {
         }
         if (e instanceof SymbolicLinkRefusedException refused) {
             return new ConflictException(refused.getMessage() + " (planted in the build's tree; remove it)");
+        }
+        if (e instanceof BlobKeyConflictException conflict) {
+            return new ConflictException(conflict.getMessage() + " (while " + what + ")");
         }
         if (e instanceof BlobNotFoundException missing) {
             return new NotFoundException("stored data is missing while " + what + ": " + missing.getMessage());

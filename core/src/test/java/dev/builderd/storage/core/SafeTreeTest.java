@@ -63,4 +63,44 @@ class SafeTreeTest {
         SafeTree.delete(root, root.resolve("builds/none/temp"));
         assertThat(root.resolve("builds")).doesNotExist();
     }
+
+    @Test
+    void takeHoldsARegularFileAndPutsItBack() throws IOException {
+        Path file = Files.writeString(Files.createDirectories(root.resolve("builds/b/temp/d")).resolve("fs.ext4"), "mine");
+
+        try (SafeTree.Taken taken = SafeTree.take(root, root.resolve("builds/b"), file)) {
+            assertThat(file).doesNotExist();
+            assertThat(taken.path().getParent()).isEqualTo(root.resolve("builds/b"));
+            assertThat(taken.path()).hasContent("mine");
+        }
+        assertThat(file).hasContent("mine");
+
+        try (SafeTree.Taken taken = SafeTree.take(root, root.resolve("builds/b"), file)) {
+            Files.move(taken.path(), root.resolve("published"));
+        }
+        assertThat(file).doesNotExist();
+        assertThat(root.resolve("published")).hasContent("mine");
+    }
+
+    @Test
+    void takeRefusesLinksHardLinksAndLinksOnTheWayAndLeavesThemWhereTheyWere() throws IOException {
+        Path temp = Files.createDirectories(root.resolve("builds/b/temp"));
+        Files.createSymbolicLink(temp.resolve("link"), precious);
+        Files.createLink(temp.resolve("hard"), precious);
+        Files.createSymbolicLink(temp.resolve("dir"), outside.resolve("etc"));
+
+        assertThatThrownBy(() -> SafeTree.take(root, root.resolve("builds/b"), temp.resolve("link")))
+                .isInstanceOf(SafeTree.LinkRefusedException.class).hasMessageContaining("symbolic link");
+        assertThatThrownBy(() -> SafeTree.take(root, root.resolve("builds/b"), temp.resolve("hard")))
+                .isInstanceOf(SafeTree.LinkRefusedException.class).hasMessageContaining("hard link");
+        assertThatThrownBy(() -> SafeTree.take(root, root.resolve("builds/b"), temp.resolve("dir/passwd")))
+                .isInstanceOf(SafeTree.LinkRefusedException.class).hasMessageContaining("dir is a symbolic link");
+
+        assertThat(Files.isSymbolicLink(temp.resolve("link"))).isTrue();
+        assertThat(temp.resolve("hard")).hasContent("keep me");
+        assertThat(precious).hasContent("keep me");
+        try (var held = Files.list(root.resolve("builds/b"))) {
+            assertThat(held).containsExactly(temp);
+        }
+    }
 }

@@ -68,7 +68,7 @@ final class BuildToolCaches {
      * How one protocol names its entries: the key as the tool sends it must match {@code pattern},
      * and {@code key} turns the match into the key within the dependencies cache.
      */
-    private record KeyRule(String tool, Pattern pattern, String rule, Function<Matcher, String> key) {
+    record KeyRule(String tool, Pattern pattern, String rule, Function<Matcher, String> key) {
 
         String dependenciesKey(String sent) {
             Matcher matcher = pattern.matcher(sent == null ? "" : sent);
@@ -84,21 +84,21 @@ final class BuildToolCaches {
         }
     }
 
-    private static final KeyRule BAZEL = new KeyRule("Bazel", Pattern.compile("(ac|cas)/([0-9a-f]{64})"),
+    static final KeyRule BAZEL = new KeyRule("Bazel", Pattern.compile("(ac|cas)/([0-9a-f]{64})"),
             "the path after the tenant is ac/ or cas/ and the SHA-256 of the entry in 64 lowercase hex digits",
             m -> "bazel/" + m.group(1) + "/" + m.group(2));
-    private static final KeyRule GRADLE = new KeyRule("Gradle", Pattern.compile("[0-9a-f]{16,128}"),
+    static final KeyRule GRADLE = new KeyRule("Gradle", Pattern.compile("[0-9a-f]{16,128}"),
             "a build cache key is 16 to 128 lowercase hex digits", m -> "gradle/" + m.group());
     /**
      * ccache 4 names an entry by a digest written as two hex digits and base-32-hex digits; layout
      * {@code subdirs} (its default) puts a slash after the first two, {@code flat} does not, and
      * {@code bazel} sends {@code ac/} and 64 hex digits. All are stored without the slash.
      */
-    private static final KeyRule CCACHE = new KeyRule("ccache", Pattern.compile("(?:ac/)?([0-9a-v]{2})/?([0-9a-v]{8,126})"),
+    static final KeyRule CCACHE = new KeyRule("ccache", Pattern.compile("(?:ac/)?([0-9a-v]{2})/?([0-9a-v]{8,126})"),
             "an entry is named by ccache's key: lowercase digits and letters a to v, 10 to 128 of them,"
                     + " optionally split after the first two by '/' (layout=subdirs) or after ac/ (layout=bazel)",
             m -> "ccache/" + m.group(1) + m.group(2));
-    private static final KeyRule TURBO = new KeyRule("Turborepo", Pattern.compile("[0-9a-f]{16,64}"),
+    static final KeyRule TURBO = new KeyRule("Turborepo", Pattern.compile("[0-9a-f]{16,64}"),
             "an artifact hash is 16 to 64 lowercase hex digits", m -> "turbo/" + m.group());
 
     /**

@@ -859,7 +859,7 @@ public final class HttpApi {
      * user info with the URL-safe alphabet, so that is read too ({@code -} and {@code _} never
      * occur in the standard one).
      */
-    private static String basicPassword(String credentials) {
+    static String basicPassword(String credentials) {
         String decoded;
         try {
             decoded = new String(Base64.getDecoder().decode(credentials.replace('-', '+').replace('_', '/')), StandardCharsets.UTF_8);

@@ -57,16 +57,28 @@ final class DaemonFixture implements AutoCloseable {
     }
 
     private final Map<String, String> env;
-    private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(10)).build();
+    /** What the client trusts when the daemon serves HTTPS; null: plain HTTP. */
+    private final javax.net.ssl.SSLContext tls;
+    private final HttpClient client;
     private Daemon daemon;
 
-    private DaemonFixture(Map<String, String> env) {
+    private DaemonFixture(Map<String, String> env, javax.net.ssl.SSLContext tls) {
         this.env = env;
+        this.tls = tls;
+        HttpClient.Builder builder = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10));
+        this.client = (tls == null ? builder : builder.sslContext(tls)).build();
     }
 
     /** Starts a daemon on {@code dataRoot} with {@code metadataUrl} (empty: SQLite under the data root) and {@code extra} variables. */
     static DaemonFixture start(Path dataRoot, Optional<String> metadataUrl, Map<String, String> extra) {
+        return start(dataRoot, metadataUrl, extra, null);
+    }
+
+    /**
+     * Like {@link #start(Path, Optional, Map)}, for a daemon that {@code extra} sets up to serve
+     * HTTPS; every request of this fixture then goes over TLS, trusting {@code tls}.
+     */
+    static DaemonFixture start(Path dataRoot, Optional<String> metadataUrl, Map<String, String> extra, javax.net.ssl.SSLContext tls) {
         Map<String, String> env = new HashMap<>();
         env.put("UNKEY_BUILDERD_PORT", "0");
         env.put("UNKEY_BUILDERD_BIND_ADDRESS", "127.0.0.1");
@@ -74,7 +86,7 @@ final class DaemonFixture implements AutoCloseable {
         env.put("UNKEY_BUILDERD_ADMIN_TOKEN", ADMIN_TOKEN);
         metadataUrl.ifPresent(url -> env.put("UNKEY_BUILDERD_METADATA_URL", url));
         env.putAll(extra);
-        DaemonFixture fixture = new DaemonFixture(Map.copyOf(env));
+        DaemonFixture fixture = new DaemonFixture(Map.copyOf(env), tls);
         fixture.startDaemon();
         return fixture;
     }
@@ -98,7 +110,7 @@ final class DaemonFixture implements AutoCloseable {
         stopDaemon();
         Map<String, String> changed = new HashMap<>(env);
         changed.putAll(extra);
-        DaemonFixture fixture = new DaemonFixture(Map.copyOf(changed));
+        DaemonFixture fixture = new DaemonFixture(Map.copyOf(changed), tls);
         fixture.startDaemon();
         return fixture;
     }
@@ -123,7 +135,7 @@ final class DaemonFixture implements AutoCloseable {
     }
 
     URI uri(String rawPath) {
-        return URI.create("http://127.0.0.1:" + port() + rawPath);
+        return URI.create((tls == null ? "http" : "https") + "://127.0.0.1:" + port() + rawPath);
     }
 
     /** Sends a request; {@code token} null sends no Authorization header; {@code headers} are name/value pairs. */
@@ -186,7 +198,7 @@ final class DaemonFixture implements AutoCloseable {
 
     /** Opens a connection and writes {@code head} (request line and headers, without the blank line) and the blank line. */
     Socket connect(String head) throws IOException {
-        Socket socket = new Socket("127.0.0.1", port());
+        Socket socket = tls == null ? new Socket("127.0.0.1", port()) : tls.getSocketFactory().createSocket("127.0.0.1", port());
         socket.setSoTimeout(60_000);
         socket.getOutputStream().write((head + "\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                 .getBytes(StandardCharsets.ISO_8859_1));

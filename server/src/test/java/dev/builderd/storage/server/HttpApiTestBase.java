@@ -45,7 +45,12 @@ abstract class HttpApiTestBase {
     @BeforeEach
     void startDaemon() {
         metadataUrl = store.newMetadataUrl();
-        daemon = DaemonFixture.start(dataRoot, metadataUrl, backendEnvironment());
+        daemon = DaemonFixture.start(dataRoot, metadataUrl, backendEnvironment(), clientTls());
+    }
+
+    /** What the test's client trusts when {@link #backendEnvironment()} makes the daemon serve HTTPS; null: plain HTTP. */
+    javax.net.ssl.SSLContext clientTls() {
+        return null;
     }
 
     /** Work on one category's store, done behind the daemon's back with a client of the daemon's own configuration. */

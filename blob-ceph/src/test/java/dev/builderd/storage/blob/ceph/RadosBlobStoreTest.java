@@ -77,7 +77,8 @@ class RadosBlobStoreTest {
     void longKeysGetHashedHeadNamesWithinTheOsdLimit() {
         BlobKey shortKey = BlobKey.of("a".repeat(199));
         BlobKey longKey = BlobKey.of("b".repeat(200));
-        BlobKey longest = BlobKey.of("日".repeat(BlobKey.MAX_LENGTH));
+        // Close to the longest key there is, in three-byte characters: 11 segments of 240 bytes each (a segment holds at most 255).
+        BlobKey longest = BlobKey.of(String.join("/", java.util.Collections.nCopies(11, "日".repeat(80))));
 
         assertThat(RadosBlobStore.headName(shortKey)).startsWith("k/");
         assertThat(RadosBlobStore.headName(longKey)).startsWith("h/").hasSize(66);

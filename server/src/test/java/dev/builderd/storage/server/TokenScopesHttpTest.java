@@ -81,7 +81,8 @@ class TokenScopesHttpTest extends HttpApiTestBase {
         build("acme", writer, "b1");
         build("acme", writer, "b2");
         build("globex", other, "b1");
-        Instant before = Instant.now();
+        // Expiry times are kept in whole milliseconds.
+        Instant before = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
         JsonNode issued = issue(writer, Map.of("build_id", "b1"));
         assertThat(issued.get("build_id").asText()).isEqualTo("b1");
         assertThat(issued.get("scope").asText()).isEqualTo("write");

@@ -68,12 +68,10 @@ final class BuildActivity implements AutoCloseable {
         String id;
         try (KeyedLocks.Held held = locks.lock(ref)) {
             checkActive.run();
-            id = register(ref, Kind.UPLOAD, "upload to", (h, others) -> {
+            id = register(ref, Kind.UPLOAD, "upload to", (status, others) -> {
                 if (others.closing() > 0) {
                     throw new ConflictException("cannot upload to build " + ref + ": it is being completed or deleted");
                 }
-                String status = h.createQuery("SELECT status FROM builds WHERE tenant_id = :t AND build_id = :b")
-                        .bind("t", ref.tenant().value()).bind("b", ref.build().value()).mapTo(String.class).one();
                 if (!"ACTIVE".equals(status)) {
                     throw new ConflictException("build " + ref + " is " + status.toLowerCase(Locale.ROOT) + " and takes no more uploads");
                 }
@@ -85,7 +83,7 @@ final class BuildActivity implements AutoCloseable {
     /** Runs {@code change} if no upload to the build is in flight on any node, keeping uploads out meanwhile; otherwise 409. */
     <T> T closeBuild(BuildRef ref, String action, Supplier<T> change) {
         try (KeyedLocks.Held held = locks.lock(ref)) {
-            String id = register(ref, Kind.CLOSING, action, (h, others) -> {
+            String id = register(ref, Kind.CLOSING, action, (status, others) -> {
                 if (others.uploads() > 0) {
                     throw new ConflictException("cannot " + action + " build " + ref + " while " + others.uploads()
                             + " upload(s) to it are in progress; retry when they finish");
@@ -114,9 +112,9 @@ final class BuildActivity implements AutoCloseable {
         return live(h, ref).uploads() > 0;
     }
 
-    /** Locks the build's row until the end of {@code h}'s transaction; empty if there is no such build. */
+    /** Locks the build's row until the end of {@code h}'s transaction and returns its status; empty if there is no such build. */
     private Optional<String> lock(Handle h, BuildRef ref) {
-        return h.createQuery("SELECT build_id FROM builds WHERE tenant_id = :t AND build_id = :b" + metadata.forUpdate())
+        return h.createQuery("SELECT status FROM builds WHERE tenant_id = :t AND build_id = :b" + metadata.forUpdate())
                 .bind("t", ref.tenant().value()).bind("b", ref.build().value()).mapTo(String.class).findOne();
     }
 
@@ -131,8 +129,9 @@ final class BuildActivity implements AutoCloseable {
     private record Others(int uploads, int closing) {
     }
 
+    /** A check of the build's status and live rows, made under its row lock; throws to refuse. */
     private interface Check {
-        void accept(Handle h, Others others);
+        void accept(String status, Others others);
     }
 
     /**
@@ -144,10 +143,9 @@ final class BuildActivity implements AutoCloseable {
         String id = UUID.randomUUID().toString();
         // Not synced: a crash ends the work the row is for, and the node drops its rows when it starts.
         metadata.inUnsyncedTransaction(h -> {
-            if (lock(h, ref).isEmpty()) {
-                throw new NotFoundException("cannot " + action + " build " + ref + ": it does not exist");
-            }
-            check.accept(h, live(h, ref));
+            String status = lock(h, ref).orElseThrow(
+                    () -> new NotFoundException("cannot " + action + " build " + ref + ": it does not exist"));
+            check.accept(status, live(h, ref));
             h.createUpdate("""
                     INSERT INTO build_activity (activity_id, tenant_id, build_id, kind, node, expires_at)
                     VALUES (:id, :t, :b, :kind, :node, :expires)""")

@@ -28,6 +28,10 @@
 #   BENCH_DAEMON_PORT=18486
 #   BENCH_DAEMON_JAVA_OPTS=""  further JVM options of the daemon, e.g. for a profile:
 #                           -XX:StartFlightRecording=filename=/tmp/enc.jfr,settings=profile
+#   BENCH_PERF=1            also profile 3 more GETs per tenant with `perf record -a` (system-wide, every
+#                           process on the 2 cores; needs perf and root) and write where the CPU went
+#                           (by thread and by symbol, JIT code named through `jcmd Compiler.perfmap`) to
+#                           the results directory: get-<tenant>.perf.txt
 #   BENCH_NO_DOC=1          do not rewrite docs/performance.md
 set -euo pipefail
 
@@ -218,6 +222,29 @@ for i in $(seq "$big_runs"); do
   if ((i % 2)); then one_tenant plain; one_tenant secret; else one_tenant secret; one_tenant plain; fi
   say "  round $i: plain PUT $(last "${put_v[plain]}") GET $(last "${get_v[plain]}") MB/s; secret PUT $(last "${put_v[secret]}") GET $(last "${get_v[secret]}") MB/s"
 done
+
+if [[ -n ${BENCH_PERF:-} ]]; then
+  command -v perf >/dev/null 2>&1 || die "BENCH_PERF needs perf (apt-get install -y linux-perf)"
+  for t in plain secret; do
+    u=$(artifact_url "$t" big.bin)
+    perf record -q -e cpu-clock -F 1999 -a -o "$results/get-$t.perf.data" -- \
+      curl -sS --fail -H "Authorization: Bearer ${token[$t]}" -o /dev/null -o /dev/null -o /dev/null "$u" "$u" "$u" 2>>"$log_file" ||
+      die "the profiled GETs from $t failed; see $log_file"
+  done
+  "$JAVA_HOME/bin/jcmd" "$daemon_pid" Compiler.perfmap >>"$log_file" 2>&1
+  per_get() { # perf-data sort-keys lines -> "CPU-s per GET  keys", heaviest first (idle time shows as swapper)
+    perf report -i "$1" --stdio --no-children -g none -n --sort "$2" 2>/dev/null |
+      awk -v hz=1999 -v n="$3" '!/^#/ && NF > 2 && shown < n {c = $2; $1 = ""; $2 = ""; printf "%6.3f %s\n", c / hz / 3, $0; shown++}'
+  }
+  for t in plain secret; do
+    { echo "# CPU-seconds per GET of ${big_mib} MiB from $t (3 GETs, both cores; swapper = idle)"
+      per_get "$results/get-$t.perf.data" comm 10
+      echo "# the same by thread and symbol"
+      per_get "$results/get-$t.perf.data" comm,sym 30
+    } >"$results/get-$t.perf.txt"
+  done
+  say "profiles of the GETs: $results/get-plain.perf.txt, $results/get-secret.perf.txt"
+fi
 
 say "uploading the ${range_mib} MiB artifact to secret"
 out=$(put_artifact secret range.bin "$range_src" "$range_sha")

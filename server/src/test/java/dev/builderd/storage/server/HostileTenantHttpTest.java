@@ -312,6 +312,17 @@ class HostileTenantHttpTest extends HttpApiTestBase {
         }
         assertThat(refused).as("mallory reached her hard limit").isEqualTo(1);
         assertThat(put("/v1/tenants/mallory/cache/dependencies/npm/huge.tgz", malloryToken, bytes(9, 300 * 1024)).status()).isEqualTo(507);
+        // Refused before a byte of it is read, by a client that writes the whole body before it reads
+        // (more than the sockets' buffers hold): it must still hear the answer, not a reset.
+        Response whole = daemon.sendOnce("PUT", artifactPath("mallory", "m1", "whole.bin"), malloryToken, "x".repeat(6 << 20));
+        assertProblem(whole, 507, "quota");
+        // One that asks first (Expect: 100-continue) hears the refusal without being asked to send.
+        try (java.net.Socket asking = daemon.connect("PUT " + artifactPath("mallory", "m1", "asking.bin") + " HTTP/1.1\r\nContent-Length: "
+                + (6 << 20) + "\r\nExpect: 100-continue\r\nAuthorization: Bearer " + malloryToken)) {
+            assertThat(new String(asking.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1)).startsWith("HTTP/1.1 507");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         JsonNode victimAfter = get("/v1/tenants/victim/usage", victimToken).json();
         assertThat(victimAfter.get("used_bytes")).isEqualTo(victimBefore.get("used_bytes"));
         assertThat(victimAfter.get("state")).isEqualTo(victimBefore.get("state"));

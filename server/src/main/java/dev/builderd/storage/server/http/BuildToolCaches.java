@@ -179,12 +179,7 @@ final class BuildToolCaches {
         if (length > maxEntryBytes) {
             throw new EntryTooLarge(length, maxEntryBytes);
         }
-        InputStream body;
-        try {
-            body = new SizeLimit(ctx.req().getInputStream(), maxEntryBytes);
-        } catch (IOException e) {
-            throw new InvalidInputException("the request body could not be read: " + e.getMessage());
-        }
+        InputStream body = new SizeLimit(RequestBodies.of(ctx), maxEntryBytes);
         caches.put(caller, tenant(ctx), CacheType.DEPENDENCIES, key, new SequenceInputStream(new ByteArrayInputStream(prefix), body),
                 length < 0 ? -1 : prefix.length + length);
         ctx.status(201);

@@ -219,6 +219,7 @@ public final class HttpApi {
         routes.exception(Exception.class, (e, ctx) -> Problems.unexpected(ctx, e));
         rateLimits.ifPresent(limits -> limits.register(config));
         audit.register(config);
+        RequestBodies.register(config);
         routes.error(404, ctx -> {
             if (!ctx.res().isCommitted() && ctx.result() == null) {
                 Problems.respond(ctx, Problems.NOT_FOUND, "no route for " + ctx.method() + " " + ctx.path());
@@ -239,7 +240,7 @@ public final class HttpApi {
         String cache = "/v1/tenants/{tenant}/cache/{type}/<key>";
         routes.put(cache, ctx -> {
             CacheService.CacheEntry entry = caches.put(principal(ctx), tenant(ctx), CacheService.CacheType.parse(ctx.pathParam("type")),
-                    ctx.pathParam("key"), ctx.req().getInputStream(), ctx.req().getContentLengthLong());
+                    ctx.pathParam("key"), RequestBodies.of(ctx), ctx.req().getContentLengthLong());
             quotaWarning(ctx);
             ctx.status(entry.stored() ? 201 : 200).json(cacheJson(entry));
         });
@@ -279,7 +280,7 @@ public final class HttpApi {
         routes.get("/v1/tenants/{tenant}/cache-warming/{job}", ctx ->
                 ctx.json(warmingJson(warming.progress(principal(ctx), tenant(ctx), ctx.pathParam("job")))));
         routes.put("/v1/global/registry-cache/{digest}", ctx -> {
-            CacheService.CacheEntry entry = caches.putGlobal(principal(ctx), ctx.pathParam("digest"), ctx.req().getInputStream(),
+            CacheService.CacheEntry entry = caches.putGlobal(principal(ctx), ctx.pathParam("digest"), RequestBodies.of(ctx),
                     ctx.req().getContentLengthLong());
             ctx.status(entry.stored() ? 201 : 200).json(cacheJson(entry));
         });
@@ -412,7 +413,7 @@ public final class HttpApi {
                 .map(log -> Map.of("name", log.name().value(), "size", log.size())).toList())));
         routes.put(BUILD + "/logs/{name}", ctx -> {
             Principal caller = principal(ctx);
-            LogService.LogInfo log = logs.put(caller, build(ctx), name(ctx), ctx.req().getInputStream(),
+            LogService.LogInfo log = logs.put(caller, build(ctx), name(ctx), RequestBodies.of(ctx),
                     ctx.req().getContentLengthLong());
             quotaWarning(ctx);
             ctx.status(201).json(Map.of("name", log.name().value(), "size", log.size()));
@@ -461,7 +462,7 @@ public final class HttpApi {
         Principal caller = principal(ctx);
         BuildRef ref = build(ctx);
         FileName name = name(ctx);
-        ArtifactInfo info = artifacts.upload(caller, ref, name, ctx.req().getInputStream(),
+        ArtifactInfo info = artifacts.upload(caller, ref, name, RequestBodies.of(ctx),
                 ctx.req().getContentLengthLong(), ctx.header("X-Checksum-Sha256"));
         ctx.header("ETag", etag(info));
         quotaWarning(ctx);

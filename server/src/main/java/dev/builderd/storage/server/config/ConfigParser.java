@@ -189,9 +189,20 @@ public final class ConfigParser {
      * The tiers in front of the caches' backend. The disk tier's directory must stay out of the
      * tenant trees, which quotas measure and purges delete.
      */
+    /**
+     * The caches' memory tier when {@link Variable#CACHE_MEMORY_TIER_MB} is not set: 256 MiB, or a
+     * quarter of a smaller heap (whole MiB), so that a daemon started with a small {@code -Xmx}
+     * keeps room for its requests' buffers (a 512 MiB heap with a 256 MiB tier ran out of memory
+     * under 16 concurrent 1 MiB cache uploads).
+     */
+    static long defaultMemoryTierBytes(long maxHeapBytes) {
+        return Math.min(256L << 20, (maxHeapBytes / 4) >> 20 << 20);
+    }
+
     private TieredBlobStore.Settings cacheTiers(Layout layout) {
         int problemsBefore = problems.size();
-        long memoryBytes = (long) integer(Variable.CACHE_MEMORY_TIER_MB, 0, 1 << 20) << 20;
+        long memoryBytes = raw(Variable.CACHE_MEMORY_TIER_MB) == null ? defaultMemoryTierBytes(Runtime.getRuntime().maxMemory())
+                : (long) integer(Variable.CACHE_MEMORY_TIER_MB, 0, 1 << 20) << 20;
         int maxEntryBytes = integer(Variable.CACHE_MEMORY_TIER_MAX_ENTRY_KB, 1, 1 << 20) << 10;
         long diskBytes = (long) integer(Variable.CACHE_DISK_TIER_MB, 0, Integer.MAX_VALUE) << 20;
         Duration timeout = seconds(Variable.CACHE_REMOTE_TIMEOUT_SECONDS);

@@ -121,7 +121,8 @@ public enum Variable {
     CACHE_MAX_RETENTION_DAYS("0", "a cache entry not read for this long expires (0: never)"),
     BUILD_TOOL_CACHE_MAX_ENTRY_MB("100", "the largest entry the build-tool cache protocols (Bazel, Gradle, ccache, Turborepo)"
             + " accept, in MiB (1 to 1048576); a larger one is refused with 413"),
-    CACHE_MEMORY_TIER_MB("256", "memory tier of the caches: MiB of small, hot entries kept on the heap (0: off)"),
+    CACHE_MEMORY_TIER_MB("256", "memory tier of the caches: MiB of small, hot entries kept on the heap (0: off); unset, 256 or a quarter"
+            + " of the heap, whichever is less"),
     CACHE_MEMORY_TIER_MAX_ENTRY_KB("1024", "memory tier: the largest entry it keeps"),
     CACHE_DISK_TIER_DIR("<data root>/global/system-temp/cache-tier", "disk tier of the caches in front of a remote cache backend (none when caches are on the filesystem)"),
     CACHE_DISK_TIER_MB("10240", "disk tier: MiB it keeps at most, least recently read evicted first (0: off)"),

@@ -17,8 +17,16 @@ class TieredCacheConfigTest {
     void defaultsAreAMemoryTierADiskTierUnderTheDataRootAndAFiveSecondTimeout() {
         TieredBlobStore.Settings tiers = ConfigParser.parse(Map.of()).cacheTiers();
 
-        assertThat(tiers).isEqualTo(new TieredBlobStore.Settings(256L << 20, 1 << 20,
+        assertThat(tiers).isEqualTo(new TieredBlobStore.Settings(ConfigParser.defaultMemoryTierBytes(Runtime.getRuntime().maxMemory()), 1 << 20,
                 Optional.of(Path.of("/var/lib/builderd/global/system-temp/cache-tier")), 10L << 30, Duration.ofSeconds(5)));
+    }
+
+    @Test
+    void theDefaultMemoryTierIsAQuarterOfASmallHeap() {
+        assertThat(ConfigParser.defaultMemoryTierBytes(512L << 20)).isEqualTo(128L << 20);
+        assertThat(ConfigParser.defaultMemoryTierBytes(1L << 30)).isEqualTo(256L << 20);
+        assertThat(ConfigParser.defaultMemoryTierBytes(16L << 30)).isEqualTo(256L << 20);
+        assertThat(ConfigParser.defaultMemoryTierBytes((100L << 20) + 12345)).isEqualTo(25L << 20);
     }
 
     @Test

@@ -270,9 +270,7 @@ public final class CacheService {
         try (KeyedLocks.Held turn = sameKeyWrites.lock(blobKey)) {
             Optional<BlobInfo> existing = store.stat(blobKey);
             if (type == CacheType.DOCKER_LAYERS && existing.isPresent()) {
-                // Read what the client sends all the same: an answer before the body is read can reach an
-                // HTTP client as a reset connection instead of the answer.
-                body.transferTo(java.io.OutputStream.nullOutputStream());
+                // The body is left unread: the HTTP layer reads what the client still sends after the answer.
                 accessed(new EntryRef(tenant, type, key));
                 return new CacheEntry(type.wireName(), key, existing.get().size(), Optional.of(expectedDigest(type, key)), false);
             }

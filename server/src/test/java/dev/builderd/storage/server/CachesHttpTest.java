@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.builderd.storage.server.DaemonFixture.Response;
+import java.io.IOException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.params.ParameterizedClass;
@@ -43,6 +46,27 @@ class CachesHttpTest extends HttpApiTestBase {
         // The GET and the HEAD above hit, the absent layer missed.
         assertThat(metrics).contains("builderd_cache_lookups_total{cache_type=\"docker-layers\",result=\"hit\",tenant_id=\"acme\"} 2.0");
         assertThat(metrics).contains("builderd_cache_hit_ratio{cache_type=\"docker-layers\",tenant_id=\"acme\"} 0.666");
+    }
+
+    /**
+     * A layer stored already is answered without its bytes: a client that asked with
+     * {@code Expect: 100-continue} is not told to send them; one that sends them all first, more
+     * than the sockets buffer and more than a refused body is read, still hears the answer.
+     */
+    @Test
+    void aLayerStoredAlreadyIsAnsweredWhetherTheClientSendsItOrAsksFirst() throws IOException {
+        String token = tenant("acme", "pro");
+        String body = "x".repeat(12 << 20);
+        String digest = "sha256:" + sha256(utf8(body));
+        assertThat(put(layerPath("acme", digest), token, body).status()).isEqualTo(201);
+
+        Response whole = daemon.sendOnce("PUT", layerPath("acme", digest), token, body);
+        assertThat(whole.status()).as("%s", whole).isEqualTo(200);
+        try (Socket asking = daemon.connect("PUT " + layerPath("acme", digest) + " HTTP/1.1\r\nContent-Length: " + body.length()
+                + "\r\nExpect: 100-continue\r\nAuthorization: Bearer " + token)) {
+            assertThat(new String(asking.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1)).startsWith("HTTP/1.1 200");
+        }
+        assertThat(cacheUsed("acme", token)).as("counted once").isEqualTo(body.length());
     }
 
     @Test

@@ -35,7 +35,7 @@ final class Json {
             throw new InvalidInputException("the JSON body is larger than " + MAX_JSON_BODY + " bytes");
         }
         try {
-            byte[] body = ctx.req().getInputStream().readNBytes(MAX_JSON_BODY + 1);
+            byte[] body = RequestBodies.of(ctx).readNBytes(MAX_JSON_BODY + 1);
             if (body.length > MAX_JSON_BODY) {
                 throw new InvalidInputException("the JSON body is larger than " + MAX_JSON_BODY + " bytes");
             }

@@ -9,17 +9,20 @@ import java.util.Set;
 
 /**
  * How request bodies meet an answer decided before they are read: an upload refused by its
- * quota, its scope or a conflict must reach its client as that answer, over HTTP and HTTPS alike.
+ * quota, its scope or a conflict, or accepted without its bytes (a docker layer stored already),
+ * must reach its client as that answer, over HTTP and HTTPS alike.
  *
  * <ul>
  *   <li>A route takes its body through {@link #of}, which opens it at the first read: opening the
  *       servlet stream makes Jetty tell a client that sent {@code Expect: 100-continue} to go on,
- *       and a request refused before it reads should not be asked to send (curl asks from 1 MiB).
- *   <li>After the route, what is left of a body that the client sends without asking is read, up
- *       to {@value #MAX_BYTES} bytes, before the answer goes out ({@link #register}). Otherwise the
- *       server closes the connection with the body unread, the kernel resets it, and a client still
- *       sending (most write the whole body before they read) sees the reset instead of the answer.
- *       A longer body is left unread and the connection closed after the answer, as Jetty does:
+ *       and a request answered before it reads should not be asked to send (curl asks from 1 MiB).
+ *       Such a client, never told to go on, sends nothing, and nothing is read after the answer.
+ *   <li>Otherwise, what is left of the body after the route is read and dropped before the answer
+ *       goes out ({@link #register}): the server would close the connection with the body
+ *       unread, the kernel would reset it, and a client still sending (most write the whole body
+ *       before they read) would see the reset instead of the answer. After a success all of it is
+ *       read, as the client was promised; after a refusal up to {@value #MAX_BYTES} bytes, and a
+ *       longer body is left unread and the connection closed after the answer, as Jetty does:
  *       reading gigabytes to throw them away costs more than the client's retry. Nothing is read
  *       for a caller that did not authenticate (401) or is refused for flooding (429): that would
  *       be work on behalf of nobody.
@@ -32,6 +35,8 @@ final class RequestBodies {
 
     private static final Set<String> METHODS_WITH_BODIES = Set.of("PUT", "POST", "PATCH");
     private static final Set<Integer> NOT_FOR = Set.of(401, 429);
+    /** Set on the request once its route opened the body (and Jetty told an asking client to go on). */
+    private static final String OPENED = "builderd.body-opened";
 
     private RequestBodies() {
     }
@@ -43,6 +48,7 @@ final class RequestBodies {
 
             private InputStream body() throws IOException {
                 if (body == null) {
+                    ctx.attribute(OPENED, true);
                     body = ctx.req().getInputStream();
                 }
                 return body;
@@ -74,9 +80,10 @@ final class RequestBodies {
 
     private static void drain(Context ctx) {
         long length = ctx.req().getContentLengthLong();
-        if (!METHODS_WITH_BODIES.contains(ctx.req().getMethod()) || length == 0 || length > MAX_BYTES
-                || NOT_FOR.contains(ctx.statusCode()) || ctx.res().isCommitted()
-                || "100-continue".equalsIgnoreCase(ctx.header("Expect"))) {
+        boolean refused = ctx.statusCode() >= 400;
+        boolean neverAskedToSend = "100-continue".equalsIgnoreCase(ctx.header("Expect")) && ctx.attribute(OPENED) == null;
+        if (!METHODS_WITH_BODIES.contains(ctx.req().getMethod()) || length == 0 || NOT_FOR.contains(ctx.statusCode())
+                || ctx.res().isCommitted() || neverAskedToSend || (refused && length > MAX_BYTES)) {
             return;
         }
         try {
@@ -84,8 +91,8 @@ final class RequestBodies {
             if (in.isFinished()) {
                 return;
             }
-            // A body of unknown length (chunked) is read up to the same bound.
-            long left = MAX_BYTES;
+            // A refused body of unknown length (chunked) is read up to the same bound.
+            long left = refused ? MAX_BYTES : Long.MAX_VALUE;
             byte[] sink = new byte[64 * 1024];
             int n;
             while (left > 0 && (n = in.read(sink, 0, (int) Math.min(sink.length, left))) >= 0) {

@@ -4,9 +4,11 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.builderd.storage.core.error.UnavailableException;
 import dev.builderd.storage.core.model.TenantId;
+import dev.builderd.storage.core.model.TenantInfo;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.SQLException;
+import java.util.Optional;
 import org.flywaydb.core.Flyway;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.HandleCallback;
@@ -184,8 +186,15 @@ public final class MetadataStore implements AutoCloseable {
      * the same tenant. Returns false if the tenant does not exist.
      */
     public boolean lockTenant(Handle handle, TenantId tenant) {
-        return handle.createQuery("SELECT tenant_id FROM tenants WHERE tenant_id = :t" + forUpdate())
-                .bind("t", tenant.value()).mapTo(String.class).findOne().isPresent();
+        return lockedTenant(handle, tenant).isPresent();
+    }
+
+    /**
+     * Locks the tenant's row as {@link #lockTenant} does and returns it, so that a transaction that
+     * needs the tenant's tier reads the row once; empty when there is no such tenant.
+     */
+    public Optional<TenantInfo> lockedTenant(Handle handle, TenantId tenant) {
+        return TenantRows.find(handle, tenant, forUpdate());
     }
 
     /**

@@ -20,7 +20,12 @@ public final class TenantRows {
     }
 
     public static Optional<TenantInfo> find(Handle h, TenantId id) {
-        return h.createQuery("SELECT * FROM tenants WHERE tenant_id = :id").bind("id", id.value()).map(MAPPER).findOne();
+        return find(h, id, "");
+    }
+
+    /** The tenant's row, read with {@code lockClause} appended (a row lock, or nothing). */
+    static Optional<TenantInfo> find(Handle h, TenantId id, String lockClause) {
+        return h.createQuery("SELECT * FROM tenants WHERE tenant_id = :id" + lockClause).bind("id", id.value()).map(MAPPER).findOne();
     }
 
     public static List<TenantInfo> all(Handle h) {

@@ -225,8 +225,7 @@ public final class Quotas {
     /** Re-evaluates where the tenant stands after its tier changed. */
     public void refreshState(TenantId tenant) {
         metadata.inTransaction(h -> {
-            requireTenant(h, tenant);
-            updateState(h, tenant);
+            updateState(h, requireTenant(h, tenant));
             return null;
         });
         wakeWaiters();
@@ -235,10 +234,10 @@ public final class Quotas {
     /** Sets the tenant's overrides (empty fields: the tier's), and re-evaluates its state. */
     public Usage setOverrides(TenantId tenant, Limits.Overrides overrides) {
         metadata.inTransaction(h -> {
-            requireTenant(h, tenant);
-            Limits.of(TenantRows.find(h, tenant).orElseThrow().tier(), overrides, config.softPercent(), config.action());
+            TenantInfo info = requireTenant(h, tenant);
+            Limits.of(info.tier(), overrides, config.softPercent(), config.action());
             QuotaRows.putOverrides(h, tenant, overrides);
-            updateState(h, tenant);
+            updateState(h, info);
             return null;
         });
         wakeWaiters();
@@ -265,10 +264,9 @@ public final class Quotas {
         return rateLimits(tenant);
     }
 
-    private void requireTenant(Handle h, TenantId tenant) {
-        if (!metadata.lockTenant(h, tenant)) {
-            throw new NotFoundException("tenant '" + tenant + "' does not exist");
-        }
+    /** Locks the tenant's row and returns it. */
+    private TenantInfo requireTenant(Handle h, TenantId tenant) {
+        return metadata.lockedTenant(h, tenant).orElseThrow(() -> new NotFoundException("tenant '" + tenant + "' does not exist"));
     }
 
     // ---------------------------------------------------------------- reservations
@@ -330,14 +328,14 @@ public final class Quotas {
     private Attempt tryReserve(TenantId tenant, Category category, String id, long bytes, boolean extension) {
         // Not synced: a crash ends the write this is for, and the start-up sweep drops the reservation.
         return metadata.inUnsyncedTransaction(h -> {
-            requireTenant(h, tenant);
+            TenantInfo info = requireTenant(h, tenant);
             if (shared) {
                 // Exact, under the tenant's lock that fence() takes too: no node reserves for a fenced tenant.
                 FenceRows.find(h, tenant).ifPresent(fence -> {
                     throw fenced(tenant, fence.reason() + " on node " + fence.node());
                 });
             }
-            Limits limits = limits(h, tenant);
+            Limits limits = limits(h, info);
             Map<Category, QuotaRows.Line> ledger = QuotaRows.ledger(h, tenant);
             long total = ledger.values().stream().mapToLong(QuotaRows.Line::total).sum();
             long inCategory = ledger.get(category).total();
@@ -381,6 +379,10 @@ public final class Quotas {
      * {@code X-Quota-Warning} header), or empty.
      */
     public Optional<String> warning(TenantId tenant) {
+        // Every write asks; the state alone (one row, kept by every commit) answers most of them.
+        if (metadata.read(h -> QuotaRows.state(h, tenant)).equals("ok")) {
+            return Optional.empty();
+        }
         Usage usage = usage(tenant);
         if (usage.state().equals("ok")) {
             return Optional.empty();
@@ -417,12 +419,13 @@ public final class Quotas {
      * written): {@code actual} bytes are now stored, {@code replaced} bytes no longer are.
      */
     void commit(Handle h, Reservation reservation, long actual, long replaced) {
-        if (!metadata.lockTenant(h, reservation.tenant())) {
+        Optional<TenantInfo> tenant = metadata.lockedTenant(h, reservation.tenant());
+        if (tenant.isEmpty()) {
             return;
         }
         OptionalLong held = QuotaRows.deleteReservation(h, reservation.id());
         QuotaRows.add(h, reservation.tenant(), reservation.category(), actual - replaced, -held.orElse(0));
-        updateState(h, reservation.tenant());
+        updateState(h, tenant.get());
     }
 
     void commit(Reservation reservation, long actual, long replaced) {
@@ -450,11 +453,12 @@ public final class Quotas {
 
     /** Records, in the caller's transaction, that {@code bytes} of {@code category} were deleted (negative) or added. */
     public void adjust(Handle h, TenantId tenant, Category category, long bytes) {
-        if (!metadata.lockTenant(h, tenant)) {
+        Optional<TenantInfo> info = metadata.lockedTenant(h, tenant);
+        if (info.isEmpty()) {
             return;
         }
         QuotaRows.add(h, tenant, category, bytes, 0);
-        updateState(h, tenant);
+        updateState(h, info.get());
         if (bytes < 0) {
             wakeWaiters();
         }
@@ -470,12 +474,13 @@ public final class Quotas {
      * tenant's state once; returns the drift of each (new minus ledger).
      */
     public Map<Category, Long> measured(Handle h, TenantId tenant, Map<Category, Long> bytes) {
-        if (!metadata.lockTenant(h, tenant)) {
+        Optional<TenantInfo> info = metadata.lockedTenant(h, tenant);
+        if (info.isEmpty()) {
             return Map.of();
         }
         Map<Category, Long> drift = new java.util.EnumMap<>(Category.class);
         bytes.forEach((category, value) -> drift.put(category, value - QuotaRows.setUsed(h, tenant, category, value)));
-        updateState(h, tenant);
+        updateState(h, info.get());
         if (drift.values().stream().anyMatch(d -> d < 0)) {
             wakeWaiters();
         }
@@ -517,8 +522,9 @@ public final class Quotas {
     }
 
     /** Re-evaluates where the tenant stands (ok, soft, hard), logging and reporting a crossing once. */
-    private void updateState(Handle h, TenantId tenant) {
-        Limits limits = limits(h, tenant);
+    private void updateState(Handle h, TenantInfo info) {
+        TenantId tenant = info.id();
+        Limits limits = limits(h, info);
         Map<Category, QuotaRows.Line> ledger = QuotaRows.ledger(h, tenant);
         String now = stateOf(limits, ledger);
         String before = QuotaRows.state(h, tenant);

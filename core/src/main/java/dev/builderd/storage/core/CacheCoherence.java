@@ -29,7 +29,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Rows are matched by the database's clock, looking {@link #LOOKBACK_MILLIS} back past the
  * previous poll: a row stamped before a poll but committed after it is still seen by the next
- * one (each row is applied once). A node records how far it applied the rows; restarted within
+ * one (each row is applied once). A node records how far it applied the rows, at most once every
+ * {@link #CURSOR_INTERVAL} and when it closes (replaying a little more than it missed only drops
+ * entries its tiers refill); restarted within
  * {@link #RETENTION} it replays what it missed, otherwise (or the first time) it drops its whole
  * disk tier, which is only a cache. A node that dies between changing the remote and announcing
  * it leaves that one change to the tiers' eviction.
@@ -47,6 +49,8 @@ final class CacheCoherence implements AutoCloseable {
     /** How far before the previous poll a poll looks: longer than any announcement takes to commit. */
     private static final long LOOKBACK_MILLIS = 10_000;
     private static final Duration PRUNE_INTERVAL = Duration.ofMinutes(10);
+    /** How often a node records how far it applied the changes, rather than at every poll. */
+    static final Duration CURSOR_INTERVAL = Duration.ofMinutes(1);
     private static final String NOW = MetadataStore.DATABASE_NOW_MILLIS;
     private static final Logger LOG = LoggerFactory.getLogger(CacheCoherence.class);
 
@@ -63,6 +67,7 @@ final class CacheCoherence implements AutoCloseable {
     private final String node;
     private final TieredBlobStore tiers;
     private final Counter forgotten;
+    private final Counter polls;
     /** Counts up from the start time in microseconds, so that a restarted node never reuses an id. */
     private final AtomicLong nextId = new AtomicLong(System.currentTimeMillis() * 1000);
     /** Rows of the lookback window already applied, with their times. Used by the poller only. */
@@ -71,6 +76,8 @@ final class CacheCoherence implements AutoCloseable {
     /** The database time of the last successful poll. Used by the poller only. */
     private long appliedUntil;
     private long prunedAt;
+    /** The {@link #appliedUntil} last recorded in {@code cache_change_cursors}. Used by the poller only. */
+    private long cursorWrittenAt;
 
     /**
      * Starts announcing and applying changes of {@code tiers}' remote when the metadata store is
@@ -90,6 +97,9 @@ final class CacheCoherence implements AutoCloseable {
         this.tiers = tiers;
         this.forgotten = Counter.builder().name("builderd_cache_tier_remote_changes_applied_total")
                 .help("Cache entries this node dropped from its memory and disk tiers because another node changed or deleted them")
+                .register(registry);
+        this.polls = Counter.builder().name("builderd_cache_coherence_polls_total")
+                .help("Reads of the cache changes other nodes announced, by this node (one a second while it runs)")
                 .register(registry);
         tiers.announceWritesTo(this::announce);
         long now = metadata.read(h -> h.createQuery("SELECT " + NOW).mapTo(Long.class).one());
@@ -150,10 +160,10 @@ final class CacheCoherence implements AutoCloseable {
         appliedUntil = poll.now();
         long stillLooked = appliedUntil - LOOKBACK_MILLIS;
         applied.values().removeIf(changedAt -> changedAt <= stillLooked);
-        metadata.inTransaction(h -> h.createUpdate("""
-                INSERT INTO cache_change_cursors (node, applied_until) VALUES (:node, :until)
-                ON CONFLICT (node) DO UPDATE SET applied_until = EXCLUDED.applied_until""")
-                .bind("node", node).bind("until", appliedUntil).execute());
+        if (appliedUntil - cursorWrittenAt >= CURSOR_INTERVAL.toMillis()) {
+            writeCursor();
+        }
+        polls.inc();
         if (appliedUntil - prunedAt > PRUNE_INTERVAL.toMillis()) {
             // Any node may prune: the rows past retention are the same for all, and deleting them twice is harmless.
             metadata.inTransaction(h -> h.createUpdate("DELETE FROM cache_changes WHERE changed_at < :before")
@@ -162,9 +172,31 @@ final class CacheCoherence implements AutoCloseable {
         }
     }
 
-    /** Stops polling; this node's later writes (none, once it is closed) would still be announced. */
+    private void writeCursor() {
+        long until = appliedUntil;
+        metadata.inTransaction(h -> h.createUpdate("""
+                INSERT INTO cache_change_cursors (node, applied_until) VALUES (:node, :until)
+                ON CONFLICT (node) DO UPDATE SET applied_until = EXCLUDED.applied_until""")
+                .bind("node", node).bind("until", until).execute());
+        cursorWrittenAt = until;
+    }
+
+    /**
+     * Stops polling and records how far this node applied the changes, so that a restart replays
+     * only what it missed; this node's later writes (none, once it is closed) would still be announced.
+     */
     @Override
     public void close() {
         poller.shutdownNow();
+        try {
+            if (poller.awaitTermination(5, TimeUnit.SECONDS)) {
+                writeCursor();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            // The cursor of the last minute stays: the next start replays a little more than it missed.
+            LOG.warn("event=cache_coherence_cursor_not_saved node={}: {}", node, e.getMessage());
+        }
     }
 }

@@ -17,6 +17,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -66,6 +67,32 @@ class PostgresCacheCoherenceTest extends TwoNodeTest {
 
         assertThat(diskTierOfB()).as("B replayed the change it missed before serving").doesNotContain("before");
         assertThat(read(b)).isEqualTo("changed while b was down");
+    }
+
+    /** A node records how far it applied the changes once a minute, not at each of its polls. */
+    @Test
+    void aNodeRecordsItsPlaceOnceAMinuteNotAtEveryPoll() {
+        // Both nodes record their place at their first poll.
+        await().atMost(CacheCoherence.BOUND.plusSeconds(10)).until(() -> cursors().size() == 2);
+        java.util.Map<String, Long> first = cursors();
+        double polledA = polls(a);
+        double polledB = polls(b);
+
+        await().atMost(Duration.ofSeconds(30)).until(() -> polls(a) >= polledA + 3 && polls(b) >= polledB + 3);
+
+        assertThat(cursors()).as("three more polls of each node, within a minute of their first record").isEqualTo(first);
+    }
+
+    private java.util.Map<String, Long> cursors() {
+        return nodes.metadataB().read(h -> h.createQuery("SELECT node, applied_until FROM cache_change_cursors")
+                .map((rs, ctx) -> java.util.Map.entry(rs.getString(1), rs.getLong(2))).list().stream()
+                .collect(java.util.stream.Collectors.toMap(java.util.Map.Entry::getKey, java.util.Map.Entry::getValue)));
+    }
+
+    private static double polls(BuilderdStorage node) {
+        return node.metrics().scrape().stream().filter(m -> m.getMetadata().getName().equals("builderd_cache_coherence_polls"))
+                .findFirst().map(m -> ((io.prometheus.metrics.model.snapshots.CounterSnapshot) m).getDataPoints().getFirst().getValue())
+                .orElse(0.0);
     }
 
     /** The contents of the files in B's disk tier. */

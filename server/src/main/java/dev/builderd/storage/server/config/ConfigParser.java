@@ -186,10 +186,6 @@ public final class ConfigParser {
     }
 
     /**
-     * The tiers in front of the caches' backend. The disk tier's directory must stay out of the
-     * tenant trees, which quotas measure and purges delete.
-     */
-    /**
      * The caches' memory tier when {@link Variable#CACHE_MEMORY_TIER_MB} is not set: 256 MiB, or a
      * quarter of a smaller heap (whole MiB), so that a daemon started with a small {@code -Xmx}
      * keeps room for its requests' buffers (a 512 MiB heap with a 256 MiB tier ran out of memory
@@ -199,6 +195,10 @@ public final class ConfigParser {
         return Math.min(256L << 20, (maxHeapBytes / 4) >> 20 << 20);
     }
 
+    /**
+     * The tiers in front of the caches' backend. The disk tier's directory must stay out of the
+     * tenant trees, which quotas measure and purges delete.
+     */
     private TieredBlobStore.Settings cacheTiers(Layout layout) {
         int problemsBefore = problems.size();
         long memoryBytes = raw(Variable.CACHE_MEMORY_TIER_MB) == null ? defaultMemoryTierBytes(Runtime.getRuntime().maxMemory())

@@ -13,7 +13,6 @@ import dev.builderd.storage.core.metadata.BuildRows;
 import dev.builderd.storage.core.metadata.NodeRows;
 import dev.builderd.storage.core.error.MisdirectedException;
 import dev.builderd.storage.core.metadata.MetadataStore;
-import dev.builderd.storage.core.metadata.TenantRows;
 import dev.builderd.storage.core.model.BuildId;
 import dev.builderd.storage.core.model.BuildInfo;
 import dev.builderd.storage.core.model.BuildRef;
@@ -101,16 +100,14 @@ public final class BuildService {
         Duration effectiveLease = checkLease(lease);
         BuildRef ref = new BuildRef(tenant, requested.orElseGet(BuildId::random));
         List<BuildInfo> expired = metadata.inTransaction(h -> {
-            if (!metadata.lockTenant(h, tenant)) {
-                throw new NotFoundException("tenant '" + tenant + "' does not exist");
-            }
-            TenantInfo info = TenantRows.find(h, tenant).orElseThrow();
+            TenantInfo info = metadata.lockedTenant(h, tenant)
+                    .orElseThrow(() -> new NotFoundException("tenant '" + tenant + "' does not exist"));
             List<BuildInfo> reaped = expireLeases(h, tenant);
             if (BuildRows.find(h, ref).isPresent()) {
                 throw new AlreadyExistsException("build '" + ref.build() + "' of tenant '" + tenant + "' exists already");
             }
             int active = BuildRows.countActive(h, tenant);
-            int limit = quotas.limits(h, tenant).concurrentBuilds();
+            int limit = quotas.limits(h, info).concurrentBuilds();
             if (active >= limit) {
                 throw new LimitExceededException("tenant '" + tenant + "' already runs " + active + " build(s), its limit (tier "
                         + info.tier().wireName() + "); complete or delete one first");

@@ -45,7 +45,15 @@ public record Layout(Path dataRoot, Path scratchRoot, Path workspaceRoot, Path r
 
     /** The absolute directories of one build, as handed to its worker. */
     public record BuildPaths(Path workspace, Path rootfs, Path temp, Path logs, Path metadata) {
+        /** Every directory of the build, with the build's directory in each root they lie in (no repeats). */
+        public List<Path> withBuildDirectories() {
+            return java.util.stream.Stream.of(workspace, rootfs, temp, logs, metadata)
+                    .flatMap(path -> java.util.stream.Stream.of(path.getParent(), path)).distinct().toList();
+        }
     }
+
+    /** The directories of a tenant's cache tree, one per cache type, below {@code tenants/<tenant>/cache/}. */
+    public static final List<String> CACHE_TYPE_DIRECTORIES = List.of("docker-layers", "dependencies", "git-repos");
 
     /** A directory and the category root it lives under. */
     public record RootedPath(Path root, Path path) {
@@ -156,7 +164,7 @@ public record Layout(Path dataRoot, Path scratchRoot, Path workspaceRoot, Path r
             createPrivateDirectories(root, tenantDirectory(root, tenant).resolve("builds"));
         }
         Path cache = tenantDirectory(cacheRoot, tenant).resolve("cache");
-        for (String type : List.of("docker-layers", "dependencies", "git-repos")) {
+        for (String type : CACHE_TYPE_DIRECTORIES) {
             createPrivateDirectories(cacheRoot, cache.resolve(type));
         }
     }

@@ -55,17 +55,13 @@ public final class PosixAcls {
 
     /**
      * Adds or replaces {@code entries} (access and {@code default:} ones alike) on each of
-     * {@code paths}, and with {@code recursive} on everything below them too ({@code setfacl -R},
-     * which does not follow symbolic links).
+     * {@code paths}.
      *
      * @throws IOException naming the tool's complaint when it fails for any path (for example a
      *     filesystem mounted without ACL support)
      */
-    public void modify(List<Path> paths, List<String> entries, boolean recursive) throws IOException {
+    public void modify(List<Path> paths, List<String> entries) throws IOException {
         List<String> command = new ArrayList<>(List.of(setfacl.toString()));
-        if (recursive) {
-            command.add("-R");
-        }
         command.add("-m");
         command.add(String.join(",", entries));
         command.add("--");

@@ -200,7 +200,7 @@ public final class TenantIsolation {
     public Status secure(TenantId tenant) {
         if (acls.isPresent()) {
             try {
-                acls.get().modify(skeleton(tenant), entries(tenantGroup(tenant)), false);
+                acls.get().modify(skeleton(tenant), entries(tenantGroup(tenant)));
             } catch (IOException e) {
                 return check(tenant, Optional.of("cannot apply the ACL: " + e.getMessage()));
             }
@@ -272,11 +272,10 @@ public final class TenantIsolation {
      */
     public void handOver(BuildRef ref) throws IOException {
         if (acls.isPresent()) {
-            Layout.BuildPaths paths = layout.buildPaths(ref);
-            List<Path> directories = new ArrayList<>(layout.tenantRoots().stream().map(root -> layout.buildDirectory(root, ref)).toList());
-            directories.addAll(List.of(paths.workspace(), paths.rootfs(), paths.temp(), paths.logs(), paths.metadata()));
+            // What Layout.createBuildDirectories made: a root without any of the build's directories (the cache root) has none.
+            List<Path> directories = layout.buildPaths(ref).withBuildDirectories();
             try {
-                acls.get().modify(directories, entries(tenantGroup(ref.tenant())), false);
+                acls.get().modify(directories, entries(tenantGroup(ref.tenant())));
             } catch (IOException e) {
                 // Mode 0700 still protects the build; only a tenant-owned workspace is unreachable without its group's entry.
                 if (settings.workspaceOwner() == WorkspaceOwner.TENANT) {
@@ -345,7 +344,7 @@ public final class TenantIsolation {
         }
         Path cache = layout.tenantDirectory(layout.cacheRoot(), tenant).resolve("cache");
         directories.add(cache);
-        for (String type : List.of("docker-layers", "dependencies", "git-repos")) {
+        for (String type : Layout.CACHE_TYPE_DIRECTORIES) {
             directories.add(cache.resolve(type));
         }
         return directories;

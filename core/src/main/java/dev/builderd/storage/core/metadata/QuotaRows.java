@@ -120,7 +120,8 @@ public final class QuotaRows {
                 .findOne().orElse(Limits.Overrides.NONE);
     }
 
-    private static OptionalLong optionalLong(Object value) {
+    /** A nullable numeric column as an {@code OptionalLong}. */
+    static OptionalLong optionalLong(Object value) {
         return value == null ? OptionalLong.empty() : OptionalLong.of(((Number) value).longValue());
     }
 

@@ -3,7 +3,6 @@ package dev.builderd.storage.core.metadata;
 import dev.builderd.storage.core.model.TenantId;
 import dev.builderd.storage.core.quota.RateLimits;
 import java.util.Optional;
-import java.util.OptionalLong;
 import org.jdbi.v3.core.Handle;
 
 /** The {@code tenant_rate_limits} table: per-tenant overrides of the tier's fairness limits. */
@@ -14,8 +13,8 @@ public final class RateLimitRows {
 
     public static RateLimits.Overrides overrides(Handle h, TenantId tenant) {
         return h.createQuery("SELECT * FROM tenant_rate_limits WHERE tenant_id = :t").bind("t", tenant.value())
-                .map((rs, ctx) -> new RateLimits.Overrides(optionalLong(rs.getObject("requests_per_second")),
-                        optionalLong(rs.getObject("bytes_per_second")),
+                .map((rs, ctx) -> new RateLimits.Overrides(QuotaRows.optionalLong(rs.getObject("requests_per_second")),
+                        QuotaRows.optionalLong(rs.getObject("bytes_per_second")),
                         Optional.ofNullable(rs.getObject("concurrent_requests")).map(v -> ((Number) v).intValue())))
                 .findOne().orElse(RateLimits.Overrides.NONE);
     }
@@ -30,9 +29,5 @@ public final class RateLimitRows {
                 .bind("bps", o.bytesPerSecond().isPresent() ? o.bytesPerSecond().getAsLong() : null)
                 .bind("concurrent", o.concurrentRequests().orElse(null))
                 .execute();
-    }
-
-    private static OptionalLong optionalLong(Object value) {
-        return value == null ? OptionalLong.empty() : OptionalLong.of(((Number) value).longValue());
     }
 }

@@ -193,8 +193,7 @@ public final class Quotas {
 
     /** The tenant's limits: its tier's with its overrides. */
     public Limits limits(Handle h, TenantId tenant) {
-        var info = TenantRows.find(h, tenant).orElseThrow(() -> new NotFoundException("tenant '" + tenant + "' does not exist"));
-        return limits(h, info);
+        return limits(h, existing(h, tenant));
     }
 
     /** The limits of a tenant already read: only its overrides are looked up. */
@@ -202,7 +201,8 @@ public final class Quotas {
         return metadata.read(h -> limits(h, tenant));
     }
 
-    private Limits limits(Handle h, TenantInfo tenant) {
+    /** The limits of a tenant read in the caller's transaction: only its overrides are looked up. */
+    public Limits limits(Handle h, TenantInfo tenant) {
         return Limits.of(tenant.tier(), QuotaRows.overrides(h, tenant.id()), config.softPercent(), config.action());
     }
 
@@ -246,18 +246,28 @@ public final class Quotas {
 
     /** The tenant's fairness limits on the API: its tier's with its overrides. */
     public RateLimits rateLimits(TenantId tenant) {
-        return metadata.read(h -> {
-            var info = TenantRows.find(h, tenant).orElseThrow(() -> new NotFoundException("tenant '" + tenant + "' does not exist"));
-            return RateLimits.of(info.tier(), RateLimitRows.overrides(h, tenant));
-        });
+        return metadata.read(h -> rateLimits(h, existing(h, tenant)));
+    }
+
+    /** The fairness limits of a tenant already read: only its overrides are looked up. */
+    public RateLimits rateLimits(TenantInfo tenant) {
+        return metadata.read(h -> rateLimits(h, tenant));
+    }
+
+    private static RateLimits rateLimits(Handle h, TenantInfo tenant) {
+        return RateLimits.of(tenant.tier(), RateLimitRows.overrides(h, tenant.id()));
+    }
+
+    /** The tenant's row, read without a lock. */
+    private static TenantInfo existing(Handle h, TenantId tenant) {
+        return TenantRows.find(h, tenant).orElseThrow(() -> new NotFoundException("tenant '" + tenant + "' does not exist"));
     }
 
     /** Sets the tenant's fairness overrides (admin only; empty fields: the tier's) and returns its limits now. */
     public RateLimits setRateOverrides(Principal caller, TenantId tenant, RateLimits.Overrides overrides) {
         caller.requireAdmin("changing a tenant's limits");
         metadata.inTransaction(h -> {
-            requireTenant(h, tenant);
-            RateLimits.of(TenantRows.find(h, tenant).orElseThrow().tier(), overrides);
+            RateLimits.of(requireTenant(h, tenant).tier(), overrides);
             RateLimitRows.putOverrides(h, tenant, overrides);
             return null;
         });

@@ -1026,7 +1026,7 @@ public final class HttpApi {
         json.put("tier", tenant.tier().wireName());
         json.put("encryption", tenant.encryption());
         json.put("limits", limitsJson(quotas.limits(tenant), tenant.tier()));
-        RateLimits rate = quotas.rateLimits(tenant.id());
+        RateLimits rate = quotas.rateLimits(tenant);
         json.put("rate_limits", Map.of("requests_per_second", rate.requestsPerSecond(), "bytes_per_second", rate.bytesPerSecond(),
                 "concurrent_requests", rate.concurrentRequests()));
         json.put("created", tenant.created().toString());

@@ -170,6 +170,12 @@ public final class HttpApi {
     private final AuthFailureLimiter authFailures = new AuthFailureLimiter();
     /** The request attribute holding the caller once authenticated: a request is authenticated once. */
     private static final String CALLER = "builderd.caller";
+    /** The request attribute holding the fairness limiter's lookup of the presented token, which the route reuses. */
+    private static final String LOOKUP = "builderd.token-lookup";
+
+    /** A token looked up, and what the lookup said. */
+    private record Lookup(String token, Tokens.Authentication result) {
+    }
     private final Optional<TenantRateLimits> rateLimits;
     private final AuditLog audit;
 
@@ -770,15 +776,10 @@ public final class HttpApi {
             PresentedToken presented = presentedToken(header, true);
             // An address refused for its failures is not looked up here either; its route answers 429.
             authFailures.requireAllowed(org.eclipse.jetty.server.Request.getRemoteAddr(request));
-            if (!(tokens.authenticate(presented.token()) instanceof Tokens.Authentication.Accepted accepted)) {
-                return Optional.empty();
-            }
-            if (presented.source().isEmpty()) {
-                // The routes take a Bearer token's caller from here instead of looking the token up again. Not
-                // Basic credentials: only the cache protocols' routes accept them, and they check that themselves.
-                request.setAttribute(CALLER, accepted.principal());
-            }
-            return Optional.of(accepted.principal());
+            Tokens.Authentication result = tokens.authenticate(presented.token());
+            // The route reuses this lookup (authenticate); which scheme it accepts is still its own check.
+            request.setAttribute(LOOKUP, new Lookup(presented.token(), result));
+            return result instanceof Tokens.Authentication.Accepted accepted ? Optional.of(accepted.principal()) : Optional.empty();
         } catch (Unauthenticated | ForbiddenException | AuthFailureLimiter.Blocked e) {
             return Optional.empty();
         }
@@ -805,14 +806,16 @@ public final class HttpApi {
             return known;
         }
         String header = ctx.header("Authorization");
+        Principal caller;
         if (header == null || header.isBlank()) {
             // Without a token, a client certificate may name the tenant (docs/security-transport.md).
-            return ClientCertificates.principal(ctx.req()).orElseThrow(() -> new Unauthenticated(basicAccepted
+            caller = ClientCertificates.principal(ctx.req()).orElseThrow(() -> new Unauthenticated(basicAccepted
                     ? "this request needs an 'Authorization: Bearer <token>' header, or Basic credentials whose password is the token"
                     : "this request needs an 'Authorization: Bearer <token>' header", basicAccepted));
+        } else {
+            PresentedToken presented = presentedToken(header, basicAccepted);
+            caller = authenticate(ctx, presented.token(), presented.source(), basicAccepted);
         }
-        PresentedToken presented = presentedToken(header, basicAccepted);
-        Principal caller = authenticate(ctx, presented.token(), presented.source(), basicAccepted);
         ctx.attribute(CALLER, caller);
         return caller;
     }
@@ -846,7 +849,9 @@ public final class HttpApi {
     private Principal authenticate(Context ctx, String token, String source, boolean basicAccepted) {
         String address = ctx.req().getRemoteAddr();
         authFailures.requireAllowed(address);
-        return switch (tokens.authenticate(token)) {
+        Tokens.Authentication result = ctx.attribute(LOOKUP) instanceof Lookup lookup && lookup.token().equals(token)
+                ? lookup.result() : tokens.authenticate(token);
+        return switch (result) {
             case Tokens.Authentication.Accepted accepted -> accepted.principal();
             case Tokens.Authentication.Refused refused -> {
                 authFailures.failed(address);
